@@ -1,0 +1,42 @@
+# The two set-up commands of the README: `make run` (the product) and `make test` (the whole suite).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test test-fast test-slow lint lock bench clean-venv
+
+run:
+	scripts/bootstrap.sh venv requirements/base.txt
+	scripts/bootstrap.sh services
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py mqtt_setup
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py mqtt_admin
+	WEB_BIND=127.0.0.1 FLOWER_ADDRESS=127.0.0.1 honcho start -f Procfile web listener worker beat flower
+
+# Everything, browser and fault tests included (what CI runs).
+test:
+	scripts/bootstrap.sh venv requirements/dev.txt
+	scripts/bootstrap.sh services $(if $(findstring postgres,$(DATABASE_URL)),postgres,)
+	scripts/ensure_chromium.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Quick loop: everything except the slow browser and fault tests.
+test-fast:
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow:
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Re-pin after editing requirements/*.in.
+lock:
+	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --no-header base.in -o base.txt
+	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --no-header dev.in -o dev.txt
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The web UI: Django templates, static ES modules and the WebSocket consumers."""

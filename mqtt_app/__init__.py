@@ -1,0 +1,1 @@
+"""The `mqtt` Django app: models, admin, API, parser registry, listener and management commands."""

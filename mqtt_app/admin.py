@@ -1,0 +1,131 @@
+"""The Django admin, useful on day one: lists, filters, search, and start/stop actions that only set `is_active`."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import models
+
+
+@admin.register(models.Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "connection_count", "created_at")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+
+    @admin.display(description="connections")
+    def connection_count(self, obj: models.Site) -> int:
+        return obj.connections.count()
+
+
+class ConnectionForm(forms.ModelForm):
+    # The password is write-only: the form never shows the stored value; leaving it blank keeps it.
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), help_text="Leave blank to keep."
+    )
+
+    class Meta:
+        model = models.MqttConnection
+        fields = "__all__"
+
+    def clean_password(self) -> str:
+        value = self.cleaned_data.get("password")
+        if not value and self.instance.pk:
+            return self.instance.password
+        return value or ""
+
+
+def _set_active(request: HttpRequest, queryset: QuerySet, value: bool) -> None:
+    from mqtt_app.services.control import set_active
+
+    changed = set_active(list(queryset.values_list("pk", flat=True)), value)
+    verb = "start" if value else "stop"
+    messages.info(request, f"Asked {changed} connection(s) to {verb}; the listeners act within about a second.")
+
+
+@admin.register(models.MqttConnection)
+class MqttConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    list_display = (
+        "name", "site", "host", "port", "is_active", "status", "listener", "last_message_at", "messages_received",
+    )
+    list_filter = ("is_active", "status", "protocol", "tls_enabled", "site")
+    search_fields = ("name", "host", "client_id", "site__name")
+    list_select_related = ("site",)
+    readonly_fields = (
+        "status", "status_detail", "status_changed_at", "listener", "last_heartbeat_at", "last_connected_at",
+        "last_message_at", "messages_received", "connect_count", "created_at", "updated_at",
+    )
+    actions = ["start_selected", "stop_selected"]
+    fieldsets = (
+        (None, {"fields": ("site", "name", "is_active")}),
+        ("Broker", {"fields": ("host", "port", "protocol", "keepalive", "client_id", "username", "password")}),
+        ("TLS", {"fields": ("tls_enabled", "tls_ca_certs", "tls_client_cert", "tls_client_key", "tls_insecure")}),
+        ("Subscriptions", {"fields": ("topics",)}),
+        ("State", {"fields": readonly_fields}),
+    )
+
+    @admin.action(description="Start selected connections")
+    def start_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _set_active(request, queryset, True)
+
+    @admin.action(description="Stop selected connections")
+    def stop_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _set_active(request, queryset, False)
+
+
+@admin.register(models.MqttTopic)
+class MqttTopicAdmin(admin.ModelAdmin):
+    list_display = ("topic", "connection", "is_processable", "parser_name", "message_count", "error_count",
+                    "last_seen_at", "retained")
+    list_filter = ("is_processable", "parser_name", "retained", "connection__site")
+    search_fields = ("topic",)
+    list_select_related = ("connection", "connection__site")
+    list_editable = ("is_processable",)
+    readonly_fields = ("first_seen_at", "last_seen_at", "message_count", "error_count", "last_payload_preview",
+                       "last_payload_size", "last_qos", "retained")
+    exclude = ("last_payload",)
+
+    @admin.display(description="last payload")
+    def last_payload_preview(self, obj: models.MqttTopic) -> str:
+        return obj.last_payload_text
+
+
+@admin.register(models.TelemetryReading)
+class TelemetryReadingAdmin(admin.ModelAdmin):
+    list_display = ("timestamp", "connection", "topic", "device", "metric", "display_value", "unit")
+    list_filter = ("value_type", "connection__site")
+    search_fields = ("device", "metric", "topic__topic")
+    list_select_related = ("connection", "topic")
+    date_hierarchy = "timestamp"
+    show_full_result_count = False  # COUNT(*) over millions of readings is slow
+    raw_id_fields = ("connection", "topic")
+
+
+@admin.register(models.MqttParsingLog)
+class MqttParsingLogAdmin(admin.ModelAdmin):
+    list_display = ("last_seen_at", "connection", "topic_name", "parser_name", "error_kind", "location", "count")
+    list_filter = ("error_kind", "parser_name", "connection__site")
+    search_fields = ("topic_name", "message", "location")
+    list_select_related = ("connection",)
+    raw_id_fields = ("connection", "topic")
+    show_full_result_count = False
+
+
+@admin.register(models.MqttConnectionLog)
+class MqttConnectionLogAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "connection", "event", "status", "listener", "detail")
+    list_filter = ("event", "status", "connection__site")
+    search_fields = ("detail", "connection__name", "listener")
+    list_select_related = ("connection",)
+    raw_id_fields = ("connection",)
+    show_full_result_count = False
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("user", "prefix", "created_at", "last_used_at")
+    readonly_fields = ("key_hash", "prefix", "created_at", "last_used_at")
+    search_fields = ("user__username",)

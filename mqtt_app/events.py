@@ -1,0 +1,113 @@
+"""Events sent over the channel layer to WebSocket clients: one documented JSON shape each.
+
+Senders (Celery tasks, the reconcile service) build these Pydantic models and call `broadcast`; the
+consumer forwards `payload` to the browser unchanged. Groups:
+- STATUS_GROUP: every `connection.status` event (every logged-in client is in it);
+- connection_group(id): that connection's `topic.discovered`, `readings`, `parsing.error`, `stats`.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Literal
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from pydantic import BaseModel, Field
+
+logger = logging.getLogger(__name__)
+
+STATUS_GROUP = "mqtt.status"
+
+
+def connection_group(connection_id: int) -> str:
+    return f"mqtt.connection.{connection_id}"
+
+
+class ConnectionStatusEvent(BaseModel):
+    type: Literal["connection.status"] = "connection.status"
+    connection: int
+    site: int
+    name: str
+    is_active: bool
+    status: str
+    detail: str = ""
+    listener: str = ""
+    status_changed_at: datetime | None = None
+    last_connected_at: datetime | None = None
+    last_message_at: datetime | None = None
+    last_heartbeat_at: datetime | None = None
+    restart_count: int = 0
+
+
+class TopicInfo(BaseModel):
+    id: int
+    topic: str
+    is_processable: bool
+    parser: str = ""
+
+
+class TopicDiscoveredEvent(BaseModel):
+    type: Literal["topic.discovered"] = "topic.discovered"
+    connection: int
+    topics: list[TopicInfo]
+
+
+class LatestReading(BaseModel):
+    topic_id: int
+    topic: str
+    device: str = ""
+    metric: str
+    value: float | bool | str | None
+    unit: str = ""
+    timestamp: datetime
+
+
+class ReadingsEvent(BaseModel):
+    """Coalesced: the latest value per (topic, metric) of a batch, plus message counts per topic."""
+
+    type: Literal["readings"] = "readings"
+    connection: int
+    readings: list[LatestReading]
+    counts: dict[int, int] = Field(default_factory=dict, description="messages per topic id in this batch")
+    published_at: float | None = Field(None, description="earliest receive time of the batch (epoch seconds)")
+
+
+class ParsingErrorEvent(BaseModel):
+    type: Literal["parsing.error"] = "parsing.error"
+    connection: int
+    topic: str
+    parser: str = ""
+    error_kind: str
+    location: str = ""
+    message: str
+    count: int = 1
+    log_id: int | None = None
+
+
+class StatsEvent(BaseModel):
+    type: Literal["stats"] = "stats"
+    connection: int
+    messages_per_second: float
+    messages_received: int
+
+
+Event = ConnectionStatusEvent | TopicDiscoveredEvent | ReadingsEvent | ParsingErrorEvent | StatsEvent
+
+
+def message_for(event: BaseModel) -> dict[str, Any]:
+    """The channel-layer message: `type` picks the consumer handler (`connection.status` → connection_status)."""
+    payload = event.model_dump(mode="json")
+    return {"type": payload["type"], "payload": payload}
+
+
+def broadcast(group: str, event: BaseModel) -> None:
+    """Send one event to a group from sync code. A channel-layer failure is logged, never raised:
+    the database already holds the truth and clients resynchronise from the API."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message_for(event))
+    except Exception:  # noqa: BLE001 - Redis down must not fail the caller's work
+        logger.warning("could not broadcast %s to %s", event.__class__.__name__, group, exc_info=True)

@@ -1,0 +1,24 @@
+"""The data model of ARCHITECTURE.md (app label `mqtt`)."""
+from __future__ import annotations
+
+from .connections import ConnectionStatus, MqttConnection, Protocol, Site
+from .logs import ConnectionEvent, MqttConnectionLog, MqttParsingLog, ParseErrorKind
+from .readings import IngestBatch, TelemetryReading, ValueType
+from .tokens import ApiToken
+from .topics import MqttTopic
+
+__all__ = [
+    "ApiToken",
+    "ConnectionEvent",
+    "ConnectionStatus",
+    "IngestBatch",
+    "MqttConnection",
+    "MqttConnectionLog",
+    "MqttParsingLog",
+    "MqttTopic",
+    "ParseErrorKind",
+    "Protocol",
+    "Site",
+    "TelemetryReading",
+    "ValueType",
+]

@@ -1,0 +1,116 @@
+"""Sites and their broker connections: `is_active` is the desired state, `status` the actual one."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.text import slugify
+
+from mqtt_app.validators import validate_subscriptions
+
+
+def default_topics() -> list[dict]:
+    return [{"filter": "#", "qos": 1}]
+
+
+class Site(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True, blank=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.slug:
+            self.slug = slugify(self.name)[:200] or "site"
+        super().save(*args, **kwargs)
+
+
+class ConnectionStatus(models.TextChoices):
+    STOPPED = "stopped", "Stopped"
+    STARTING = "starting", "Starting"
+    CONNECTED = "connected", "Connected"
+    RECONNECTING = "reconnecting", "Reconnecting"
+    ERROR = "error", "Error"
+    STOPPING = "stopping", "Stopping"
+
+
+class Protocol(models.TextChoices):
+    MQTT311 = "3.1.1", "MQTT 3.1.1"
+    MQTT5 = "5", "MQTT 5"
+
+
+class MqttConnection(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="connections")
+    name = models.CharField(max_length=200)
+
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(default=1883, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.MQTT311)
+    keepalive = models.PositiveIntegerField(default=60, validators=[MinValueValidator(5), MaxValueValidator(65535)])
+    client_id = models.CharField(
+        max_length=128, blank=True, help_text="Stable MQTT client id; empty means 'mqttmon-<id>'."
+    )
+    username = models.CharField(max_length=255, blank=True)
+    password = models.CharField(max_length=255, blank=True)  # write-only in the API, never logged
+
+    tls_enabled = models.BooleanField(default=False)
+    tls_ca_certs = models.TextField(blank=True, help_text="PEM of the CA to trust; empty uses the system store.")
+    tls_client_cert = models.TextField(blank=True, help_text="PEM client certificate (optional).")
+    tls_client_key = models.TextField(blank=True, help_text="PEM client key (optional).")
+    tls_insecure = models.BooleanField(default=False, help_text="Skip certificate verification (explicit opt-in).")
+
+    topics = models.JSONField(default=default_topics, validators=[validate_subscriptions])
+
+    is_active = models.BooleanField(default=True, help_text="Desired state: should this connection run?")
+    status = models.CharField(max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.STOPPED)
+    status_detail = models.TextField(blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    listener = models.CharField(max_length=200, blank=True, help_text="Id of the listener process holding it.")
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_connected_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    messages_received = models.BigIntegerField(default=0)
+    connect_count = models.PositiveIntegerField(default=0, help_text="Successful connects (restarts + 1).")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["site__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "name"], name="mqtt_connection_unique_name_per_site"),
+            models.CheckConstraint(
+                condition=models.Q(port__gte=1, port__lte=65535), name="mqtt_connection_port_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["is_active", "status"], name="mqtt_conn_active_status")]
+
+    def __str__(self) -> str:
+        return f"{self.site} / {self.name}"
+
+    @property
+    def effective_client_id(self) -> str:
+        return self.client_id or f"mqttmon-{self.pk}"
+
+    @property
+    def restart_count(self) -> int:
+        return max(self.connect_count - 1, 0)
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        if not (self.host or "").strip():
+            errors["host"] = "The broker host must not be empty."
+        elif any(c.isspace() for c in self.host.strip()) or "/" in self.host:
+            errors["host"] = "The broker host must be a host name or IP address, without scheme or path."
+        if self.tls_client_key and not self.tls_client_cert:
+            errors["tls_client_cert"] = "A client key needs a client certificate."
+        if errors:
+            raise ValidationError(errors)
+        self.host = self.host.strip()

@@ -1,0 +1,1 @@
+"""Domain services: small functions that tasks, the API, the admin and commands call."""

@@ -1,0 +1,40 @@
+"""The beat schedule rows, created idempotently (after every `migrate`, and by `mqtt_setup`)."""
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+
+RECONCILE_TASK_NAME = "mqtt: reconcile connections"
+RETENTION_TASK_NAME = "mqtt: retention"
+
+
+def ensure_periodic_tasks() -> None:
+    """Create the periodic tasks if missing. Existing rows are left alone: an operator may have edited them."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_reconcile, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.MQTT_RECONCILE_INTERVAL, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.get_or_create(
+        name=RECONCILE_TASK_NAME,
+        defaults={
+            "task": "tasks.reconcile.reconcile",
+            "interval": every_reconcile,
+            "queue": "control",
+            "kwargs": json.dumps({}),
+            # A tick older than one interval is useless: the next one is already coming.
+            "expire_seconds": settings.MQTT_RECONCILE_INTERVAL,
+            "description": "Converge listeners to MqttConnection.is_active (auto-start and auto-healing).",
+        },
+    )
+    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
+    PeriodicTask.objects.get_or_create(
+        name=RETENTION_TASK_NAME,
+        defaults={
+            "task": "tasks.housekeeping.apply_retention",
+            "interval": hourly,
+            "queue": "default",
+            "description": "Delete readings and log rows older than the retention settings, in chunks.",
+        },
+    )

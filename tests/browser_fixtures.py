@@ -1,0 +1,1 @@
+"""Browser-test fixtures (filled in by the web UI work)."""

@@ -1,0 +1,112 @@
+"""Fixtures on real services: the test database shared with child processes, Redis, brokers, a worker."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from django.conf import settings
+
+from tests.brokers import MosquittoBroker
+from tests.helpers import Process, celery_bin, wait_for
+
+pytest_plugins = ["tests.browser_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Every test starts with an empty test Redis database (broker queues, listener registry, channel layer)."""
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield
+    client.close()
+
+
+@pytest.fixture
+def redis_client():
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def process_env(transactional_db, tmp_path) -> dict[str, str]:
+    """Environment for child processes (worker, listener, beat) pointing at this test's database and Redis."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        REDIS_URL=settings.REDIS_URL,
+        REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
+        LOG_DIR=str(tmp_path / "logs"),
+        PYTHONUNBUFFERED="1",
+    )
+    if db["ENGINE"].endswith("sqlite3"):
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(db["NAME"])
+    else:
+        user = db.get("USER") or ""
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        auth = f"{user}{password}@" if user else ""
+        env["DATABASE_URL"] = f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return env
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A private Mosquitto on a free loopback port (anonymous, no persistence)."""
+    instance = MosquittoBroker(tmp_path / "broker")
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    """Start more brokers with options: broker_factory(users={"u": "p"}) for a password file."""
+    started: list[MosquittoBroker] = []
+
+    def make(**options) -> MosquittoBroker:
+        instance = MosquittoBroker(tmp_path / f"broker{len(started)}", **options)
+        instance.start()
+        started.append(instance)
+        return instance
+
+    yield make
+    for instance in started:
+        instance.stop()
+
+
+@pytest.fixture
+def celery_worker_process(process_env, tmp_path):
+    """A real `celery worker` process consuming every queue of this product, through the real Redis."""
+    worker = Process(
+        [celery_bin(), "-A", "project", "worker", "-Q", "ingest,control,default", "--concurrency", "1",
+         "--pool", "prefork", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", "test@%h"],
+        env=process_env,
+        log_path=tmp_path / "worker.log",
+    )
+    from project.celery import app
+
+    wait_for(lambda: _worker_answers(app), timeout=30, what="the Celery worker to answer a ping")
+    yield worker
+    worker.stop()
+
+
+def _worker_answers(app) -> bool:  # noqa: ANN001
+    try:
+        return bool(app.control.ping(timeout=0.5))
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+@pytest.fixture(scope="session")
+def mosquitto_bin() -> str:
+    path = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(path).exists():
+        pytest.fail("mosquitto is not installed: sudo apt-get install mosquitto (make test does it)")
+    return path
