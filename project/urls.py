@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("mqtt_app.api.urls")),
+    path("", include("mqtt_app.observability.urls")),
     path("", include("frontend.urls")),
 ]

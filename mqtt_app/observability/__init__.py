@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics, the seed's success metrics, Sentry helpers."""
