@@ -1,0 +1,39 @@
+"""Synchronous ORM reads for the WebSocket consumer (called through database_sync_to_async)."""
+from __future__ import annotations
+
+from typing import Any
+
+from mqtt_app.events import ConnectionStatusEvent
+from mqtt_app.models import MqttConnection
+
+SNAPSHOT_FIELDS = (
+    "id", "site_id", "name", "is_active", "status", "status_detail", "listener", "status_changed_at",
+    "last_connected_at", "last_message_at", "last_heartbeat_at", "connect_count",
+)
+
+
+def status_event(connection: MqttConnection) -> ConnectionStatusEvent:
+    return ConnectionStatusEvent(
+        connection=connection.pk,
+        site=connection.site_id,
+        name=connection.name,
+        is_active=connection.is_active,
+        status=connection.status,
+        detail=connection.status_detail,
+        listener=connection.listener,
+        status_changed_at=connection.status_changed_at,
+        last_connected_at=connection.last_connected_at,
+        last_message_at=connection.last_message_at,
+        last_heartbeat_at=connection.last_heartbeat_at,
+        restart_count=connection.restart_count,
+    )
+
+
+def status_snapshot() -> list[dict[str, Any]]:
+    """The current `connection.status` event of every connection, as sent to a socket that just connected."""
+    connections = MqttConnection.objects.only(*SNAPSHOT_FIELDS).order_by("id")
+    return [status_event(c).model_dump(mode="json") for c in connections.iterator(chunk_size=500)]
+
+
+def connection_exists(connection_id: int) -> bool:
+    return MqttConnection.objects.filter(pk=connection_id).exists()

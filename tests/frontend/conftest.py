@@ -1,0 +1,37 @@
+"""Fixtures for the web UI tests: users, a site with connections, a logged-in session cookie."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from mqtt_app.models import MqttConnection, Site
+
+
+@pytest.fixture
+def staff_user(transactional_db):
+    return get_user_model().objects.create_user("staff", password="staff-pass", is_staff=True)
+
+
+@pytest.fixture
+def viewer_user(transactional_db):
+    return get_user_model().objects.create_user("viewer", password="viewer-pass")
+
+
+@pytest.fixture
+def site(transactional_db) -> Site:
+    return Site.objects.create(name="Plant North")
+
+
+@pytest.fixture
+def connections(site) -> list[MqttConnection]:
+    return [
+        MqttConnection.objects.create(site=site, name=f"line-{n}", host="127.0.0.1", port=1883 + n, is_active=False)
+        for n in range(3)
+    ]
+
+
+def session_cookie(user) -> str:  # noqa: ANN001
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
