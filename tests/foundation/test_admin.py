@@ -1,0 +1,67 @@
+"""The admin works on day one; its start/stop actions change `is_active` and nothing else."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from mqtt_app.models import ConnectionStatus, MqttConnection, Site
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    user = get_user_model().objects.create_superuser("root", "", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def connections():
+    site = Site.objects.create(name="S")
+    return [
+        MqttConnection.objects.create(site=site, name=f"c{i}", host="h", is_active=False, status="stopped")
+        for i in range(3)
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["site", "mqttconnection", "mqtttopic", "telemetryreading", "mqttparsinglog", "mqttconnectionlog"]
+)
+def test_every_model_has_a_working_admin_list_under_admin_mqtt(admin_client, connections, name):
+    response = admin_client.get(f"/admin/mqtt/{name}/")
+    assert response.status_code == 200
+
+
+def test_the_connection_change_page_never_shows_the_password(admin_client, connections):
+    connection = connections[0]
+    connection.password = "s3cret-broker-pw"
+    connection.save()
+    response = admin_client.get(reverse("admin:mqtt_mqttconnection_change", args=[connection.pk]))
+    assert response.status_code == 200
+    assert b"s3cret-broker-pw" not in response.content
+
+
+def test_start_selected_only_sets_is_active(admin_client, connections, django_capture_on_commit_callbacks):
+    before = {c.pk: (c.status, c.listener, c.status_detail) for c in connections}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(
+            "/admin/mqtt/mqttconnection/",
+            {"action": "start_selected", "_selected_action": [c.pk for c in connections[:2]]},
+        )
+    assert response.status_code == 302
+    rows = {c.pk: c for c in MqttConnection.objects.all()}
+    assert [rows[c.pk].is_active for c in connections] == [True, True, False]
+    assert {pk: (r.status, r.listener, r.status_detail) for pk, r in rows.items()} == before
+    assert rows[connections[0].pk].status == ConnectionStatus.STOPPED
+    assert len(callbacks) == 1  # one reconcile request, enqueued only after commit
+
+
+def test_stop_selected_only_clears_is_active(admin_client, connections):
+    MqttConnection.objects.update(is_active=True)
+    admin_client.post(
+        "/admin/mqtt/mqttconnection/",
+        {"action": "stop_selected", "_selected_action": [connections[1].pk]},
+    )
+    assert list(MqttConnection.objects.order_by("name").values_list("is_active", flat=True)) == [True, False, True]

@@ -1,0 +1,92 @@
+"""Settings come from the environment; bad values fail at start with a clear message."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+
+def run_check(**env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "DEBUG"}}
+    base.update(DJANGO_SETTINGS_MODULE="project.settings", LOG_DIR="/tmp/mqttmon-settings-test-logs", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_missing_secret_key_with_debug_off_fails_clearly():
+    result = run_check(DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_debug_off_without_flower_auth_fails_the_system_check():
+    result = run_check(DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.com")
+    assert result.returncode != 0
+    assert "FLOWER_BASIC_AUTH must be set" in result.stderr
+
+
+def test_debug_off_with_every_required_setting_passes():
+    result = run_check(DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.com", FLOWER_BASIC_AUTH="a:b")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"MQTT_RECONCILE_INTERVAL": "soon"}, "MQTT_RECONCILE_INTERVAL='soon' is not a whole number"),
+        ({"MQTT_RECONCILE_INTERVAL": "0"}, "MQTT_RECONCILE_INTERVAL=0 is out of range"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with redis://"),
+        ({"DATABASE_URL": "nosuchdb://x/y"}, "DATABASE_URL"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not a logging level"),
+    ],
+)
+def test_a_bad_value_names_the_variable(env, message):
+    result = run_check(**env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def load_settings(**env: str) -> dict:
+    code = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps({'db': settings.DATABASES['default'], 'redis': settings.REDIS_URL}, default=str))"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    base.update(DJANGO_SETTINGS_MODULE="project.settings", LOG_DIR="/tmp/mqttmon-settings-test-logs", **env)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    return json.loads(result.stdout)
+
+
+def test_without_database_url_the_default_is_sqlite_in_wal_mode():
+    loaded = load_settings()
+    assert loaded["db"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert "journal_mode=WAL" in loaded["db"]["OPTIONS"]["init_command"]
+    assert loaded["redis"] == "redis://127.0.0.1:6379/0"
+
+
+def test_an_empty_database_url_counts_as_unset():
+    assert load_settings(DATABASE_URL="")["db"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def test_a_postgres_database_url_is_used():
+    db = load_settings(DATABASE_URL="postgres://me:pw@db.example:5433/telemetry")["db"]
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["HOST"], db["PORT"], db["NAME"], db["USER"]) == ("db.example", 5433, "telemetry", "me")
+
+
+@pytest.mark.django_db
+def test_the_configured_database_really_answers():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
