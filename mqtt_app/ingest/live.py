@@ -1,0 +1,173 @@
+"""After a batch commits: at most one event per kind to the connection's group, through one long-lived
+channel layer connection per process.
+
+`async_to_sync(layer.group_send)` from sync code runs each call on a fresh event loop, and channels-redis keeps
+its connection pools per loop, so every call reconnects to Redis (~2.5 ms). Here one daemon thread per process
+runs one event loop for the life of the process (re-created after a fork), and all of a batch's events go out
+in one hop onto that loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from pydantic import BaseModel
+
+from mqtt_app.events import (
+    LatestReading,
+    ParsingErrorEvent,
+    ReadingsEvent,
+    StatsEvent,
+    TopicDiscoveredEvent,
+    TopicInfo,
+    connection_group,
+    message_for,
+)
+
+from .errors import GroupChange
+from .topics import TopicBatch
+
+logger = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 2.0
+RATE_WINDOW = 10.0  # seconds of history behind StatsEvent.messages_per_second
+
+
+@dataclass
+class LiveUpdate:
+    """What one committed batch tells the browser."""
+
+    connection_id: int
+    latest: dict[tuple[int, str], tuple[str, tuple]] = field(default_factory=dict)  # see parse.Parsed.latest
+    counts: dict[int, int] = field(default_factory=dict)
+    published_at: float | None = None
+    new_topics: list[TopicBatch] = field(default_factory=list)
+    error_changes: list[GroupChange] = field(default_factory=list)
+    messages_received: int = 0
+
+
+class LoopThread:
+    """One asyncio loop in a daemon thread, per process (a forked child builds its own on first use)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="live-events", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine, timeout: float = SEND_TIMEOUT):  # noqa: ANN001, ANN201
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result(timeout)
+
+
+class Throttle:
+    """At most MQTT_LIVE_READINGS_PER_SECOND updates per topic; a held-back value waits for a later batch."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, dict[tuple[int, str], tuple[str, tuple]]] = {}
+        self.last_sent: dict[int, float] = {}
+
+    def take(self, connection_id: int, latest: dict[tuple[int, str], tuple[str, tuple]]) -> list[LatestReading]:
+        pending = self.pending.setdefault(connection_id, {})
+        pending.update(latest)
+        interval = 1.0 / settings.MQTT_LIVE_READINGS_PER_SECOND
+        now = time.monotonic()
+        due = {topic_id for topic_id, _ in pending if now - self.last_sent.get(topic_id, 0.0) >= interval}
+        out = [latest_reading(key[0], *item) for key, item in pending.items() if key[0] in due]
+        for key in [key for key in pending if key[0] in due]:
+            del pending[key]
+        for topic_id in due:
+            self.last_sent[topic_id] = now
+        return out
+
+
+class RateMeter:
+    """Messages per second of a connection from the database's own counter, so it is right across workers."""
+
+    def __init__(self) -> None:
+        self.samples: dict[int, deque[tuple[float, int]]] = {}
+
+    def observe(self, connection_id: int, total: int) -> float:
+        now = time.monotonic()
+        samples = self.samples.setdefault(connection_id, deque())
+        samples.append((now, total))
+        while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW:
+            samples.popleft()
+        (t0, n0), (t1, n1) = samples[0], samples[-1]
+        return round((n1 - n0) / (t1 - t0), 1) if t1 - t0 >= 0.5 else 0.0
+
+
+def latest_reading(topic_id: int, topic: str, row: tuple) -> LatestReading:
+    """From a persist.COLUMNS row back to the event's typed value."""
+    _, _, device, metric, value_type, number, text, unit, timestamp, _ = row
+    value = bool(number) if value_type == "boolean" else (text if value_type == "text" else number)
+    return LatestReading(topic_id=topic_id, topic=topic, device=device, metric=metric, value=value, unit=unit,
+                         timestamp=timestamp)
+
+
+_loop = LoopThread()
+_throttle = Throttle()
+_rates = RateMeter()
+
+
+def build_events(update: LiveUpdate) -> list[BaseModel]:
+    cid = update.connection_id
+    events: list[BaseModel] = []
+    if update.new_topics:
+        topics = [
+            TopicInfo(id=t.row.pk, topic=t.row.topic, is_processable=t.row.is_processable, parser=t.row.parser_name)
+            for t in update.new_topics
+        ]
+        events.append(TopicDiscoveredEvent(connection=cid, topics=topics))
+    readings = _throttle.take(cid, update.latest)
+    if readings or update.counts:
+        events.append(ReadingsEvent(connection=cid, readings=readings, counts=update.counts,
+                                    published_at=update.published_at))
+    if update.error_changes:
+        events.append(error_event(cid, update.error_changes))
+    events.append(StatsEvent(connection=cid, messages_received=update.messages_received,
+                             messages_per_second=_rates.observe(cid, update.messages_received)))
+    return events
+
+
+def error_event(connection_id: int, changes: list[GroupChange]) -> ParsingErrorEvent:
+    """One event per batch: the newest group first, else the one that grew most (the API lists them all)."""
+    change = max(changes, key=lambda c: (c.created, c.added))
+    row = change.row
+    return ParsingErrorEvent(
+        connection=connection_id, topic=row.topic_name, parser=row.parser_name, error_kind=row.error_kind,
+        location=row.location, message=row.message[:500], count=change.total, log_id=row.pk,
+    )
+
+
+def publish(update: LiveUpdate) -> int:
+    """Send the batch's events; returns how many were sent. A channel-layer failure is logged, not raised."""
+    layer = get_channel_layer()
+    if layer is None:
+        return 0
+    group = connection_group(update.connection_id)
+    messages = [message_for(event) for event in build_events(update)]
+
+    async def send_all() -> None:
+        for message in messages:
+            await layer.group_send(group, message)
+
+    try:
+        _loop.run(send_all())
+    except Exception:  # noqa: BLE001 - the database holds the truth; clients resynchronise from the API
+        logger.warning("could not send %d live events to %s", len(messages), group, exc_info=True)
+        return 0
+    return len(messages)

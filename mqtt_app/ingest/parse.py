@@ -1,0 +1,98 @@
+"""Run each processable topic's parser over its messages: readings out, or a Failure per message."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from mqtt_app.models import ParseErrorKind
+
+from .decode import Message
+from .errors import Failure, excerpt, parsing_logger
+from .persist import build_row
+from .topics import TopicBatch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Parsed:
+    rows: list[tuple] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    latest: dict[tuple[int, str], tuple[str, tuple]] = field(default_factory=dict)  # (topic, row) per metric
+    oversized: int = 0
+    oversized_topics: set[int] = field(default_factory=set)
+
+
+def parse_topics(connection_id: int, topics: list[TopicBatch]) -> Parsed:
+    from mqtt_app.parsers import get_registry
+
+    registry = get_registry()
+    result = Parsed()
+    limit = settings.MQTT_MAX_PAYLOAD_BYTES
+    for entry in topics:
+        for message in entry.messages:
+            if len(message.payload) > limit:
+                _oversized(connection_id, entry, message, result)
+                continue
+            entry.sample = message
+            if entry.row.is_processable and entry.row.parser_name:
+                _parse_one(registry, connection_id, entry, message, result)
+    return result
+
+
+def _parse_one(registry, connection_id: int, entry: TopicBatch, message: Message, result: Parsed) -> None:  # noqa: ANN001
+    from mqtt_app.parsers import ParseFailure
+
+    row = entry.row
+    try:
+        readings = registry.run(row.parser_name, row.topic, message.payload, message.received_at)
+    except ParseFailure as exc:
+        _fail(entry, result, message, exc.kind, str(getattr(exc, "message", exc)), getattr(exc, "location", ""),
+              list(getattr(exc, "errors", None) or []))
+        return
+    except Exception as exc:  # noqa: BLE001 - a parser bug is recorded like a validation failure
+        # Recorded and logged once per group by errors.py; the traceback only at debug level (no flood).
+        logger.debug("parser %s raised on topic %r", row.parser_name, row.topic, exc_info=True)
+        _fail(entry, result, message, ParseErrorKind.PARSER_EXCEPTION, f"{type(exc).__name__}: {exc}", "", [])
+        return
+    for reading in readings:
+        built = build_row(connection_id, row.pk, reading, message.received_at)
+        result.rows.append(built)
+        # The event model is built later, only for the values the live throttle lets through.
+        result.latest[(row.pk, built[3])] = (row.topic, built)
+
+
+def _fail(entry: TopicBatch, result: Parsed, message: Message, kind: str, text: str, location: str,
+          details: list) -> None:
+    entry.errors += 1
+    result.failures.append(Failure(
+        topic=entry.row, parser=entry.row.parser_name, kind=str(kind), message=text[:2000], payload=message.payload,
+        at=message.received_at, location=str(location or "")[:255], details=_clean_details(details),
+    ))
+
+
+def _clean_details(details: list) -> list[dict]:
+    """Pydantic error dicts may carry non-JSON values (`input`, `ctx`): keep loc, msg, type as strings."""
+    out = []
+    for item in details[:20]:
+        if isinstance(item, dict):
+            loc = item.get("loc", "")
+            loc = ".".join(str(p) for p in loc) if isinstance(loc, list | tuple) else str(loc)
+            out.append({"loc": loc, "msg": str(item.get("msg", ""))[:500], "type": str(item.get("type", ""))})
+    return out
+
+
+def _oversized(connection_id: int, entry: TopicBatch, message: Message, result: Parsed) -> None:
+    """Counted (topic and connection), logged, not stored. A topic meant to be parsed also records a failure."""
+    result.oversized += 1
+    if entry.row.is_processable and entry.row.parser_name:
+        limit = settings.MQTT_MAX_PAYLOAD_BYTES
+        _fail(entry, result, message, ParseErrorKind.TOO_LARGE,
+              f"payload of {len(message.payload)} bytes is over MQTT_MAX_PAYLOAD_BYTES={limit}", "", [])
+    elif entry.row.pk not in result.oversized_topics:  # one line per topic per batch
+        result.oversized_topics.add(entry.row.pk)
+        parsing_logger.warning("connection=%s topic=%s: payload of %d bytes skipped (over %d) payload=%r",
+                               connection_id, entry.row.topic, len(message.payload),
+                               settings.MQTT_MAX_PAYLOAD_BYTES, excerpt(message.payload, 80))

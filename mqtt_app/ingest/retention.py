@@ -1,0 +1,53 @@
+"""Retention: delete readings and log rows older than the settings, in bounded chunks.
+
+Each chunk is its own short transaction (select ids, delete by id), so a big backlog never holds a long lock
+or builds one huge DELETE; ingestion keeps running between chunks.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from mqtt_app.models import IngestBatch, MqttConnectionLog, MqttParsingLog, TelemetryReading
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK = 5000
+
+
+def retention_plan() -> list[tuple[type[models.Model], str, int]]:
+    """(model, age field, days) read at call time so override_settings works."""
+    logs = settings.MQTT_LOG_RETENTION_DAYS
+    return [
+        (TelemetryReading, "timestamp", settings.MQTT_READING_RETENTION_DAYS),
+        (MqttConnectionLog, "created_at", logs),
+        (MqttParsingLog, "last_seen_at", logs),
+        (IngestBatch, "processed_at", logs),
+    ]
+
+
+def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
+    chunk = chunk_size or getattr(settings, "MQTT_RETENTION_CHUNK", DEFAULT_CHUNK)
+    now = timezone.now()
+    deleted: dict[str, int] = {}
+    for model, field, days in retention_plan():
+        deleted[model.__name__] = delete_older(model, field, now - timedelta(days=days), chunk)
+    if any(deleted.values()):
+        logger.info("retention deleted %s", deleted)
+    return deleted
+
+
+def delete_older(model: type[models.Model], field: str, cutoff, chunk: int) -> int:  # noqa: ANN001
+    total = 0
+    old = model.objects.filter(**{f"{field}__lt": cutoff}).order_by().values_list("pk", flat=True)
+    while True:
+        with transaction.atomic():
+            ids = list(old[:chunk])
+            if not ids:
+                return total
+            model.objects.filter(pk__in=ids).delete()
+        total += len(ids)

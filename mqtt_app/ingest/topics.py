@@ -1,0 +1,160 @@
+"""Topic auto-discovery: every topic of a batch becomes (or already is) an MqttTopic row of its connection.
+
+New rows are created in one bulk insert, with a parser when the registry claims the topic; counters of all the
+batch's topics are written in one bulk update at the end of the batch (`apply_counters`), never per message.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+
+from mqtt_app.models import MqttTopic
+from mqtt_app.models.topics import MAX_TOPIC_LENGTH
+
+from .decode import Batch, Message
+
+logger = logging.getLogger(__name__)
+
+IN_CHUNK = 500  # keeps `topic IN (...)` well under every backend's parameter limit
+
+# Connections already warned about in this process: the cap warning is logged once, not once per batch.
+_warned_cap: set[int] = set()
+
+
+@dataclass(slots=True)
+class TopicBatch:
+    """One topic's share of a batch: its row, its messages, and what the batch adds to its counters."""
+
+    row: MqttTopic
+    messages: list[Message]
+    is_new: bool = False
+    errors: int = 0
+    sample: Message | None = None  # latest message small enough to keep as the payload sample
+
+
+@dataclass(slots=True)
+class Discovery:
+    topics: list[TopicBatch] = field(default_factory=list)
+    new: list[TopicBatch] = field(default_factory=list)
+    dropped_messages: int = 0  # messages of topics that could not be stored (cap, over-long name)
+
+
+def group_by_topic(messages: list[Message]) -> dict[str, list[Message]]:
+    grouped: dict[str, list[Message]] = {}
+    for message in messages:
+        grouped.setdefault(message.topic, []).append(message)
+    return grouped
+
+
+def discover(batch: Batch) -> Discovery:
+    """Existing rows for the batch's topics, plus new rows (claimed by a parser when one fits), capped."""
+    grouped = group_by_topic(batch.messages)
+    existing = _existing_rows(batch.connection_id, list(grouped))
+    result = Discovery()
+    missing = sorted(name for name in grouped if name not in existing)
+    if missing:
+        created = _create_topics(batch.connection_id, {name: grouped[name] for name in missing}, result)
+        existing.update(created)
+    for name, messages in grouped.items():
+        row = existing.get(name)
+        if row is None:
+            result.dropped_messages += len(messages)
+            continue
+        entry = TopicBatch(row, messages, is_new=name in missing)
+        result.topics.append(entry)
+        if entry.is_new:
+            result.new.append(entry)
+    return result
+
+
+def _existing_rows(connection_id: int, names: list[str]) -> dict[str, MqttTopic]:
+    rows: dict[str, MqttTopic] = {}
+    for start in range(0, len(names), IN_CHUNK):
+        chunk = names[start : start + IN_CHUNK]
+        for row in MqttTopic.objects.filter(connection_id=connection_id, topic__in=chunk).defer("last_payload"):
+            rows[row.topic] = row
+    return rows
+
+
+def _create_topics(connection_id: int, grouped: dict[str, list[Message]], result: Discovery) -> dict[str, MqttTopic]:
+    storable = [name for name in grouped if len(name) <= MAX_TOPIC_LENGTH]
+    for name in set(grouped) - set(storable):
+        logger.warning("connection %s: topic of %d characters not stored (max %d)", connection_id, len(name),
+                       MAX_TOPIC_LENGTH)
+    room = settings.MQTT_MAX_TOPICS_PER_CONNECTION - MqttTopic.objects.filter(connection_id=connection_id).count()
+    if len(storable) > room:
+        _warn_cap(connection_id, len(storable) - max(room, 0))
+        storable = storable[: max(room, 0)]
+    if not storable:
+        return {}
+    rows = [_new_row(connection_id, name, grouped[name]) for name in storable]
+    # ignore_conflicts: a row another transaction created meanwhile is simply read back below.
+    MqttTopic.objects.bulk_create(rows, ignore_conflicts=True)
+    return _existing_rows(connection_id, storable)
+
+
+def _new_row(connection_id: int, name: str, messages: list[Message]) -> MqttTopic:
+    first = messages[0]
+    parser = claim_parser(name, first.payload)
+    return MqttTopic(
+        connection_id=connection_id,
+        topic=name,
+        is_processable=parser is not None,
+        parser_name=parser or "",
+        first_seen_at=first.received_at,
+        last_seen_at=first.received_at,
+    )
+
+
+def claim_parser(topic: str, payload: bytes) -> str | None:
+    """The name of the parser that claims a new topic, or None. A failing claim leaves the topic unparsed."""
+    if len(payload) > settings.MQTT_MAX_PAYLOAD_BYTES:
+        payload = b""  # never sniff a huge payload; topic filters still apply
+    try:
+        from mqtt_app.parsers import get_registry
+
+        parser = get_registry().claim(topic, payload)
+    except Exception:  # noqa: BLE001 - a broken recogniser must not lose the batch
+        logger.exception("parser claim failed for topic %r", topic)
+        return None
+    return None if parser is None else parser.name
+
+
+def _warn_cap(connection_id: int, over: int) -> None:
+    if connection_id in _warned_cap:
+        logger.debug("connection %s: %d more topics beyond the cap", connection_id, over)
+        return
+    _warned_cap.add(connection_id)
+    logger.warning(
+        "connection %s reached MQTT_MAX_TOPICS_PER_CONNECTION=%d: new topics are counted on the connection "
+        "but not stored (%d in this batch)", connection_id, settings.MQTT_MAX_TOPICS_PER_CONNECTION, over,
+    )
+
+
+def apply_counters(topics: list[TopicBatch]) -> None:
+    """One UPDATE for every topic of the batch: counts, last seen, sample, QoS, retained flag, errors."""
+    if not topics:
+        return
+    sample_bytes = settings.MQTT_PAYLOAD_SAMPLE_BYTES
+    for entry in topics:
+        row, latest = entry.row, entry.messages[-1]
+        row.message_count = F("message_count") + len(entry.messages)
+        row.error_count = F("error_count") + entry.errors
+        row.last_seen_at = Greatest(F("last_seen_at"), Value(max(m.received_at for m in entry.messages)))
+        row.last_qos = latest.qos
+        row.retained = latest.retain
+        if entry.sample is None:  # only oversized payloads: keep the previous sample
+            row.last_payload, row.last_payload_size = F("last_payload"), F("last_payload_size")
+        else:
+            row.last_payload = entry.sample.payload[:sample_bytes]
+            row.last_payload_size = len(entry.sample.payload)
+    MqttTopic.objects.bulk_update([t.row for t in topics], COUNTER_FIELDS)
+
+
+COUNTER_FIELDS = [
+    "message_count", "error_count", "last_seen_at", "last_qos", "retained", "last_payload", "last_payload_size",
+]

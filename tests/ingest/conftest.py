@@ -1,0 +1,32 @@
+"""Fixtures for the ingestion tests: a connection, and batches in the listener's wire format."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from mqtt_app.ingest.decode import encode_message
+
+
+@pytest.fixture
+def connection(db):
+    from mqtt_app.models import MqttConnection, Site
+
+    site = Site.objects.create(name="Plant")
+    return MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
+
+
+def make_batch(connection_id: int, messages: list[tuple[str, bytes]], *, batch_id: str | None = None,
+               qos: int = 1, retain: bool = False, at: float | None = None) -> dict:
+    """A batch as the listener sends it; `messages` are (topic, payload bytes)."""
+    start = time.time() if at is None else at
+    return {
+        "id": batch_id or str(uuid.uuid4()),
+        "connection_id": connection_id,
+        "listener": "test-listener",
+        "messages": [
+            encode_message(topic, payload, qos=qos, retain=retain, received_at=start + index / 1000)
+            for index, (topic, payload) in enumerate(messages)
+        ],
+    }
