@@ -1,6 +1,31 @@
-"""The NinjaAPI instance; routers are added by their modules."""
+"""The NinjaAPI instance, its error format and its routers (OpenAPI at /api/openapi.json, docs at /api/docs)."""
 from __future__ import annotations
 
 from ninja import NinjaAPI
 
-api = NinjaAPI(title="MQTT monitor API", version="1", openapi_url="/openapi.json", docs_url="/docs")
+from . import connections, control, health, parsers, parsing_errors, readings, sites, topics
+from .errors import install_handlers
+
+DESCRIPTION = """\
+JSON API of the MQTT monitor.
+
+**Auth**: `Authorization: Bearer <token>` (`python manage.py mqtt_token <username>` prints one), or the
+browser's Django session (send the `csrftoken` cookie's value as `X-CSRFToken` on POST/PATCH/DELETE).
+Reads need an active user; changes and start/stop need a staff user. Anonymous → 401, not staff → 403.
+
+**Errors** all have one shape: `{"detail": "one sentence", "errors": [{"field": "port", "message": "..."}]}`.
+Invalid input → 422 (400 for a body that is not JSON), duplicates → 409/422, unknown ids → 404.
+
+**Lists** are pages: `?limit=&offset=` → `{"count", "limit", "offset", "next_offset", "items"}`.
+"""
+
+api = NinjaAPI(
+    title="MQTT monitor API",
+    version="1",
+    description=DESCRIPTION,
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+install_handlers(api)
+for module in (health, sites, connections, control, topics, readings, parsing_errors, parsers):
+    api.add_router("", module.router)

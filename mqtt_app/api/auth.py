@@ -1,0 +1,89 @@
+"""Who may call the API: a bearer token (`manage.py mqtt_token`) or the browser's Django session.
+
+Reads need an active logged-in user; changes need `is_staff`. Anonymous → 401, logged in but not staff →
+403. Session requests with an unsafe method must pass Django's CSRF check (a bearer token is never sent by a
+browser on its own, so it needs none).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError
+from ninja.security.base import AuthBase
+from ninja.utils import check_csrf
+
+from mqtt_app.models import ApiToken
+from mqtt_app.models.tokens import hash_token
+
+logger = logging.getLogger(__name__)
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write the token row on every request
+
+
+def _require(user: Any, staff: bool) -> Any:
+    if staff and not user.is_staff:
+        raise AuthorizationError(message="This needs a staff user.")
+    return user
+
+
+class TokenAuth(AuthBase):
+    """`Authorization: Bearer <token>`. A wrong token is a 401 (no silent fall back to the session)."""
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+    def __init__(self, staff: bool = False) -> None:
+        self.staff = staff
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        user = ApiToken.user_for(raw.strip()) if raw.strip() else None
+        if user is None:
+            raise AuthenticationError(message="Invalid or revoked API token.")
+        _touch(raw.strip())
+        return _require(user, self.staff)
+
+
+def _touch(raw: str) -> None:
+    stale = timezone.now() - LAST_USED_RESOLUTION
+    ApiToken.objects.filter(key_hash=hash_token(raw)).exclude(last_used_at__gt=stale).update(
+        last_used_at=timezone.now()
+    )
+
+
+class SessionAuth(AuthBase):
+    """The Django session cookie, with a CSRF check for unsafe methods."""
+
+    openapi_type = "apiKey"
+    openapi_in = "cookie"
+
+    def __init__(self, staff: bool = False) -> None:
+        self.staff = staff
+        self.openapi_name = settings.SESSION_COOKIE_NAME
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> Any:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or not user.is_active:
+            return None
+        if request.method not in SAFE_METHODS and check_csrf(request) is not None:
+            raise HttpError(403, "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header.")
+        return _require(user, self.staff)
+
+
+def readers() -> list[AuthBase]:
+    return [TokenAuth(), SessionAuth()]
+
+
+def staff() -> list[AuthBase]:
+    return [TokenAuth(staff=True), SessionAuth(staff=True)]

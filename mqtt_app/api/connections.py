@@ -1,0 +1,166 @@
+"""Connections: `GET/POST /api/connections`, `GET/PATCH/DELETE /api/connections/{id}`.
+
+The password and TLS client key are write-only: responses carry `has_password` / `tls.has_client_key`, and
+list queries do not even load them. Every change asks for a reconcile after commit, so listeners pick up new
+hosts, credentials and topic filters within about a second.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+
+from mqtt_app.models import ConnectionStatus, MqttConnection, Site
+from mqtt_app.services.control import request_reconcile
+
+from . import auth
+from .errors import field_error
+from .pagination import PageParams, filter_by, page_of, paginate
+from .schemas import ERRORS_READ, ERRORS_WRITE, ConnectionIn, ConnectionOut, ConnectionPatch
+from .writes import get_or_404, save_validated
+
+logger = logging.getLogger(__name__)
+router = Router(tags=["connections"], auth=auth.readers())
+ConnectionPage = page_of(ConnectionOut, "ConnectionPage")
+
+# Model field → API field, so a full_clean() error names what the client sent.
+FIELD_NAMES = {
+    "tls_enabled": "tls.enabled",
+    "tls_ca_certs": "tls.ca_certs",
+    "tls_client_cert": "tls.client_cert",
+    "tls_client_key": "tls.client_key",
+    "tls_insecure": "tls.insecure",
+}
+SECRET_FIELDS = ("password", "tls_client_key")
+PLAIN_FIELDS = ("name", "host", "port", "protocol", "keepalive", "client_id", "username", "is_active")
+
+
+class ConnectionFilters(Schema):
+    site: int | None = Field(None, description="Only this site's connections.")
+    is_active: bool | None = None
+    status: ConnectionStatus | None = None
+    search: str | None = Field(None, description="Part of the name or host.")
+
+
+def connection_queryset() -> QuerySet:
+    """One query for a whole page: the site joined, secrets replaced by 'is it set' flags."""
+    return (
+        MqttConnection.objects.select_related("site")
+        .defer(*SECRET_FIELDS, "site__description", "site__created_at")
+        .annotate(
+            has_password=ExpressionWrapper(~Q(password=""), output_field=BooleanField()),
+            has_client_key=ExpressionWrapper(~Q(tls_client_key=""), output_field=BooleanField()),
+        )
+        .order_by("site__name", "name", "id")
+    )
+
+
+def connection_out(c: MqttConnection) -> dict[str, Any]:
+    return {
+        "id": c.pk, "site": c.site_id, "site_name": c.site.name, "name": c.name, "host": c.host, "port": c.port,
+        "protocol": c.protocol, "keepalive": c.keepalive, "client_id": c.client_id,
+        "effective_client_id": c.effective_client_id, "username": c.username, "has_password": c.has_password,
+        "tls": {
+            "enabled": c.tls_enabled, "ca_certs": c.tls_ca_certs, "client_cert": c.tls_client_cert,
+            "has_client_key": c.has_client_key, "insecure": c.tls_insecure,
+        },
+        "topics": c.topics, "is_active": c.is_active, "status": c.status, "status_detail": c.status_detail,
+        "status_changed_at": c.status_changed_at, "last_connected_at": c.last_connected_at,
+        "last_message_at": c.last_message_at, "last_heartbeat_at": c.last_heartbeat_at, "listener": c.listener,
+        "messages_received": c.messages_received, "restart_count": c.restart_count,
+        "created_at": c.created_at, "updated_at": c.updated_at,
+    }  # fmt: skip
+
+
+def _apply(conn: MqttConnection, data: dict[str, Any], payload: ConnectionPatch) -> None:
+    """Copy the fields the client sent onto the model (a PATCH leaves the others alone)."""
+    if "site" in data:
+        site_id = data["site"]
+        if site_id is None or not Site.objects.filter(pk=site_id).exists():
+            raise field_error("site", f"no site with id {site_id}")
+        conn.site_id = site_id
+    for field in PLAIN_FIELDS:
+        if field in data:
+            if data[field] is None:
+                raise field_error(field, "must not be null")
+            setattr(conn, field, data[field])
+    if "topics" in data:
+        conn.topics = data["topics"]  # checked by the model's validate_subscriptions in full_clean()
+    if "password" in data:
+        conn.password = payload.password.get_secret_value() if payload.password else ""
+    if "tls" in data and payload.tls is not None:
+        tls = payload.tls
+        for key in tls.model_fields_set:
+            value = getattr(tls, key)
+            if key == "client_key":
+                value = value.get_secret_value() if value is not None else ""
+            elif value is None:
+                raise field_error(f"tls.{key}", "must not be null")
+            setattr(conn, f"tls_{key}", value)
+
+
+def _save(conn: MqttConnection) -> None:
+    if conn.host:
+        conn.host = conn.host.strip()
+    save_validated(conn, FIELD_NAMES, unique_field="name")
+    request_reconcile()
+
+
+def _reload(pk: int) -> dict[str, Any]:
+    return connection_out(connection_queryset().get(pk=pk))
+
+
+@router.get("/connections", response={200: ConnectionPage, **ERRORS_READ}, summary="List connections")
+def list_connections(request: HttpRequest, filters: Query[ConnectionFilters], page: Query[PageParams]) -> dict:
+    lookups = {"site": "site_id", "is_active": "is_active", "status": "status"}
+    queryset = filter_by(connection_queryset(), filters, lookups)
+    if filters.search:
+        queryset = queryset.filter(Q(name__icontains=filters.search) | Q(host__icontains=filters.search))
+    return paginate(queryset, page.limit, page.offset, connection_out)
+
+
+@router.post(
+    "/connections", response={201: ConnectionOut, **ERRORS_WRITE}, auth=auth.staff(), summary="Create a connection"
+)
+def create_connection(request: HttpRequest, payload: ConnectionIn) -> tuple[int, dict]:
+    data = payload.model_dump(exclude_unset=True)
+    data.setdefault("site", payload.site)
+    conn = MqttConnection(port=payload.port, protocol=payload.protocol, keepalive=payload.keepalive)
+    _apply(conn, data, payload)
+    _save(conn)
+    logger.info("connection %s (%s) created by %s", conn.pk, conn.name, request.auth)
+    return 201, _reload(conn.pk)
+
+
+@router.get("/connections/{connection_id}", response={200: ConnectionOut, **ERRORS_READ}, summary="One connection")
+def get_connection(request: HttpRequest, connection_id: int) -> dict:
+    return connection_out(get_or_404(connection_queryset(), connection_id, "connection"))
+
+
+@router.patch(
+    "/connections/{connection_id}", response={200: ConnectionOut, **ERRORS_WRITE}, auth=auth.staff(),
+    summary="Change a connection",
+)  # fmt: skip
+def patch_connection(request: HttpRequest, connection_id: int, payload: ConnectionPatch) -> dict:
+    conn = get_or_404(MqttConnection.objects.all(), connection_id, "connection")
+    data = payload.model_dump(exclude_unset=True)
+    _apply(conn, data, payload)
+    _save(conn)
+    # Field names only: values (credentials among them) stay out of the logs.
+    logger.info("connection %s changed by %s: %s", conn.pk, request.auth, ", ".join(sorted(data)))
+    return _reload(conn.pk)
+
+
+@router.delete(
+    "/connections/{connection_id}", response={204: None, **ERRORS_WRITE}, auth=auth.staff(),
+    summary="Delete a connection (its listener disconnects on the next reconcile)",
+)  # fmt: skip
+def delete_connection(request: HttpRequest, connection_id: int) -> tuple[int, None]:
+    conn = get_or_404(MqttConnection.objects.all(), connection_id, "connection")
+    conn.delete()
+    request_reconcile()
+    logger.info("connection %s deleted by %s", connection_id, request.auth)
+    return 204, None

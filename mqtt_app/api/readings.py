@@ -1,0 +1,129 @@
+"""`GET /api/readings?topic=&connection=&metric=&since=&until=&limit=`: newest first; `format=csv` streams.
+
+JSON pages are not counted (the table is the biggest in the database); follow `next_offset`, or narrow with
+`since`/`until`. CSV streams every matching row (or `limit` rows when given) without loading them at once.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
+from ninja import Field, Query, Router, Schema
+from pydantic import field_validator
+
+from mqtt_app.models import TelemetryReading, ValueType
+
+from . import auth
+from .pagination import DEFAULT_LIMIT, MAX_LIMIT, filter_by, page_of, paginate
+from .schemas import ERRORS_READ
+
+router = Router(tags=["readings"], auth=auth.readers())
+CSV_COLUMNS = ["timestamp", "received_at", "connection", "topic", "device", "metric", "value", "unit"]
+VALUE_FIELDS = ("id", "connection_id", "topic_id", "topic__topic", "device", "metric", "value_type", "value",
+                "text_value", "unit", "timestamp", "received_at")  # fmt: skip
+# Spreadsheets run cells starting with these as formulas (CSV injection): such text cells get a leading '.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ReadingFilters(Schema):
+    topic: int | None = Field(None, description="Topic id.")
+    connection: int | None = Field(None, description="Connection id.")
+    metric: str | None = None
+    device: str | None = None
+    since: datetime | None = Field(None, description="Inclusive; ISO 8601 (no offset means UTC).")
+    until: datetime | None = Field(None, description="Exclusive; ISO 8601 (no offset means UTC).")
+    limit: int | None = Field(None, ge=1, description=f"Page size (JSON: default {DEFAULT_LIMIT}, max {MAX_LIMIT}).")
+    offset: int = Field(0, ge=0)
+    format: Literal["json", "csv"] = "json"
+
+    @field_validator("since", "until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and timezone.is_naive(value):
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class ReadingOut(Schema):
+    id: int
+    connection: int
+    topic: int
+    topic_name: str
+    device: str
+    metric: str
+    value: float | bool | str | None
+    unit: str
+    timestamp: datetime = Field(description="Device time when the payload has one, else receive time.")
+    received_at: datetime
+
+
+ReadingPage = page_of(ReadingOut, "ReadingPage")
+
+
+def _value(row: dict[str, Any]) -> float | bool | str | None:
+    if row["value_type"] == ValueType.TEXT:
+        return row["text_value"]
+    if row["value_type"] == ValueType.BOOLEAN and row["value"] is not None:
+        return bool(row["value"])
+    return row["value"]
+
+
+def reading_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "connection": row["connection_id"], "topic": row["topic_id"],
+        "topic_name": row["topic__topic"], "device": row["device"], "metric": row["metric"], "value": _value(row),
+        "unit": row["unit"], "timestamp": row["timestamp"], "received_at": row["received_at"],
+    }  # fmt: skip
+
+
+def filtered(filters: ReadingFilters) -> QuerySet:
+    lookups = {"topic": "topic_id", "connection": "connection_id", "metric": "metric", "device": "device",
+               "since": "timestamp__gte", "until": "timestamp__lt"}  # fmt: skip
+    return filter_by(TelemetryReading.objects.order_by("-timestamp", "-id"), filters, lookups).values(*VALUE_FIELDS)
+
+
+@router.get(
+    "/readings", response={200: ReadingPage, **ERRORS_READ}, summary="Readings, newest first (format=csv to export)",
+    openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
+)  # fmt: skip
+def list_readings(request: HttpRequest, filters: Query[ReadingFilters]) -> Any:
+    queryset = filtered(filters)
+    if filters.format == "csv":
+        return _csv_response(queryset, filters)
+    limit = min(filters.limit or DEFAULT_LIMIT, MAX_LIMIT)
+    return paginate(queryset, limit, filters.offset, reading_out, count=False)
+
+
+def _csv_response(queryset: QuerySet, filters: ReadingFilters) -> StreamingHttpResponse:
+    rows = queryset[filters.offset : filters.offset + filters.limit] if filters.limit else queryset[filters.offset :]
+    response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="readings.csv"'
+    return response
+
+
+class _Echo:
+    """A file-like object whose write() returns the line: csv.writer then yields lines one by one."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _safe(text: str) -> str:
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def _csv_lines(rows: QuerySet) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for row in rows.iterator(chunk_size=2000):
+        value = _value(row)
+        yield writer.writerow([
+            row["timestamp"].isoformat(), row["received_at"].isoformat(), row["connection_id"],
+            _safe(row["topic__topic"]), _safe(row["device"]), _safe(row["metric"]),
+            _safe(value) if isinstance(value, str) else ("" if value is None else value), _safe(row["unit"]),
+        ])  # fmt: skip

@@ -1,0 +1,72 @@
+"""Sites: `GET/POST /api/sites`, `GET/PATCH/DELETE /api/sites/{id}`."""
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest
+from django.utils.text import slugify
+from ninja import Query, Router
+
+from mqtt_app.models import Site
+
+from . import auth
+from .errors import ApiError, field_error
+from .pagination import PageParams, page_of, paginate
+from .schemas import ERRORS_READ, ERRORS_WRITE, SiteIn, SiteOut, SitePatch
+from .writes import get_or_404, save_validated
+
+logger = logging.getLogger(__name__)
+router = Router(tags=["sites"], auth=auth.readers())
+SitePage = page_of(SiteOut, "SitePage")
+
+
+def _out(site: Site) -> dict:
+    return {"id": site.pk, "name": site.name, "slug": site.slug, "description": site.description}
+
+
+def _save(site: Site) -> None:
+    # Derive the slug before validation so a clash is a 422 on `slug`, not a database error.
+    if not site.slug:
+        site.slug = slugify(site.name)[:200] or "site"
+    save_validated(site)
+
+
+@router.get("/sites", response={200: SitePage, **ERRORS_READ}, summary="List sites")
+def list_sites(request: HttpRequest, page: Query[PageParams]) -> dict:
+    return paginate(Site.objects.order_by("name"), page.limit, page.offset, _out)
+
+
+@router.post("/sites", response={201: SiteOut, **ERRORS_WRITE}, auth=auth.staff(), summary="Create a site")
+def create_site(request: HttpRequest, payload: SiteIn) -> tuple[int, dict]:
+    site = Site(name=payload.name.strip(), slug=payload.slug.strip(), description=payload.description)
+    _save(site)
+    logger.info("site %s (%s) created by %s", site.pk, site.slug, request.auth)
+    return 201, _out(site)
+
+
+@router.get("/sites/{site_id}", response={200: SiteOut, **ERRORS_READ}, summary="One site")
+def get_site(request: HttpRequest, site_id: int) -> dict:
+    return _out(get_or_404(Site.objects.all(), site_id, "site"))
+
+
+@router.patch("/sites/{site_id}", response={200: SiteOut, **ERRORS_WRITE}, auth=auth.staff(), summary="Change a site")
+def patch_site(request: HttpRequest, site_id: int, payload: SitePatch) -> dict:
+    site = get_or_404(Site.objects.all(), site_id, "site")
+    for field, value in payload.model_dump(exclude_unset=True).items():
+        if value is None:
+            raise field_error(field, "must not be null")
+        setattr(site, field, value.strip() if field != "description" else value)
+    _save(site)
+    return _out(site)
+
+
+@router.delete("/sites/{site_id}", response={204: None, **ERRORS_WRITE}, auth=auth.staff(), summary="Delete a site")
+def delete_site(request: HttpRequest, site_id: int) -> tuple[int, None]:
+    site = get_or_404(Site.objects.all(), site_id, "site")
+    # Deleting a site would silently delete its connections and all their readings: make that explicit.
+    connections = site.connections.count()
+    if connections:
+        raise ApiError(409, f"Site {site.name!r} still has {connections} connection(s); delete them first.")
+    site.delete()
+    logger.info("site %s deleted by %s", site_id, request.auth)
+    return 204, None

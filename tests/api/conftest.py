@@ -1,0 +1,97 @@
+"""Fixtures for the API tests: users of each kind, clients logged in as them, and small object factories."""
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from mqtt_app.models import ApiToken, MqttConnection, MqttTopic, Site
+
+SECRET = "s3cret-Pa55word-never-shown"
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("staff", password="pw-staff", is_staff=True)
+
+
+@pytest.fixture
+def viewer_user(django_user_model):
+    return django_user_model.objects.create_user("viewer", password="pw-viewer")
+
+
+@pytest.fixture
+def staff_client(staff_user) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def viewer_client(viewer_user) -> Client:
+    client = Client()
+    client.force_login(viewer_user)
+    return client
+
+
+@pytest.fixture
+def anon_client() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def staff_token(staff_user) -> str:
+    return ApiToken.issue(staff_user)
+
+
+@pytest.fixture
+def make_site():
+    def make(name: str | None = None) -> Site:
+        return Site.objects.create(name=name or f"site {next(_numbers)}")
+
+    return make
+
+
+@pytest.fixture
+def make_connection(make_site):
+    def make(site: Site | None = None, **fields) -> MqttConnection:
+        fields.setdefault("name", f"conn {next(_numbers)}")
+        fields.setdefault("host", "127.0.0.1")
+        fields.setdefault("password", SECRET)
+        return MqttConnection.objects.create(site=site or make_site(), **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_topic():
+    def make(connection: MqttConnection, topic: str, **fields) -> MqttTopic:
+        now = timezone.now()
+        fields.setdefault("first_seen_at", now - timedelta(hours=1))
+        fields.setdefault("last_seen_at", now)
+        return MqttTopic.objects.create(connection=connection, topic=topic, **fields)
+
+    return make
+
+
+def post_json(client: Client, url: str, data: object, **kwargs):
+    return client.post(url, data, content_type="application/json", **kwargs)
+
+
+def patch_json(client: Client, url: str, data: object, **kwargs):
+    return client.patch(url, data, content_type="application/json", **kwargs)
+
+
+def registry_available() -> bool:
+    try:
+        from mqtt_app.parsers import get_registry  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+requires_registry = pytest.mark.skipif(not registry_available(), reason="mqtt_app.parsers has not landed yet")
