@@ -1,0 +1,110 @@
+"""Helpers shared by the built-in parsers: flattening JSON into metric paths, timestamps, finite floats."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from .base import ParseFailure
+
+# A float that refuses NaN and ±Infinity at validation time (so the error carries its location).
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+MAX_FLATTEN_DEPTH = 8  # deeper JSON values are ignored by flattening: rarely telemetry, often blobs
+MAX_FIELDS = 256  # readings one flattened message may produce; more is a runaway publisher
+
+# Epoch values above this are taken as milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+_MILLISECONDS_THRESHOLD = 1e11
+_EARLIEST = datetime(1970, 1, 2, tzinfo=UTC).timestamp()
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+
+Leaf = float | int | bool | str
+
+
+def flatten(
+    data: Any,
+    *,
+    prefix: str = "",
+    keep: Callable[[Any], bool] | None = None,
+    lists: bool = True,
+    skip_keys: frozenset[str] = frozenset(),
+    max_depth: int = MAX_FLATTEN_DEPTH,
+    max_fields: int = MAX_FIELDS,
+) -> list[tuple[str, Leaf]]:
+    """[("a.b.0", value), ...] for the leaves of nested dicts/lists that `keep` accepts (default: numbers
+    and booleans). Levels beyond `max_depth` are ignored; more than `max_fields` leaves is a ParseFailure.
+    """
+    keep = keep or is_number_or_bool
+    out: list[tuple[str, Leaf]] = []
+    for path, value in _walk(data, prefix, lists, skip_keys, max_depth):
+        if keep(value):
+            if len(out) >= max_fields:
+                raise ParseFailure.invalid(path, f"more than {max_fields} values in one message", "too_many_fields")
+            out.append((path, value))
+    return out
+
+
+def _walk(node: Any, path: str, lists: bool, skip_keys: frozenset[str], depth: int) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        if depth <= 0:
+            return
+        for key, child in node.items():
+            if key in skip_keys:
+                continue
+            yield from _walk(child, f"{path}.{key}" if path else str(key), lists, frozenset(), depth - 1)
+    elif isinstance(node, list):
+        if depth <= 0 or not lists:
+            return
+        for index, child in enumerate(node):
+            yield from _walk(child, f"{path}.{index}" if path else str(index), lists, frozenset(), depth - 1)
+    else:
+        yield path, node
+
+
+def is_number_or_bool(value: Any) -> bool:
+    return isinstance(value, int | float)  # bool is an int
+
+
+def on_off(value: Any) -> Any:
+    """Tasmota and Zigbee2MQTT switch states: "ON"/"OFF" become booleans, anything else is unchanged."""
+    if value == "ON":
+        return True
+    if value == "OFF":
+        return False
+    return value
+
+
+def epoch_to_datetime(value: float, milliseconds: bool = True) -> datetime | None:
+    """Epoch seconds (or milliseconds, when implausibly large for seconds) to UTC; None when out of range."""
+    if not math.isfinite(value):
+        return None
+    if milliseconds and value > _MILLISECONDS_THRESHOLD:
+        value /= 1000.0
+    if not _EARLIEST <= value < _LATEST:
+        return None
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A device timestamp: epoch number or ISO 8601 text with an offset. None when absent or unusable.
+
+    Text without an offset is refused: it is the device's local time in an unknown zone, and guessing UTC
+    would shift readings by hours. The receive time is the honest fallback.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return epoch_to_datetime(float(value))
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else None
+    if isinstance(value, str) and 10 <= len(value) <= 40:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo is not None else None
+    return None

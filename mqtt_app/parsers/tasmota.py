@@ -1,0 +1,115 @@
+"""Tasmota telemetry: `tele/<device>/SENSOR` (sensor values) and `tele/<device>/STATE` (relay and Wi-Fi).
+
+Every numeric field becomes a reading named by its JSON path (`AM2301.Temperature`, `ENERGY.Power`,
+`Wifi.RSSI`); "ON"/"OFF" (`POWER`, `POWER2`, `Switch1`) become booleans; other text (`Uptime`, `SSId`) is
+skipped. Units come from Tasmota's field names and its `TempUnit`/`PressureUnit`/`SpeedUnit` fields.
+
+`Time` is the device's local time without an offset (unless `SetOption52 1` adds one); a reading only
+takes it as its timestamp when an offset is present, because the device's time zone is unknown here.
+Multi-phase energy meters send lists (`"Voltage": [230, 231, 229]`): each phase is `ENERGY.Voltage.0`...
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from .base import Parser, Reading
+from .common import FiniteFloat, flatten, is_number_or_bool, on_off, parse_timestamp
+
+TEMPERATURE_UNITS = {"C": "°C", "F": "°F", "K": "K"}
+FIXED_UNITS = {
+    "Humidity": "%",
+    "Illuminance": "lx",
+    "Total": "kWh",
+    "Yesterday": "kWh",
+    "Today": "kWh",
+    "Period": "Wh",
+    "Power": "W",
+    "ApparentPower": "VA",
+    "ReactivePower": "VAr",
+    "Voltage": "V",
+    "Current": "A",
+    "Frequency": "Hz",
+    "RSSI": "%",
+    "Signal": "dBm",
+    "UptimeSec": "s",
+    "CarbonDioxide": "ppm",
+    "eCO2": "ppm",
+    "TVOC": "ppb",
+    "Distance": "cm",
+    "Heap": "kB",
+    "LoadAvg": "%",
+    "Sleep": "ms",
+}
+TEMPERATURE_FIELDS = {"Temperature", "DewPoint"}
+PRESSURE_FIELDS = {"Pressure", "SeaPressure"}
+META_FIELDS = frozenset({"Time", "TempUnit", "PressureUnit", "SpeedUnit"})
+
+Measurement = FiniteFloat | list[FiniteFloat] | None
+
+
+class TasmotaEnergy(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    Total: Measurement = None
+    Yesterday: Measurement = None
+    Today: Measurement = None
+    Power: Measurement = None
+    ApparentPower: Measurement = None
+    ReactivePower: Measurement = None
+    Factor: Measurement = None
+    Voltage: Measurement = None
+    Current: Measurement = None
+
+
+class TasmotaTelemetry(BaseModel):
+    """A Tasmota SENSOR or STATE message (sensor objects vary by device, so extra fields are allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    Time: datetime | None = None
+    TempUnit: str | None = None
+    PressureUnit: str | None = None
+    SpeedUnit: str | None = None
+    ENERGY: TasmotaEnergy | None = None
+
+
+def _wanted(value: object) -> bool:
+    return is_number_or_bool(value) or value in ("ON", "OFF")
+
+
+class TasmotaParser(Parser):
+    name = "tasmota"
+    description = "Tasmota tele/<device>/SENSOR and tele/<device>/STATE JSON."
+    payload_model = TasmotaTelemetry
+    topic_filters = ("tele/+/SENSOR", "tele/+/STATE")
+
+    def parse(self, topic: str, payload: TasmotaTelemetry) -> list[Reading]:
+        device = topic.split("/")[1]
+        timestamp = parse_timestamp(payload.Time)
+        data = dict(payload.__pydantic_extra__ or {})
+        if payload.ENERGY is not None:
+            data["ENERGY"] = payload.ENERGY.model_dump(exclude_none=True)
+        temperature_unit = TEMPERATURE_UNITS.get(payload.TempUnit or "C", payload.TempUnit or "")
+        pressure_unit = payload.PressureUnit or "hPa"
+        readings = []
+        for metric, value in flatten(data, keep=_wanted, skip_keys=META_FIELDS):
+            field = _field_name(metric)
+            if field in TEMPERATURE_FIELDS:
+                unit = temperature_unit
+            elif field in PRESSURE_FIELDS:
+                unit = pressure_unit
+            else:
+                unit = FIXED_UNITS.get(field, "")
+            readings.append(Reading(device, metric, on_off(value), unit, timestamp))
+        return readings
+
+
+def _field_name(path: str) -> str:
+    """The last non-index level of a metric path: "ENERGY.Voltage.1" -> "Voltage"."""
+    for part in reversed(path.split(".")):
+        if not part.isdigit():
+            return part
+    return path
