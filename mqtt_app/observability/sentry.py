@@ -11,6 +11,7 @@ Everything here is a no-op while Sentry is off (no SENTRY_DSN): `sentry_sdk` cal
 - `reconcile_check_in`: the reconcile task as a Sentry cron monitor (see `project/sentry.py` for why it is a
   heartbeat check-in rather than `monitor_beat_tasks`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -98,8 +99,14 @@ def topic_pattern(topic: str, topic_filters: Sequence[str] = ()) -> str:
 def parse_failure_fingerprint(
     connection_id: int, topic: str, parser: str, kind: str, location: str, topic_filters: Sequence[str] = ()
 ) -> list[str]:
-    return ["mqtt-parse-failure", str(connection_id), topic_pattern(topic, topic_filters), parser or "-",
-            kind or "-", location or "-"]
+    return [
+        "mqtt-parse-failure",
+        str(connection_id),
+        topic_pattern(topic, topic_filters),
+        parser or "-",
+        kind or "-",
+        location or "-",
+    ]
 
 
 def capture_parse_failure(
@@ -128,8 +135,12 @@ def capture_parse_failure(
         # A stable title: the varying parts (values, full topic) go to tags and extra.
         "message": f"Parse failure ({kind}) by {parser or 'no parser'} on {pattern} at {location or '-'}",
         "fingerprint": fingerprint,
-        "tags": {**_tags(connection_id, site, topic), "parser": parser or "-", "parse_error": kind,
-                 "topic_pattern": pattern[:200]},
+        "tags": {
+            **_tags(connection_id, site, topic),
+            "parser": parser or "-",
+            "parse_error": kind,
+            "topic_pattern": pattern[:200],
+        },
         "extra": {
             "error_message": message[:1000],
             "location": location,

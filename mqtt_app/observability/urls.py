@@ -1,3 +1,12 @@
+"""Observability: Prometheus metrics, the seed's success metrics, Sentry helpers."""
+
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("metrics", views.prometheus_metrics, name="metrics"),
+    path("health/metrics.json", views.health_metrics_json, name="health-metrics"),
+]

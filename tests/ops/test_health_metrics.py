@@ -1,0 +1,89 @@
+"""The seed's success metrics: uptime from connection events, parse success, error rate, reconcile, latency."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from mqtt_app.models import ConnectionStatus
+from mqtt_app.observability import health
+from mqtt_app.observability.latency import record_latency
+from tests.ops.factories import ingest, log_event, make_connection
+
+pytestmark = pytest.mark.django_db
+
+
+def test_uptime_counts_connected_time_and_leaves_stopped_time_out():
+    now = timezone.now()
+    conn = make_connection(status=ConnectionStatus.CONNECTED, last_heartbeat_at=now)
+    log_event(conn, "connected", now - timedelta(hours=2))  # before the window: up at its start
+    log_event(conn, "disconnected", now - timedelta(minutes=40))
+    log_event(conn, "connected", now - timedelta(minutes=30))
+    log_event(conn, "stopped", now - timedelta(minutes=20))
+    log_event(conn, "started", now - timedelta(minutes=10))
+    log_event(conn, "connected", now - timedelta(minutes=9))
+
+    row = health.compute(3600, now=now)["connections"][0]["metrics"]
+
+    # up 20 + 10 + 9 min, down 10 + 1 min, the 10 stopped minutes not counted
+    assert row["up_seconds"] == pytest.approx(39 * 60)
+    assert row["down_seconds"] == pytest.approx(11 * 60)
+    assert row["uptime"]["value"] == pytest.approx(39 / 50)
+    assert row["uptime"]["ok"] is False
+
+
+def test_a_stale_heartbeat_turns_connected_time_into_downtime():
+    now = timezone.now()
+    conn = make_connection(status=ConnectionStatus.CONNECTED, last_heartbeat_at=now - timedelta(minutes=31))
+    log_event(conn, "connected", now - timedelta(hours=2))
+
+    metrics = health.compute(3600, now=now)["connections"][0]["metrics"]
+
+    assert metrics["down_seconds"] == pytest.approx(30 * 60)  # heartbeat + 60 s grace, then down
+
+
+def test_parse_success_and_error_rate_come_from_messages_not_readings():
+    conn = make_connection()
+    ingest(conn, parsed=97, failed=3)
+
+    row = health.compute(3600)["connections"][0]
+
+    assert row["metrics"]["messages_parsed"] == 97  # 194 readings, 97 messages
+    assert row["metrics"]["parse_success_rate"] == {"value": 0.97, "target": 0.95, "op": ">=", "ok": True}
+    assert row["metrics"]["error_rate"]["value"] == pytest.approx(0.03)
+    assert row["metrics"]["error_rate"]["ok"] is False
+
+
+def test_a_connection_below_target_is_listed_and_one_without_data_is_unknown():
+    bad = make_connection("bad")
+    make_connection("quiet", is_active=False)
+    ingest(bad, parsed=5, failed=5)
+
+    report = health.compute(3600)
+
+    assert report["below_target"] == [bad.pk]
+    quiet = next(row for row in report["connections"] if row["name"] == "quiet")
+    assert quiet["healthy"] is None and quiet["metrics"]["uptime"]["value"] is None
+
+
+def test_reconcile_and_latency_figures_come_from_redis(redis_client, settings):
+    redis_client.set(f"{settings.REDIS_KEY_PREFIX}:reconcile:last", json.dumps({"seconds": 0.25, "at": 1e12}))
+    for ms in range(1, 101):
+        record_latency("api", ms / 1000)
+    record_latency("websocket", 0.7)
+
+    overall = health.compute(3600)["overall"]
+
+    assert overall["reconcile_seconds"]["value"] == 0.25 and overall["reconcile_seconds"]["ok"] is True
+    assert overall["api_p99_seconds"]["value"] == pytest.approx(0.099)
+    assert overall["api_p99_seconds"]["samples"] == 100
+    assert overall["websocket_p99_seconds"]["ok"] is False
+
+
+def test_a_stale_reconcile_is_below_target(redis_client, settings):
+    redis_client.set(f"{settings.REDIS_KEY_PREFIX}:reconcile:last", json.dumps({"seconds": 0.1, "at": 1000.0}))
+
+    assert health.compute(3600)["overall"]["reconcile_seconds"]["ok"] is False
