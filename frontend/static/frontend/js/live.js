@@ -1,0 +1,77 @@
+// The /ws/events/ socket: reconnects by itself with capped backoff and jitter, re-sends its subscriptions,
+// and tells the page to resynchronise from the API after every reconnect.
+
+const CLOSE_UNAUTHENTICATED = 4401;
+
+export class LiveEvents {
+  constructor({ onEvent, onResync, stateElement = document.getElementById("live-state") } = {}) {
+    this.onEvent = onEvent || (() => {});
+    this.onResync = onResync || (() => {});
+    this.stateElement = stateElement;
+    this.subscriptions = new Map(); // connection id -> event types (or null for all)
+    this.attempt = 0;
+    this.everOpened = false;
+    this.socket = null;
+    this.open();
+  }
+
+  url() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    return `${scheme}://${location.host}/ws/events/`;
+  }
+
+  setState(state, label) {
+    if (!this.stateElement) return;
+    this.stateElement.dataset.state = state;
+    this.stateElement.textContent = label;
+  }
+
+  open() {
+    this.setState("connecting", this.everOpened ? "Reconnecting…" : "Connecting…");
+    const socket = new WebSocket(this.url());
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      this.attempt = 0;
+      this.setState("open", "Live");
+      for (const [id, events] of this.subscriptions) this.sendSubscribe(id, events);
+      const reconnected = this.everOpened;
+      this.everOpened = true;
+      this.onResync({ reconnected });
+    });
+    socket.addEventListener("message", (message) => {
+      let event;
+      try { event = JSON.parse(message.data); } catch { return; }
+      if (event.type === "error") console.warn("live events:", event.message);
+      this.onEvent(event);
+    });
+    socket.addEventListener("close", (close) => {
+      if (close.code === CLOSE_UNAUTHENTICATED) {
+        location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
+        return;
+      }
+      this.setState("closed", "Offline, retrying…");
+      const delay = Math.min(15000, 500 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+      this.attempt += 1;
+      setTimeout(() => this.open(), delay);
+    });
+  }
+
+  sendSubscribe(id, events) {
+    const message = { action: "subscribe", connection: id };
+    if (events) message.events = events;
+    this.send(message);
+  }
+
+  send(message) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  subscribe(id, events = null) {
+    this.subscriptions.set(id, events);
+    this.sendSubscribe(id, events);
+  }
+
+  unsubscribe(id) {
+    if (this.subscriptions.delete(id)) this.send({ action: "unsubscribe", connection: id });
+  }
+}
