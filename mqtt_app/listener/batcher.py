@@ -1,0 +1,231 @@
+"""Raw messages → `tasks.ingest.ingest_batch`, acknowledged to the broker only once the batch is in Redis.
+
+The loop thread calls `add()` (a lock and a list append, nothing slow). The batcher thread sends a
+connection's messages when it has MQTT_BATCH_SIZE of them or its oldest is MQTT_BATCH_INTERVAL old, then
+hands the QoS 1/2 acknowledgements back to the loop thread. If Redis is unreachable nothing is acked
+(the broker keeps the messages: back-pressure) and sending is retried with a growing delay. The buffer is
+bounded: past MQTT_LISTENER_MAX_BUFFER messages, QoS 0 messages are dropped (counted) and for QoS 1/2
+the connection is flagged so the service reconnects it once Redis is back; the broker then redelivers
+everything that was not acknowledged.
+
+Status and activity tasks leave through the same thread (the `control` queue), so one thread owns
+every Celery send of the listener and an unreachable Redis stalls nothing else.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+INGEST_TASK = "tasks.ingest.ingest_batch"
+MAX_CONTROL_BACKLOG = 20_000
+
+
+@dataclass
+class Received:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    retain: bool
+    received_at: float
+    generation: int
+
+
+@dataclass
+class Buffer:
+    messages: list[Received] = field(default_factory=list)
+    first_at: float = 0.0  # monotonic time of the oldest message waiting
+
+
+Ack = tuple[int, int, int, int]  # connection id, generation, mid, qos
+SendTask = Callable[..., Any]
+
+
+def default_sender() -> SendTask:
+    from project.celery import app
+
+    return app.send_task
+
+
+class Batcher:
+    def __init__(
+        self,
+        listener_id: str,
+        on_acks: Callable[[list[Ack]], None],
+        on_overflow: Callable[[int], None],
+        send_task: SendTask | None = None,
+    ) -> None:
+        self.listener_id = listener_id
+        self.on_acks = on_acks
+        self.on_overflow = on_overflow
+        self.send_task = send_task or default_sender()
+        self.batch_size = int(settings.MQTT_BATCH_SIZE)
+        self.interval = float(settings.MQTT_BATCH_INTERVAL)
+        self.max_buffer = int(getattr(settings, "MQTT_LISTENER_MAX_BUFFER", max(10 * self.batch_size, 5000)))
+        self.buffers: dict[int, Buffer] = {}
+        self.buffered = 0
+        self.control: list[tuple[str, list, dict]] = []
+        self.cond = threading.Condition()
+        self.stopping = False
+        self.redis_ok = True
+        self.retry_at = 0.0
+        self.backoff = 0.2
+        self.stats = {"batches": 0, "messages": 0, "dropped_qos0": 0, "overflowed": 0, "send_failures": 0}
+        self.thread = threading.Thread(target=self.run, name="mqtt-batcher", daemon=True)
+
+    # --- producer side (loop thread and control thread) -----------------------------------------
+    def add(self, connection_id: int, generation: int, message: Any) -> bool:  # noqa: ANN401 - MQTTMessage
+        """Buffer one message. Returns False when it was dropped because the buffer is full."""
+        item = Received(
+            message.mid, message.qos, message.topic, bytes(message.payload), bool(message.retain), time.time(),
+            generation,
+        )
+        with self.cond:
+            if self.buffered >= self.max_buffer:
+                self._overflow(connection_id, item)
+                return False
+            buffer = self.buffers.get(connection_id)
+            if buffer is None:
+                buffer = self.buffers[connection_id] = Buffer(first_at=time.monotonic())
+            buffer.messages.append(item)
+            self.buffered += 1
+            if len(buffer.messages) == 1 or len(buffer.messages) >= self.batch_size:
+                self.cond.notify()
+        return True
+
+    def _overflow(self, connection_id: int, item: Received) -> None:
+        if item.qos == 0:
+            self.stats["dropped_qos0"] += 1
+            return
+        self.stats["overflowed"] += 1
+        self.on_overflow(connection_id)
+
+    def enqueue_control(self, task: str, args: list, kwargs: dict | None = None) -> None:
+        with self.cond:
+            self.control.append((task, args, kwargs or {}))
+            del self.control[:-MAX_CONTROL_BACKLOG]  # Redis down for long: keep the newest
+            self.cond.notify()
+
+    def flush_control(self) -> None:
+        """Send the queued status/control tasks now, from the calling thread (used once the thread stopped)."""
+        with self.cond:
+            control, self.control = self.control, []
+        self._send({}, control)
+
+    # --- the batcher thread ---------------------------------------------------------------------
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify()
+        self.thread.join(timeout)
+
+    def run(self) -> None:
+        while True:
+            with self.cond:
+                self.cond.wait(self._wait_time(time.monotonic()))
+                stopping = self.stopping
+                due, control = self._take_due(time.monotonic(), flush_all=stopping)
+            self._send(due, control)
+            if stopping:
+                return
+
+    def _wait_time(self, now: float) -> float:
+        if self.stopping:
+            return 0
+        if not self.redis_ok:
+            return max(0.0, self.retry_at - now)
+        if self.control:
+            return 0
+        if not self.buffers:
+            return 1.0
+        if any(len(b.messages) >= self.batch_size for b in self.buffers.values()):
+            return 0
+        oldest = min(b.first_at for b in self.buffers.values())
+        return max(0.0, oldest + self.interval - now)
+
+    def _take_due(self, now: float, flush_all: bool) -> tuple[dict[int, list[Received]], list]:
+        if not self.redis_ok and now < self.retry_at and not flush_all:
+            return {}, []
+        due: dict[int, list[Received]] = {}
+        for cid, buffer in list(self.buffers.items()):
+            if flush_all or len(buffer.messages) >= self.batch_size or now - buffer.first_at >= self.interval:
+                due[cid] = buffer.messages
+                del self.buffers[cid]
+                self.buffered -= len(buffer.messages)
+        control, self.control = self.control, []
+        return due, control
+
+    def _send(self, due: dict[int, list[Received]], control: list) -> None:
+        acks: list[Ack] = []
+        try:
+            for cid in list(due):
+                while due[cid]:
+                    chunk = due[cid][: self.batch_size]
+                    self.send_task(INGEST_TASK, args=[self._batch(cid, chunk)], queue="ingest", retry=False)
+                    # Sent: from here on a failure must not put this chunk back (it would be sent twice).
+                    due[cid] = due[cid][self.batch_size :]
+                    acks += [(cid, m.generation, m.mid, m.qos) for m in chunk if m.qos > 0]
+                    self.stats["batches"] += 1
+                    self.stats["messages"] += len(chunk)
+                del due[cid]
+            while control:
+                task, args, kwargs = control[0]
+                self.send_task(task, args=args, kwargs=kwargs, queue="control", retry=False)
+                control.pop(0)
+            self._redis_back()
+        except Exception as exc:  # noqa: BLE001 - Redis unreachable (kombu raises several types)
+            self._redis_down(exc, due, control)
+        if acks:
+            self.on_acks(acks)
+
+    def _batch(self, connection_id: int, messages: list[Received]) -> dict:
+        return {
+            "id": str(uuid.uuid4()),
+            "connection_id": connection_id,
+            "listener": self.listener_id,
+            "messages": [
+                {
+                    "topic": m.topic,
+                    "payload": base64.b64encode(m.payload).decode("ascii"),
+                    "qos": m.qos,
+                    "retain": m.retain,
+                    "received_at": m.received_at,
+                }
+                for m in messages
+            ],
+        }
+
+    def _redis_down(self, exc: Exception, due: dict[int, list[Received]], control: list) -> None:
+        """Put back what was not sent (at the front: order per connection is kept) and wait."""
+        self.stats["send_failures"] += 1
+        delay, self.backoff = self.backoff, min(5.0, self.backoff * 2)
+        if self.redis_ok:
+            logger.warning("cannot enqueue to Redis (%s): holding acknowledgements (back-pressure)", exc)
+        with self.cond:
+            self.redis_ok = False
+            self.retry_at = time.monotonic() + delay
+            for cid, messages in due.items():
+                buffer = self.buffers.setdefault(cid, Buffer(first_at=time.monotonic()))
+                buffer.messages[:0] = messages
+                self.buffered += len(messages)
+            self.control[:0] = control
+
+    def _redis_back(self) -> None:
+        if not self.redis_ok:
+            logger.warning("Redis is reachable again: sending and acknowledging resumed")
+        self.redis_ok = True
+        self.retry_at = 0.0
+        self.backoff = 0.2

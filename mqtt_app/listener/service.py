@@ -1,0 +1,284 @@
+"""The listener process: holds the MQTT connections assigned to it and nothing else.
+
+Threads, each with one job:
+- main: the selector loop (`Reactor`) driving every paho client, plus a one-second tick (keepalive,
+  connect timeouts, silence guard, overflow recovery);
+- control: heartbeat into Redis every MQTT_LISTENER_HEARTBEAT seconds, re-read the assignment and the
+  connection settings, hand changes to the loop; woken at once by the assignment pub/sub channel;
+- notify: listens on that channel;
+- batcher: every Celery send (ingest batches, status and activity tasks);
+- a small connect pool: blocking TCP connects and TLS handshakes.
+The listener reads connection settings from the database but never writes it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from mqtt_app.listener import registry
+from mqtt_app.listener.batcher import Ack, Batcher, SendTask
+from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
+from mqtt_app.listener.loop import Reactor
+from mqtt_app.models import ConnectionStatus, MqttConnection
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 15.0  # seconds from socket open to CONNACK
+CONNECT_POOL = 8
+
+
+def load_specs(ids: set[int]) -> dict[int, ConnectionSpec]:
+    close_old_connections()  # a long-running process: drop connections the database closed
+    return {row.pk: spec_from(row) for row in MqttConnection.objects.filter(pk__in=ids)}
+
+
+def spec_from(row: MqttConnection) -> ConnectionSpec:
+    topics = tuple((str(item["filter"]), int(item.get("qos", 1))) for item in row.topics or [])
+    return ConnectionSpec(
+        id=row.pk, host=row.host, port=row.port, protocol=row.protocol, keepalive=row.keepalive,
+        client_id=row.effective_client_id, username=row.username, password=row.password,
+        tls_enabled=row.tls_enabled, tls_ca_certs=row.tls_ca_certs, tls_client_cert=row.tls_client_cert,
+        tls_client_key=row.tls_client_key, tls_insecure=row.tls_insecure, topics=topics,
+    )
+
+
+class ListenerService:
+    def __init__(self, listener_id: str | None = None, capacity: int | None = None, send_task: SendTask | None = None):
+        self.id = listener_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.capacity = capacity or int(settings.MQTT_LISTENER_CAPACITY)
+        self.started_at = time.time()
+        self.reactor = Reactor()
+        self.clients: dict[int, ConnectionClient] = {}
+        self.opened_at: dict[int, float] = {}
+        self.overflowed: set[int] = set()
+        self.batcher = Batcher(self.id, self._acks_ready, self._overflowed, send_task)
+        self.pool = ThreadPoolExecutor(max_workers=CONNECT_POOL, thread_name_prefix="mqtt-connect")
+        self.redis = registry.connect()
+        self.stop_event = threading.Event()
+        self.wake_control = threading.Event()
+        self._next_tick = 0.0
+
+    # --- Host protocol (called by clients in the loop thread, or by the connect pool) -----------
+    def socket_opened(self, client: ConnectionClient, sock: Any) -> None:  # noqa: ANN401
+        self.opened_at[client.spec.id] = time.monotonic()
+        self.reactor.call_soon_threadsafe(lambda: self.reactor.register(sock, client, client.paho.want_write()))
+
+    def socket_closed(self, client: ConnectionClient, sock: Any) -> None:  # noqa: ANN401
+        self.opened_at.pop(client.spec.id, None)
+        # Unregister before paho closes the fd, so a new socket reusing the number is not confused with it.
+        if self.reactor.in_loop():
+            self.reactor.unregister(sock)
+        else:
+            self.reactor.call_soon_threadsafe(lambda: self.reactor.unregister(sock))
+
+    def want_write(self, client: ConnectionClient, sock: Any, wanted: bool) -> None:  # noqa: ANN401
+        if self.reactor.in_loop():
+            self.reactor.set_write(sock, wanted)
+        else:
+            self.reactor.call_soon_threadsafe(lambda: self.reactor.set_write(sock, client.paho.want_write()))
+
+    def schedule_connect(self, client: ConnectionClient, delay: float) -> None:
+        self.reactor.call_later(delay, lambda: self._connect(client))
+
+    def report(self, client: ConnectionClient, status: str, detail: str, event: str | None = None) -> None:
+        logger.info("connection %s: %s %s", client.spec.id, status, detail)
+        args = [client.spec.id, status, detail, self.id, time.time()]
+        self.batcher.enqueue_control("tasks.status.record_status", args, {"event": event})
+
+    def message(self, client: ConnectionClient, message: Any) -> None:  # noqa: ANN401
+        self.batcher.add(client.spec.id, client.generation, message)
+
+    # --- connecting -------------------------------------------------------------------------------
+    def _connect(self, client: ConnectionClient) -> None:
+        if client.closing or self.clients.get(client.spec.id) is not client:
+            return  # stopped or replaced while the retry was pending
+        future = self.pool.submit(client.open_socket)
+        future.add_done_callback(
+            lambda f: self.reactor.call_soon_threadsafe(lambda: self._connect_done(client, f.result()))
+        )
+
+    def _connect_done(self, client: ConnectionClient, error: str | None) -> None:
+        if error:
+            client.connect_failed(error)
+
+    # --- acks and overflow (from the batcher thread) ------------------------------------------------
+    def _acks_ready(self, acks: list[Ack]) -> None:
+        self.reactor.call_soon_threadsafe(lambda: self._send_acks(acks))
+
+    def _send_acks(self, acks: list[Ack]) -> None:
+        for cid, generation, mid, qos in acks:
+            client = self.clients.get(cid)
+            if client is not None:
+                client.ack(generation, mid, qos)
+
+    def _overflowed(self, connection_id: int) -> None:
+        self.overflowed.add(connection_id)
+
+    # --- assignment ---------------------------------------------------------------------------------
+    def apply(self, specs: dict[int, ConnectionSpec], elsewhere: set[int]) -> None:
+        """Loop thread: hold exactly `specs`. A connection now assigned to another listener is dropped
+        quietly (its new owner reports); one unassigned altogether is reported stopped."""
+        for cid in list(self.clients):
+            if cid not in specs:
+                self._drop(cid, report=cid not in elsewhere)
+        for cid, spec in specs.items():
+            current = self.clients.get(cid)
+            if current is not None and current.spec == spec:
+                continue
+            if current is not None and current.spec.same_session(spec):
+                current.update_topics(spec)
+                continue
+            if current is not None:
+                self._drop(cid, report=False)
+            self._start(spec)
+
+    def _start(self, spec: ConnectionSpec) -> None:
+        try:
+            client = ConnectionClient(spec, self)
+        except (ValueError, OSError) as exc:  # e.g. an unreadable CA certificate
+            logger.warning("connection %s cannot be configured: %s", spec.id, exc)
+            args = [spec.id, ConnectionStatus.ERROR, f"invalid settings: {exc}", self.id, time.time()]
+            self.batcher.enqueue_control("tasks.status.record_status", args, {})
+            return
+        self.clients[spec.id] = client
+        self._connect(client)
+
+    def _drop(self, cid: int, report: bool) -> None:
+        client = self.clients.pop(cid)
+        client.close()
+        self.overflowed.discard(cid)
+        if report:
+            self.report(client, ConnectionStatus.STOPPED, "")
+
+    # --- the one-second tick (loop thread) -------------------------------------------------------------
+    def tick(self) -> None:
+        now = time.monotonic()
+        silence = float(settings.MQTT_SILENCE_TIMEOUT)
+        for cid, client in list(self.clients.items()):
+            if client.paho._sock is not None:  # noqa: SLF001
+                client.paho.loop_misc()
+            opened = self.opened_at.get(cid)
+            if opened and not client.paho.is_connected() and now - opened > CONNECT_TIMEOUT:
+                client.paho._sock_close()  # noqa: SLF001 - no CONNACK: treat as a failed connect
+                client.connect_failed(f"no answer from {client.spec.host}:{client.spec.port} to CONNECT")
+            client.check_silence(now, silence)
+        self._recover_overflow()
+
+    def _recover_overflow(self) -> None:
+        """Messages dropped while Redis was down are still unacked on the broker: reconnecting makes it
+        redeliver them (persistent session), once there is room again."""
+        if not self.overflowed or not self.batcher.redis_ok or self.batcher.buffered > self.batcher.max_buffer // 2:
+            return
+        for cid in list(self.overflowed):
+            client = self.clients.get(cid)
+            if client is not None and client.paho.is_connected():
+                logger.warning("connection %s: reconnecting to get the messages dropped while Redis was down", cid)
+                client.paho.disconnect()
+        self.overflowed.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        held = list(self.clients.items())
+        connections = {str(cid): {"status": c.status, "detail": c.detail, "silent": c.silent} for cid, c in held}
+        return {
+            "host": socket.gethostname(), "pid": os.getpid(), "capacity": self.capacity,
+            "started_at": self.started_at, "connections": connections, "buffered": self.batcher.buffered,
+            "redis_ok": self.batcher.redis_ok, "stats": dict(self.batcher.stats),
+        }
+
+    # --- control thread: heartbeat + assignment ---------------------------------------------------------
+    def control_tick(self) -> None:
+        registry.write_heartbeat(self.redis, self.id, self.snapshot())
+        assignments = registry.read_assignments(self.redis)
+        mine = {cid for cid, owner in assignments.items() if owner == self.id}
+        elsewhere = set(assignments) - mine
+        specs = load_specs(mine)
+        self.reactor.call_soon_threadsafe(lambda: self.apply(specs, elsewhere))
+
+    def _control_loop(self) -> None:
+        heartbeat = float(settings.MQTT_LISTENER_HEARTBEAT)
+        next_activity = time.monotonic() + heartbeat
+        while not self.stop_event.is_set():
+            try:
+                self.control_tick()
+            except Exception:  # noqa: BLE001 - Redis or the database away: retry at the next beat
+                logger.warning("listener %s: heartbeat/assignment failed", self.id, exc_info=True)
+            if time.monotonic() >= next_activity:
+                next_activity = time.monotonic() + heartbeat
+                self.reactor.call_soon_threadsafe(self._send_activity)
+            self.wake_control.wait(heartbeat)
+            self.wake_control.clear()
+
+    def _send_activity(self) -> None:
+        """Loop thread: `last_heartbeat_at` of the connections held (one task per heartbeat, not per message)."""
+        held = [cid for cid, client in self.clients.items() if client.paho.is_connected()]
+        if held:
+            self.batcher.enqueue_control("tasks.status.record_heartbeat", [self.id, time.time(), held])
+
+    def _notify_loop(self) -> None:
+        """Wake the control thread within a second of a reconcile changing the assignment."""
+        while not self.stop_event.is_set():
+            try:
+                pubsub = registry.connect().pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(registry.changed_channel())
+                while not self.stop_event.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["data"].decode() in (self.id, registry.ALL_LISTENERS):
+                        self.wake_control.set()
+            except Exception:  # noqa: BLE001 - Redis away: the heartbeat re-reads the assignment anyway
+                logger.debug("assignment channel unavailable", exc_info=True)
+                self.stop_event.wait(1.0)
+
+    # --- process lifecycle ---------------------------------------------------------------------------------
+    def request_stop(self, *_: Any) -> None:  # noqa: ANN401 - signal handler signature
+        self.stop_event.set()
+        self.wake_control.set()
+        self.reactor.wake()
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        logger.info("listener %s starting (capacity %s)", self.id, self.capacity)
+        self.batcher.start()
+        threads = [
+            threading.Thread(target=self._control_loop, name="mqtt-control", daemon=True),
+            threading.Thread(target=self._notify_loop, name="mqtt-notify", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        while not self.stop_event.is_set():
+            self.reactor.run_once(max_wait=0.5)
+            if time.monotonic() >= self._next_tick:
+                self._next_tick = time.monotonic() + 1.0
+                self.tick()
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Flush and acknowledge what was received, disconnect cleanly, leave the registry, and ask for a
+        reconcile so another listener takes the connections over at once."""
+        logger.info("listener %s stopping", self.id)
+        self.batcher.stop()
+        deadline = time.monotonic() + 3.0
+        self.reactor.run_once(0)  # the last acknowledgements
+        for client in list(self.clients.values()):
+            client.close()
+            self.report(client, ConnectionStatus.RECONNECTING, f"listener {self.id} stopped; awaiting reassignment")
+        while self.reactor.socket_count() and time.monotonic() < deadline:
+            self.reactor.run_once(max_wait=0.1)
+        try:
+            registry.remove_heartbeat(self.redis, self.id)
+        except Exception:  # noqa: BLE001 - it expires on its own
+            logger.warning("could not remove the heartbeat of %s", self.id)
+        self.batcher.enqueue_control("tasks.reconcile.reconcile", [])
+        self.batcher.flush_control()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.reactor.close()
+        logger.info("listener %s stopped", self.id)
