@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from mqtt_app.models import ConnectionStatus, MqttConnection, Site
 from mqtt_app.services.control import request_reconcile
@@ -125,14 +125,14 @@ def list_connections(request: HttpRequest, filters: Query[ConnectionFilters], pa
 @router.post(
     "/connections", response={201: ConnectionOut, **ERRORS_WRITE}, auth=auth.staff(), summary="Create a connection"
 )
-def create_connection(request: HttpRequest, payload: ConnectionIn) -> tuple[int, dict]:
+def create_connection(request: HttpRequest, payload: ConnectionIn) -> Status:
     data = payload.model_dump(exclude_unset=True)
     data.setdefault("site", payload.site)
     conn = MqttConnection(port=payload.port, protocol=payload.protocol, keepalive=payload.keepalive)
     _apply(conn, data, payload)
     _save(conn)
     logger.info("connection %s (%s) created by %s", conn.pk, conn.name, request.auth)
-    return 201, _reload(conn.pk)
+    return Status(201, _reload(conn.pk))
 
 
 @router.get("/connections/{connection_id}", response={200: ConnectionOut, **ERRORS_READ}, summary="One connection")
@@ -158,9 +158,9 @@ def patch_connection(request: HttpRequest, connection_id: int, payload: Connecti
     "/connections/{connection_id}", response={204: None, **ERRORS_WRITE}, auth=auth.staff(),
     summary="Delete a connection (its listener disconnects on the next reconcile)",
 )  # fmt: skip
-def delete_connection(request: HttpRequest, connection_id: int) -> tuple[int, None]:
+def delete_connection(request: HttpRequest, connection_id: int) -> Status:
     conn = get_or_404(MqttConnection.objects.all(), connection_id, "connection")
     conn.delete()
     request_reconcile()
     logger.info("connection %s deleted by %s", connection_id, request.auth)
-    return 204, None
+    return Status(204, None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from mqtt_app.models import MqttConnection, MqttConnectionLog
 from mqtt_app.services.control import set_active
@@ -24,19 +24,19 @@ EventPage = page_of(ConnectionEventOut, "ConnectionEventPage")
 STATE_FIELDS = ("id", "is_active", "status", "status_detail", "listener")
 
 
-def _control(request: HttpRequest, connection_id: int, active: bool) -> tuple[int, dict]:
+def _control(request: HttpRequest, connection_id: int, active: bool) -> Status:
     get_or_404(MqttConnection.objects.only("id"), connection_id, "connection")
     changed = set_active([connection_id], active) > 0
     state = MqttConnection.objects.values(*STATE_FIELDS).get(pk=connection_id)
     logger.info("connection %s %s by %s", connection_id, "started" if active else "stopped", request.auth)
-    return 202, {**state, "changed": changed}
+    return Status(202, {**state, "changed": changed})
 
 
 @router.post(
     "/connections/{connection_id}/start", response={202: ControlOut, **ERRORS_WRITE}, auth=auth.staff(),
     summary="Start: set is_active (the listeners connect within about a second)",
 )  # fmt: skip
-def start_connection(request: HttpRequest, connection_id: int) -> tuple[int, dict]:
+def start_connection(request: HttpRequest, connection_id: int) -> Status:
     return _control(request, connection_id, True)
 
 
@@ -44,7 +44,7 @@ def start_connection(request: HttpRequest, connection_id: int) -> tuple[int, dic
     "/connections/{connection_id}/stop", response={202: ControlOut, **ERRORS_WRITE}, auth=auth.staff(),
     summary="Stop: clear is_active (the listener disconnects within about a second)",
 )  # fmt: skip
-def stop_connection(request: HttpRequest, connection_id: int) -> tuple[int, dict]:
+def stop_connection(request: HttpRequest, connection_id: int) -> Status:
     return _control(request, connection_id, False)
 
 

@@ -1,6 +1,6 @@
 """One error format for every failure of the API: `{"detail": "...", "errors": [{"field": ..., "message": ...}]}`.
 
-Pydantic (request parsing), Django model validation (`full_clean`, shared with the admin), authentication and
+Pydantic (request parsing; a body that is not JSON is ninja's 400), Django model validation (`full_clean`, shared with the admin), authentication and
 database conflicts all end up in that shape, so a client reads one thing. Messages never echo the submitted
 value: a rejected password must not come back in a response or a log line.
 """
@@ -62,8 +62,6 @@ def _field_from_location(location: Iterable[Any]) -> str | None:
 
 def from_request_error(exc: NinjaValidationError) -> ApiError:
     errors = [{"field": _field_from_location(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors]
-    if any(e.get("type") == "json_invalid" for e in exc.errors):
-        return ApiError(400, "The request body is not valid JSON.", errors)
     summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
     return ApiError(422, f"Invalid input. {summary}", errors)
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from mqtt_app.models import MqttConnection
 
@@ -88,7 +87,7 @@ def _problems(db: CheckOut, cache: CheckOut, active: int | None, listeners: int,
 
 
 @router.get("/health", response={200: HealthOut, 503: HealthOut}, auth=None, summary="Health of the stack")
-def health(request: HttpRequest) -> tuple[int, dict[str, Any]]:
+def health(request: HttpRequest) -> Status:
     db, active = _database()
     cache, listeners, last = _redis()
     age = max(time.time() - last, 0.0) if last is not None else None
@@ -103,4 +102,4 @@ def health(request: HttpRequest) -> tuple[int, dict[str, Any]]:
         "last_reconcile_at": datetime.fromtimestamp(last, tz=UTC) if last is not None else None,
         "last_reconcile_age": age,
     }
-    return (503 if problems else 200), body
+    return Status(503 if problems else 200, body)

@@ -5,7 +5,7 @@ import logging
 
 from django.http import HttpRequest
 from django.utils.text import slugify
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from mqtt_app.models import Site
 
@@ -37,11 +37,11 @@ def list_sites(request: HttpRequest, page: Query[PageParams]) -> dict:
 
 
 @router.post("/sites", response={201: SiteOut, **ERRORS_WRITE}, auth=auth.staff(), summary="Create a site")
-def create_site(request: HttpRequest, payload: SiteIn) -> tuple[int, dict]:
+def create_site(request: HttpRequest, payload: SiteIn) -> Status:
     site = Site(name=payload.name.strip(), slug=payload.slug.strip(), description=payload.description)
     _save(site)
     logger.info("site %s (%s) created by %s", site.pk, site.slug, request.auth)
-    return 201, _out(site)
+    return Status(201, _out(site))
 
 
 @router.get("/sites/{site_id}", response={200: SiteOut, **ERRORS_READ}, summary="One site")
@@ -61,7 +61,7 @@ def patch_site(request: HttpRequest, site_id: int, payload: SitePatch) -> dict:
 
 
 @router.delete("/sites/{site_id}", response={204: None, **ERRORS_WRITE}, auth=auth.staff(), summary="Delete a site")
-def delete_site(request: HttpRequest, site_id: int) -> tuple[int, None]:
+def delete_site(request: HttpRequest, site_id: int) -> Status:
     site = get_or_404(Site.objects.all(), site_id, "site")
     # Deleting a site would silently delete its connections and all their readings: make that explicit.
     connections = site.connections.count()
@@ -69,4 +69,4 @@ def delete_site(request: HttpRequest, site_id: int) -> tuple[int, None]:
         raise ApiError(409, f"Site {site.name!r} still has {connections} connection(s); delete them first.")
     site.delete()
     logger.info("site %s deleted by %s", site_id, request.auth)
-    return 204, None
+    return Status(204, None)

@@ -9,6 +9,8 @@ from django.http import Http404
 
 from .errors import from_model_error
 
+UNIQUE_CODES = {"unique", "unique_together"}
+
 
 def save_validated(
     obj: models.Model, field_names: Mapping[str, str] | None = None, unique_field: str | None = None
@@ -29,10 +31,10 @@ def save_validated(
 
 
 def _blame_unique(exc: ValidationError, field: str) -> None:
-    unique = [e for e in exc.error_dict[NON_FIELD_ERRORS] if e.code == "unique"]
+    unique = [e for e in exc.error_dict[NON_FIELD_ERRORS] if e.code in UNIQUE_CODES]
     if not unique:
         return
-    exc.error_dict[NON_FIELD_ERRORS] = [e for e in exc.error_dict[NON_FIELD_ERRORS] if e.code != "unique"]
+    exc.error_dict[NON_FIELD_ERRORS] = [e for e in exc.error_dict[NON_FIELD_ERRORS] if e.code not in UNIQUE_CODES]
     if not exc.error_dict[NON_FIELD_ERRORS]:
         del exc.error_dict[NON_FIELD_ERRORS]
     exc.error_dict.setdefault(field, []).extend(unique)
