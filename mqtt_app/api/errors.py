@@ -1,7 +1,8 @@
 """One error format for every failure of the API: `{"detail": "...", "errors": [{"field": ..., "message": ...}]}`.
 
-Pydantic (request parsing; a body that is not JSON is ninja's 400), Django model validation (`full_clean`, shared with the admin), authentication and
-database conflicts all end up in that shape, so a client reads one thing. Messages never echo the submitted
+Pydantic (request parsing; a body that is not JSON is ninja's 400), Django model validation (`full_clean`,
+shared with the admin), authentication and database conflicts all end up in that shape, so a client reads
+one thing. Messages never echo the submitted
 value: a rejected password must not come back in a response or a log line.
 """
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
 Degraded: the database or Redis does not answer, or there are connections to run (`is_active`) while no
 listener is alive or reconciliation has not run for three intervals. With nothing to run, missing listeners
-are fine. Key names follow the listener registry contract (`<prefix>:listener:<id>`, `<prefix>:reconcile:last`).
+are fine. Listeners and the last reconcile are read through mqtt_app.listener.registry, which owns the keys.
 """
 from __future__ import annotations
 
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db import connection
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
+from mqtt_app.listener import registry
 from mqtt_app.models import MqttConnection
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class HealthOut(Schema):
     active_connections: int | None
     last_reconcile_at: datetime | None
     last_reconcile_age: float | None = Field(description="Seconds since the last reconcile.")
+    last_reconcile: dict[str, Any] | None = Field(description="The last reconcile's summary, as it recorded it.")
 
 
 def _database() -> tuple[CheckOut, int | None]:
@@ -49,15 +52,10 @@ def _database() -> tuple[CheckOut, int | None]:
         return CheckOut(ok=False, error=exc.__class__.__name__), None
 
 
-def _redis() -> tuple[CheckOut, int, float | None]:
-    prefix = settings.REDIS_KEY_PREFIX
-    client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
-    )
+def _redis() -> tuple[CheckOut, int, dict[str, Any] | None]:
+    client = registry.connect(timeout=REDIS_TIMEOUT)
     try:
-        listeners = sum(1 for _ in client.scan_iter(match=f"{prefix}:listener:*", count=1000))
-        raw = client.get(f"{prefix}:reconcile:last")
-        return CheckOut(ok=True), listeners, _epoch(raw)
+        return CheckOut(ok=True), len(registry.live_listeners(client)), _last_reconcile(client)
     except redis.RedisError as exc:
         logger.warning("health: Redis check failed: %s", exc)
         return CheckOut(ok=False, error=exc.__class__.__name__), 0, None
@@ -65,11 +63,17 @@ def _redis() -> tuple[CheckOut, int, float | None]:
         client.close()
 
 
-def _epoch(raw: bytes | None) -> float | None:
+def _last_reconcile(client: redis.Redis) -> dict[str, Any] | None:
+    """The reconcile summary; tolerates a bare epoch number (an older writer) and garbage (→ None)."""
     try:
-        return float(raw) if raw is not None else None
+        summary = registry.last_reconcile(client)
     except ValueError:
         return None
+    if isinstance(summary, int | float):
+        summary = {"at": float(summary)}
+    if not isinstance(summary, dict) or not isinstance(summary.get("at"), int | float):
+        return None
+    return summary
 
 
 def _problems(db: CheckOut, cache: CheckOut, active: int | None, listeners: int, age: float | None) -> list[str]:
@@ -89,7 +93,8 @@ def _problems(db: CheckOut, cache: CheckOut, active: int | None, listeners: int,
 @router.get("/health", response={200: HealthOut, 503: HealthOut}, auth=None, summary="Health of the stack")
 def health(request: HttpRequest) -> Status:
     db, active = _database()
-    cache, listeners, last = _redis()
+    cache, listeners, summary = _redis()
+    last = summary["at"] if summary else None
     age = max(time.time() - last, 0.0) if last is not None else None
     problems = _problems(db, cache, active, listeners, age)
     body = {
@@ -101,5 +106,6 @@ def health(request: HttpRequest) -> Status:
         "active_connections": active,
         "last_reconcile_at": datetime.fromtimestamp(last, tz=UTC) if last is not None else None,
         "last_reconcile_age": age,
+        "last_reconcile": summary,
     }
     return Status(503 if problems else 200, body)

@@ -25,6 +25,8 @@ class ParserOut(Schema):
     name: str
     description: str
     topic_filters: list[str] = Field(description="Topic filters it claims by default.")
+    payload_format: str = Field(description="What it reads: 'json' or 'text'.")
+    source: str = Field(description="Where it was registered from: built-in, a setting, or an entry point.")
     payload_schema: dict[str, Any] = Field(description="JSON schema of the payload it accepts.")
 
 
@@ -62,18 +64,7 @@ class ParserTestOut(Schema):
 
 @router.get("/parsers", response={200: list[ParserOut], **ERRORS_READ}, summary="Registered parsers")
 def list_parsers(request: HttpRequest) -> list[dict]:
-    registry = get_registry()
-    return [_parser_out(registry, name) for name in sorted(registry.names())]
-
-
-def _parser_out(registry: Any, name: str) -> dict[str, Any]:
-    parser = registry.get(name)
-    return {
-        "name": name,
-        "description": getattr(parser, "description", "") or "",
-        "topic_filters": list(getattr(parser, "topic_filters", ()) or ()),
-        "payload_schema": registry.schema(name),
-    }
+    return [{**entry, "payload_schema": entry["schema"]} for entry in get_registry().describe()]
 
 
 def _input(payload: ParserTestIn) -> tuple[str, bytes]:

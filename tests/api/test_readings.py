@@ -1,0 +1,89 @@
+"""Readings: filters, newest first, pages without counting, and a streamed CSV export."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mqtt_app.models import TelemetryReading, ValueType
+
+pytestmark = pytest.mark.django_db
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def topic(make_connection, make_topic):
+    return make_topic(make_connection(), "plant/boiler")
+
+
+def _add(topic, minute: int, metric: str = "temp", value: float = 1.0, **fields) -> TelemetryReading:
+    at = T0 + timedelta(minutes=minute)
+    return TelemetryReading.objects.create(
+        connection_id=topic.connection_id, topic=topic, device="boiler", metric=metric, value=value,
+        timestamp=at, received_at=at, **fields,
+    )
+
+
+def test_readings_come_newest_first_in_pages(viewer_client, topic):
+    for minute in range(5):
+        _add(topic, minute, value=minute)
+    first = viewer_client.get(f"/api/readings?topic={topic.pk}&limit=2").json()
+    assert [r["value"] for r in first["items"]] == [4.0, 3.0]
+    assert first["count"] is None  # not counted: the table is large
+    assert first["next_offset"] == 2
+    last = viewer_client.get(f"/api/readings?topic={topic.pk}&limit=2&offset=4").json()
+    assert [r["value"] for r in last["items"]] == [0.0]
+    assert last["next_offset"] is None
+
+
+def test_readings_filter_by_metric_and_time_range(viewer_client, topic):
+    for minute in range(6):
+        _add(topic, minute, metric="temp" if minute % 2 else "pressure", value=minute)
+    since, until = (T0 + timedelta(minutes=1)).isoformat(), (T0 + timedelta(minutes=5)).isoformat()
+    body = viewer_client.get("/api/readings", {"metric": "temp", "since": since, "until": until}).json()
+    assert [r["value"] for r in body["items"]] == [3.0, 1.0]  # until is exclusive
+
+
+def test_a_naive_since_is_read_as_utc(viewer_client, topic):
+    _add(topic, 0)
+    _add(topic, 10)
+    body = viewer_client.get("/api/readings", {"since": "2026-01-01T12:05:00"}).json()
+    assert len(body["items"]) == 1
+
+
+def test_booleans_and_text_keep_their_type(viewer_client, topic):
+    _add(topic, 0, metric="on", value=1.0, value_type=ValueType.BOOLEAN)
+    _add(topic, 1, metric="mode", value=None, value_type=ValueType.TEXT, text_value="eco")
+    values = {r["metric"]: r["value"] for r in viewer_client.get("/api/readings").json()["items"]}
+    assert values == {"on": True, "mode": "eco"}
+
+
+def test_an_invalid_since_is_a_422_naming_since(viewer_client):
+    response = viewer_client.get("/api/readings?since=yesterday")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "since"
+
+
+def test_csv_export_streams_every_matching_row(viewer_client, topic):
+    for minute in range(250):
+        _add(topic, minute, value=minute)
+    _add(topic, 300, metric="=HYPERLINK(evil)")
+    response = viewer_client.get(f"/api/readings?topic={topic.pk}&format=csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert response.streaming
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 251  # not limited to one page
+    assert rows[0]["metric"] == "'=HYPERLINK(evil)"  # defused for spreadsheets
+    assert rows[1] == {"timestamp": (T0 + timedelta(minutes=249)).isoformat(), "received_at": rows[1]["received_at"],
+                       "connection": str(topic.connection_id), "topic": "plant/boiler", "device": "boiler",
+                       "metric": "temp", "value": "249.0", "unit": ""}  # fmt: skip
+
+
+def test_csv_export_honours_an_explicit_limit(viewer_client, topic):
+    for minute in range(5):
+        _add(topic, minute)
+    response = viewer_client.get("/api/readings?format=csv&limit=2")
+    assert len(b"".join(response.streaming_content).decode().strip().splitlines()) == 3  # header + 2
