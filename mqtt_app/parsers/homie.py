@@ -96,10 +96,12 @@ class HomieParser(Parser):
     def parse(self, topic: str, payload: HomieValue) -> list[Reading]:
         if learn(topic, payload.value):
             return []
-        _, device, node, prop = topic.split("/", 3)
+        levels = topic.split("/")
+        # homie/<device>/<node>/<property>; a topic assigned by hand may be shaped otherwise.
+        device, metric = (levels[1], ".".join(levels[2:])) if len(levels) >= 4 else ("", topic)
         attributes = _learned.get(topic, {})
         value = _convert(payload.value, attributes.get("datatype"))
-        return [Reading(device, f"{node}.{prop}", value, attributes.get("unit", ""))]
+        return [Reading(device, metric, value, attributes.get("unit", ""))]
 
 
 def _convert(text: str, datatype: str | None) -> Any:

@@ -87,7 +87,8 @@ class TasmotaParser(Parser):
     topic_filters = ("tele/+/SENSOR", "tele/+/STATE")
 
     def parse(self, topic: str, payload: TasmotaTelemetry) -> list[Reading]:
-        device = topic.split("/")[1]
+        levels = topic.split("/")
+        device = levels[1] if len(levels) == 3 else topic  # tele/<device>/SENSOR, unless assigned by hand
         timestamp = parse_timestamp(payload.Time)
         data = dict(payload.__pydantic_extra__ or {})
         if payload.ENERGY is not None:
