@@ -7,6 +7,7 @@ a heartbeat monitor `mqtt-reconcile` instead (one check-in per minute from the w
 only, ERROR when it fails). Other beat tasks with minute-or-longer schedules (retention, hourly) stay on
 `monitor_beat_tasks`. A stopped beat then shows as a missed check-in within a few minutes.
 """
+
 from __future__ import annotations
 
 import sentry_sdk
@@ -24,7 +25,6 @@ def init_sentry(
     environment: str,
     release: str | None,
     traces_sample_rate: float,
-    send_default_pii: bool = False,
 ) -> None:
     from mqtt_app.observability.sentry import scrub_breadcrumb, scrub_event
 
@@ -33,7 +33,6 @@ def init_sentry(
         environment=environment,
         release=release,
         traces_sample_rate=traces_sample_rate,
-        send_default_pii=send_default_pii,
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         before_breadcrumb=scrub_breadcrumb,

@@ -2,7 +2,8 @@
 
 Everything here is a no-op while Sentry is off (no SENTRY_DSN): `sentry_sdk` calls without a client do nothing.
 
-- `connection_scope(...)`: a context manager that tags every event inside it with site, connection and topic.
+- `set_connection_tags(...)` (views, tasks) and `connection_scope(...)` (a block in a long-running loop): tag
+  events with site, connection and topic.
 - `capture_parse_failure(...)`: one Sentry event for a parse failure, fingerprinted by (connection, topic
   pattern, parser, error kind, error location), so a broken device makes one issue, not thousands. It is also
   throttled per fingerprint in this process (MQTT_PARSE_ERROR_GROUP_WINDOW), so it does not eat the quota.
@@ -72,6 +73,14 @@ def connection_scope(
         yield
 
 
+def set_connection_tags(connection_id: int | None = None, site: str = "", topic: str = "") -> None:
+    """Tag the current request's or task's events (Django and Celery give each its own isolation scope).
+    Use this in views and tasks: their exceptions are captured after the code has unwound, so a
+    `connection_scope` block would already be closed by then."""
+    for key, value in _tags(connection_id, site, topic).items():
+        sentry_sdk.set_tag(key, value)
+
+
 def _tags(connection_id: int | None, site: str, topic: str) -> dict[str, str]:
     tags: dict[str, str] = {}
     if connection_id is not None:
@@ -129,18 +138,18 @@ def capture_parse_failure(
     if not sentry_sdk.get_client().is_active() or not _should_send(tuple(fingerprint)):
         return None
     pattern = fingerprint[2]
+    tags = {
+        **_tags(connection_id, site, topic),
+        "parser": parser or "-",
+        "parse_error": kind,
+        "topic_pattern": pattern[:200],
+    }
     event: dict[str, Any] = {
         "level": "warning",
         "logger": "mqtt.parsing",
         # A stable title: the varying parts (values, full topic) go to tags and extra.
         "message": f"Parse failure ({kind}) by {parser or 'no parser'} on {pattern} at {location or '-'}",
         "fingerprint": fingerprint,
-        "tags": {
-            **_tags(connection_id, site, topic),
-            "parser": parser or "-",
-            "parse_error": kind,
-            "topic_pattern": pattern[:200],
-        },
         "extra": {
             "error_message": message[:1000],
             "location": location,
@@ -149,7 +158,11 @@ def capture_parse_failure(
             "occurrences": count,
         },
     }
-    return sentry_sdk.capture_event(event)
+    # Scope tags override event tags, so set ours on a fresh scope: a caller's older tags cannot win.
+    with sentry_sdk.new_scope() as scope:
+        for key, value in tags.items():
+            scope.set_tag(key, value)
+        return sentry_sdk.capture_event(event)
 
 
 def _should_send(key: tuple[str, ...]) -> bool:
@@ -209,6 +222,11 @@ def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> di
                 k: REDACTED if k.lower() in {"authorization", "cookie", "x-api-key", "proxy-authorization"} else v
                 for k, v in request["headers"].items()
             }
+    logentry = event.get("logentry")
+    if isinstance(logentry, dict) and logentry.get("params"):
+        # Raw arguments carry no key to judge them by (a password passed to %s): keep only the formatted,
+        # scrubbed text. Grouping uses the template in "message", so nothing is lost for grouping.
+        logentry["params"] = []
     # Tags and fingerprints are ours and carry no secrets; keeping them verbatim keeps grouping stable.
     kept = {key: event[key] for key in ("fingerprint", "tags", "event_id", "timestamp") if key in event}
     cleaned = scrub(event)
