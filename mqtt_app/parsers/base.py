@@ -152,7 +152,7 @@ class Parser:
 def load_json(text: str, max_depth: int | None = None) -> Any:
     """JSON with NaN/Infinity refused and nesting capped; any problem is a ParseFailure of kind "json"."""
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ParseFailure(JSON, exc.msg, location=f"line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
@@ -160,7 +160,7 @@ def load_json(text: str, max_depth: int | None = None) -> Any:
     except ValueError as exc:  # e.g. an integer of more than 4300 digits, or NaN refused below
         raise ParseFailure(JSON, str(exc)) from None
     if max_depth is None:
-        max_depth = _max_json_depth()
+        max_depth = setting("MQTT_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
     # Counting brackets is C-fast; only a payload that could be too deep pays for the walk.
     if text.count("[") + text.count("{") > max_depth and json_depth(data) > max_depth:
         raise ParseFailure(JSON, f"JSON nested deeper than {max_depth} levels")
@@ -189,7 +189,23 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _max_json_depth() -> int:
-    from django.conf import settings
+# One decoder for every call: json.loads() with an argument builds a new decoder each time (hot path).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
-    return getattr(settings, "MQTT_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
+_settings_cache: dict[str, Any] = {}
+
+
+def setting(name: str, default: Any) -> Any:
+    """A Django setting, read on first use and cached; registry.py clears the cache on setting_changed,
+    so override_settings works. (getattr with a default on an absent setting costs an exception a call.)"""
+    try:
+        return _settings_cache[name]
+    except KeyError:
+        from django.conf import settings
+
+        value = _settings_cache[name] = getattr(settings, name, default)
+        return value
+
+
+def clear_setting_cache() -> None:
+    _settings_cache.clear()

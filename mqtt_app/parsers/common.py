@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -38,31 +38,40 @@ def flatten(
     """[("a.b.0", value), ...] for the leaves of nested dicts/lists that `keep` accepts (default: numbers
     and booleans). Levels beyond `max_depth` are ignored; more than `max_fields` leaves is a ParseFailure.
     """
-    keep = keep or is_number_or_bool
     out: list[tuple[str, Leaf]] = []
-    for path, value in _walk(data, prefix, lists, skip_keys, max_depth):
-        if keep(value):
-            if len(out) >= max_fields:
-                raise ParseFailure.invalid(path, f"more than {max_fields} values in one message", "too_many_fields")
-            out.append((path, value))
+    _collect(data, prefix, keep or is_number_or_bool, lists, skip_keys, max_depth, max_fields, out)
     return out
 
 
-def _walk(node: Any, path: str, lists: bool, skip_keys: frozenset[str], depth: int) -> Iterator[tuple[str, Any]]:
+def _collect(
+    node: Any,
+    path: str,
+    keep: Callable[[Any], bool],
+    lists: bool,
+    skip_keys: frozenset[str],
+    depth: int,
+    max_fields: int,
+    out: list[tuple[str, Leaf]],
+) -> None:
+    # Plain recursion appending to one list: about twice as fast as chained generators (hot path).
     if isinstance(node, dict):
-        if depth <= 0:
-            return
-        for key, child in node.items():
-            if key in skip_keys:
-                continue
-            yield from _walk(child, f"{path}.{key}" if path else str(key), lists, frozenset(), depth - 1)
+        if depth > 0:
+            for key, child in node.items():
+                if key not in skip_keys:
+                    child_path = f"{path}.{key}" if path else str(key)
+                    _collect(child, child_path, keep, lists, _NO_KEYS, depth - 1, max_fields, out)
     elif isinstance(node, list):
-        if depth <= 0 or not lists:
-            return
-        for index, child in enumerate(node):
-            yield from _walk(child, f"{path}.{index}" if path else str(index), lists, frozenset(), depth - 1)
-    else:
-        yield path, node
+        if depth > 0 and lists:
+            for index, child in enumerate(node):
+                child_path = f"{path}.{index}" if path else str(index)
+                _collect(child, child_path, keep, lists, _NO_KEYS, depth - 1, max_fields, out)
+    elif keep(node):
+        if len(out) >= max_fields:
+            raise ParseFailure.invalid(path, f"more than {max_fields} values in one message", "too_many_fields")
+        out.append((path, node))
+
+
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 def is_number_or_bool(value: Any) -> bool:

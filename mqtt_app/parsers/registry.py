@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 from mqtt_app.validators import topic_filter_error
 
 from . import base
-from .base import ParseFailure, Parser, Reading, UnknownParser, load_json
+from .base import ParseFailure, Parser, Reading, UnknownParser, clear_setting_cache, load_json, setting
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def _decode(payload: bytes | bytearray | memoryview | str, parser: str) -> str:
     if isinstance(payload, str):  # the dry-run API may hand text over
         payload = payload.encode("utf-8", errors="surrogatepass")
     size = len(payload)
-    limit = getattr(settings, "MQTT_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES)
+    limit = setting("MQTT_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES)
     if size > limit:
         raise ParseFailure(base.TOO_LARGE, f"payload of {size} bytes is over the {limit}-byte limit", parser)
     if size == 0 or (payload[0] in _WHITESPACE and not bytes(payload).strip()):
@@ -238,7 +238,7 @@ def _checked(readings: Any, parser: str, received_at: datetime | None) -> list[R
 
 def _sniff(payload: bytes) -> Any:
     """What recognisers look at: the decoded JSON, or the stripped text; None when there is nothing."""
-    if not payload or len(payload) > getattr(settings, "MQTT_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES):
+    if not payload or len(payload) > setting("MQTT_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES):
         return None
     try:
         text = bytes(payload).decode("utf-8").strip()
@@ -356,5 +356,7 @@ def check_registry() -> ParserRegistry:
 
 @receiver(setting_changed)
 def _reset_on_setting_change(setting: str, **kwargs: Any) -> None:
+    if setting.startswith("MQTT_"):
+        clear_setting_cache()
     if setting == "MQTT_PARSERS":
         reset()
