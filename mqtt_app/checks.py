@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
 
 
 @register()
@@ -33,3 +34,15 @@ def check_mqtt_settings(app_configs, **kwargs):  # noqa: ANN001 - Django's signa
             )
         )
     return errors
+
+
+@register()
+def check_parser_registry(app_configs, **kwargs):  # noqa: ANN001 - Django's signature
+    """Duplicate parser names, bad dotted paths in MQTT_PARSERS or broken entry points fail at start."""
+    from mqtt_app.parsers import check_registry
+
+    try:
+        check_registry()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="Fix MQTT_PARSERS or the installed parser packages.", id="mqtt.E004")]
+    return []
