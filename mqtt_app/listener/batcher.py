@@ -174,7 +174,7 @@ class Batcher:
             for cid in list(due):
                 while due[cid]:
                     chunk = due[cid][: self.batch_size]
-                    self.send_task(INGEST_TASK, args=[self._batch(cid, chunk)], queue="ingest", retry=False)
+                    self._publish(INGEST_TASK, [self._batch(cid, chunk)], {}, "ingest")
                     # Sent: from here on a failure must not put this chunk back (it would be sent twice).
                     due[cid] = due[cid][self.batch_size :]
                     acks += [(cid, m.generation, m.mid, m.qos) for m in chunk if m.qos > 0]
@@ -183,13 +183,18 @@ class Batcher:
                 del due[cid]
             while control:
                 task, args, kwargs = control[0]
-                self.send_task(task, args=args, kwargs=kwargs, queue="control", retry=False)
+                self._publish(task, args, kwargs, "control")
                 control.pop(0)
             self._redis_back()
         except Exception as exc:  # noqa: BLE001 - Redis unreachable (kombu raises several types)
             self._redis_down(exc, due, control)
         if acks:
             self.on_acks(acks)
+
+    def _publish(self, task: str, args: list, kwargs: dict, queue: str) -> None:
+        # retry=False: fail at once when Redis is away (we keep the data and retry ourselves);
+        # ignore_result: the Redis result backend would otherwise subscribe per task, and block on an outage.
+        self.send_task(task, args=args, kwargs=kwargs, queue=queue, retry=False, ignore_result=True)
 
     def _batch(self, connection_id: int, messages: list[Received]) -> dict:
         return {

@@ -1,0 +1,122 @@
+"""Faults: a SIGKILLed listener, a listener away while QoS 1 messages are published, Redis going away."""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import pytest
+import redis as redis_lib
+from django.test import override_settings
+
+from mqtt_app.listener import registry
+from mqtt_app.services.reconcile import run_reconcile
+from tests.helpers import wait_for
+
+from .conftest import held_status
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def publish(broker, topic: str, *payloads: str) -> None:
+    for payload in payloads:
+        subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t", topic, "-m", payload, "-q", "1"], check=True)
+
+
+def batched(client: redis_lib.Redis) -> list[tuple[int, str]]:
+    """(connection id, payload) of every message in the `ingest` queue (nobody consumes it here), sorted."""
+    found = []
+    for raw in client.lrange("ingest", 0, -1):
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        batch = body[0][0]
+        found += [(batch["connection_id"], base64.b64decode(m["payload"]).decode()) for m in batch["messages"]]
+    return sorted(found)
+
+
+def batched_payloads(client: redis_lib.Redis) -> list[str]:
+    return sorted(payload for _, payload in batched(client))
+
+
+def test_connections_of_a_sigkilled_listener_are_taken_over_after_the_next_reconcile(
+    broker, make_connection, listener_factory, redis_client
+):
+    connections = [make_connection(broker) for _ in range(4)]
+    doomed = listener_factory("L1")
+    listener_factory("L2")
+    run_reconcile()
+    wait_for(lambda: all(held_status(redis_client, registry.read_assignments(redis_client)[c.pk], c.pk) == "connected"
+                         for c in connections), timeout=15, what="all connected across two listeners")
+    assert set(registry.read_assignments(redis_client).values()) == {"L1", "L2"}
+    doomed.kill()
+    wait_for(lambda: not redis_client.exists(registry.listener_key("L1")), timeout=10, what="L1's heartbeat to expire")
+    run_reconcile()
+    assert set(registry.read_assignments(redis_client).values()) == {"L2"}
+    wait_for(lambda: all(held_status(redis_client, "L2", c.pk) == "connected" for c in connections), timeout=15,
+             what="L2 to hold every connection")
+
+
+def test_a_listener_restarted_with_the_same_client_id_gets_the_qos1_messages_published_while_down(
+    broker, make_connection, listener_factory, redis_client
+):
+    v3 = make_connection(broker, protocol="3.1.1")
+    v5 = make_connection(broker, protocol="5")
+    first = listener_factory("L1")
+    run_reconcile()
+    wait_for(lambda: {held_status(redis_client, "L1", c.pk) for c in (v3, v5)} == {"connected"}, timeout=10,
+             what="both connected")
+    first.stop()
+    publish(broker, "site/meter", "m1", "m2")
+    listener_factory("L1")
+    expected = sorted((c.pk, p) for c in (v3, v5) for p in ("m1", "m2"))
+    wait_for(lambda: batched(redis_client) == expected, timeout=15,
+             what="the messages published while the listener was away, on MQTT 3.1.1 and 5")
+
+
+@override_settings()
+def test_messages_are_acked_only_once_batched_and_redelivered_when_redis_was_down(
+    private_redis, broker, make_connection, listener_factory, settings
+):
+    settings.REDIS_URL = private_redis.url  # the reconcile in this process must use the same registry
+    client = redis_lib.Redis.from_url(private_redis.url)
+    connection = make_connection(broker)
+    listener = listener_factory("L1", redis_url=private_redis.url)
+    run_reconcile()
+    wait_for(lambda: held_status(client, "L1", connection.pk) == "connected", timeout=10, what="connected")
+    publish(broker, "site/a", "before")
+    wait_for(lambda: batched_payloads(client) == ["before"], timeout=10, what="the first batch")
+
+    private_redis.kill()
+    publish(broker, "site/a", "during-1", "during-2")
+    wait_for(lambda: "holding acknowledgements" in listener.output(), timeout=10, what="back-pressure")
+    # A crash now: had the listener acked "during-*" before queueing them, they would be lost.
+    listener.kill()
+    private_redis.start()
+    listener_factory("L1", redis_url=private_redis.url)
+    wait_for(lambda: batched_payloads(client) == ["before", "during-1", "during-2"], timeout=15,
+             what="the broker to redeliver what was never acknowledged, and nothing else")
+    client.close()
+
+
+@override_settings()
+def test_sending_and_acknowledging_resume_when_redis_comes_back(
+    private_redis, broker, make_connection, listener_factory, settings
+):
+    settings.REDIS_URL = private_redis.url
+    client = redis_lib.Redis.from_url(private_redis.url)
+    connection = make_connection(broker)
+    listener = listener_factory("L1", redis_url=private_redis.url)
+    run_reconcile()
+    wait_for(lambda: held_status(client, "L1", connection.pk) == "connected", timeout=10, what="connected")
+    private_redis.kill()
+    publish(broker, "site/a", "held-1", "held-2")
+    wait_for(lambda: "holding acknowledgements" in listener.output(), timeout=10, what="back-pressure")
+    private_redis.start()
+    wait_for(lambda: batched_payloads(client) == ["held-1", "held-2"], timeout=15, what="resumed sending")
+    wait_for(lambda: "acknowledging resumed" in listener.output(), timeout=5, what="resumed acknowledging")
+    # Acknowledged this time: a restart with the same session gets nothing again.
+    listener.stop()
+    listener_factory("L1", redis_url=private_redis.url)
+    publish(broker, "site/a", "after")
+    wait_for(lambda: "after" in batched_payloads(client), timeout=10, what="the marker message")
+    assert batched_payloads(client) == ["after", "held-1", "held-2"]
+    client.close()
