@@ -42,9 +42,11 @@ export class LiveEvents {
       let event;
       try { event = JSON.parse(message.data); } catch { return; }
       if (event.type === "error") console.warn("live events:", event.message);
+      if (event.type === "subscribed" || event.type === "unsubscribed") this.markSubscribed(event);
       this.onEvent(event);
     });
     socket.addEventListener("close", (close) => {
+      if (this.stateElement) this.stateElement.dataset.subscribed = "";
       if (close.code === CLOSE_UNAUTHENTICATED) {
         location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
         return;
@@ -54,6 +56,14 @@ export class LiveEvents {
       this.attempt += 1;
       setTimeout(() => this.open(), delay);
     });
+  }
+
+  // Mirror the server's confirmed subscriptions on the status element (tests and debugging read it).
+  markSubscribed(event) {
+    if (!this.stateElement) return;
+    const ids = new Set((this.stateElement.dataset.subscribed || "").split(" ").filter(Boolean));
+    if (event.type === "subscribed") ids.add(String(event.connection)); else ids.delete(String(event.connection));
+    this.stateElement.dataset.subscribed = [...ids].join(" ");
   }
 
   sendSubscribe(id, events) {

@@ -56,7 +56,7 @@ async function loadReadings() {
     if (!chart.chosen.size) for (const m of chart.metrics().slice(0, 3)) chart.chosen.add(m);
     renderMetricChoices();
     chart.rebuild();
-    setText(note, rows.length ? (rows.length >= POINT_LIMIT ? `Showing the latest ${POINT_LIMIT} readings of the range.` : `${rows.length} readings.`)
+    setText(note, rows.length ? (rows.length >= POINT_LIMIT ? `Showing the latest ${POINT_LIMIT} readings of the range.` : `${rows.length} reading${rows.length === 1 ? "" : "s"} stored in this range.`)
       : (topic.is_processable ? "No readings in this range yet." : "This topic is not parsed: choose a parser and turn parsing on to get readings."));
   } catch (error) {
     setText(note, `Could not load readings: ${error.message}`);
