@@ -3,30 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mqtt_app.events import ConnectionStatusEvent
 from mqtt_app.models import MqttConnection
+from mqtt_app.services.status import status_event
 
 SNAPSHOT_FIELDS = (
     "id", "site_id", "name", "is_active", "status", "status_detail", "listener", "status_changed_at",
     "last_connected_at", "last_message_at", "last_heartbeat_at", "connect_count",
-)
-
-
-def status_event(connection: MqttConnection) -> ConnectionStatusEvent:
-    return ConnectionStatusEvent(
-        connection=connection.pk,
-        site=connection.site_id,
-        name=connection.name,
-        is_active=connection.is_active,
-        status=connection.status,
-        detail=connection.status_detail,
-        listener=connection.listener,
-        status_changed_at=connection.status_changed_at,
-        last_connected_at=connection.last_connected_at,
-        last_message_at=connection.last_message_at,
-        last_heartbeat_at=connection.last_heartbeat_at,
-        restart_count=connection.restart_count,
-    )
+)  # fmt: skip
 
 
 def status_snapshot() -> list[dict[str, Any]]:
