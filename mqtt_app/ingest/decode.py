@@ -74,9 +74,14 @@ def decode_message(entry: Any) -> Message | None:
         retain = bool(entry.get("retain", False))
     except (KeyError, TypeError, ValueError, OverflowError, OSError, binascii.Error):
         return None
-    if not isinstance(topic, str) or not topic:
+    if not isinstance(topic, str) or not topic or "\x00" in topic:  # MQTT forbids NUL in topic names
         return None
     return Message(topic, payload, qos, retain, received_at)
+
+
+def clean_text(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: every string that comes from a payload goes through here."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def encode_message(topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, received_at: float) -> dict:

@@ -15,6 +15,8 @@ from django.db.models import F
 
 from mqtt_app.models import MqttParsingLog, MqttTopic
 
+from .decode import clean_text
+
 parsing_logger = logging.getLogger("mqtt.parsing")
 
 LOG_PAYLOAD_CHARS = 200
@@ -51,7 +53,7 @@ def fingerprint(connection_id: int, topic: str, parser: str, kind: str, location
 
 
 def excerpt(payload: bytes, limit: int) -> str:
-    text = payload[:limit].decode("utf-8", errors="replace")
+    text = clean_text(payload[:limit].decode("utf-8", errors="replace"))
     return text + ("…" if len(payload) > limit else "")
 
 

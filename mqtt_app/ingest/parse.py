@@ -8,7 +8,7 @@ from django.conf import settings
 
 from mqtt_app.models import ParseErrorKind
 
-from .decode import Message
+from .decode import Message, clean_text
 from .errors import Failure, excerpt, parsing_logger
 from .persist import build_row
 from .topics import TopicBatch
@@ -68,8 +68,9 @@ def _fail(entry: TopicBatch, result: Parsed, message: Message, kind: str, text: 
           details: list) -> None:
     entry.errors += 1
     result.failures.append(Failure(
-        topic=entry.row, parser=entry.row.parser_name, kind=str(kind), message=text[:2000], payload=message.payload,
-        at=message.received_at, location=str(location or "")[:255], details=_clean_details(details),
+        topic=entry.row, parser=entry.row.parser_name, kind=str(kind), message=clean_text(text[:2000]),
+        payload=message.payload, at=message.received_at, location=clean_text(str(location or "")[:255]),
+        details=_clean_details(details),
     ))
 
 
@@ -80,7 +81,8 @@ def _clean_details(details: list) -> list[dict]:
         if isinstance(item, dict):
             loc = item.get("loc", "")
             loc = ".".join(str(p) for p in loc) if isinstance(loc, list | tuple) else str(loc)
-            out.append({"loc": loc, "msg": str(item.get("msg", ""))[:500], "type": str(item.get("type", ""))})
+            out.append({"loc": clean_text(loc), "msg": clean_text(str(item.get("msg", ""))[:500]),
+                        "type": str(item.get("type", ""))})
     return out
 
 

@@ -14,6 +14,8 @@ from django.db import connection
 
 from mqtt_app.models import TelemetryReading, ValueType
 
+from .decode import clean_text
+
 logger = logging.getLogger(__name__)
 
 COLUMNS = (
@@ -30,8 +32,8 @@ def build_row(connection_id: int, topic_id: int, reading, received_at: datetime)
     if timestamp.tzinfo is None:  # a parser's naive time is UTC by convention
         timestamp = timestamp.replace(tzinfo=UTC)
     return (
-        connection_id, topic_id, str(reading.device or "")[:255], str(reading.metric)[:255], value_type, number,
-        text, str(reading.unit or "")[:32], timestamp, received_at,
+        connection_id, topic_id, clean_text(str(reading.device or "")[:255]), clean_text(str(reading.metric)[:255]),
+        value_type, number, clean_text(text), clean_text(str(reading.unit or "")[:32]), timestamp, received_at,
     )
 
 

@@ -30,3 +30,33 @@ def make_batch(connection_id: int, messages: list[tuple[str, bytes]], *, batch_i
             for index, (topic, payload) in enumerate(messages)
         ],
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state(monkeypatch):
+    """Per-process memory of the ingest modules (live throttle, rate meter, cap warnings) starts empty:
+    rolled-back tests reuse ids, and a topic sent live by an earlier test would otherwise be throttled."""
+    from mqtt_app.ingest import live, topics
+
+    monkeypatch.setattr(live, "_throttle", live.Throttle())
+    monkeypatch.setattr(live, "_rates", live.RateMeter())
+    monkeypatch.setattr(topics, "_warned_cap", set())
+
+
+TEST_PARSERS = ["tests.ingest.parsers.ExplodingParser", "tests.ingest.parsers.StallingParser"]
+
+
+@pytest.fixture
+def process_env(process_env, tmp_path):
+    """Worker processes load the test parsers, know the stall marker, and redeliver unacked work quickly."""
+    process_env.update(
+        MQTT_PARSERS=",".join(TEST_PARSERS),
+        INGEST_TEST_MARKER=str(tmp_path / "stalled"),
+        CELERY_VISIBILITY_TIMEOUT="10",
+    )
+    return process_env
+
+
+@pytest.fixture
+def test_parsers(settings):
+    settings.MQTT_PARSERS = TEST_PARSERS  # the registry rebuilds on this setting change

@@ -121,11 +121,8 @@ def test_malformed_entries_are_counted_but_the_rest_stored(connection):
 
 @pytest.mark.django_db
 def test_topics_beyond_the_cap_are_counted_on_the_connection_with_one_warning(
-    connection, settings, caplog, monkeypatch
+    connection, settings, caplog
 ):
-    from mqtt_app.ingest import topics
-
-    monkeypatch.setattr(topics, "_warned_cap", set())
     settings.MQTT_MAX_TOPICS_PER_CONNECTION = 3
     ingest_batch(make_batch(connection.pk, [(f"t/{i}", b"1") for i in range(5)]))
     ingest_batch(make_batch(connection.pk, [(f"t/{i}", b"1") for i in range(5, 8)] + [("t/0", b"2")]))

@@ -1,0 +1,53 @@
+"""Parsers that exist only for tests, loaded through settings.MQTT_PARSERS like a project's own."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from mqtt_app.parsers import Parser, Reading
+
+
+class Text(BaseModel):
+    text: str
+
+
+class ExplodingParser(Parser):
+    """Claims `explode/#`; a payload of "boom" makes it raise like a buggy parser would."""
+
+    name = "test_exploding"
+    description = "Raises on 'boom'."
+    payload_model = Text
+    topic_filters = ("explode/#",)
+    payload_format = "text"
+
+    def load(self, text: str) -> dict[str, str]:
+        return {"text": text}
+
+    def parse(self, topic: str, payload: Text) -> list[Reading]:
+        if payload.text == "boom":
+            raise RuntimeError("kaboom")
+        return [Reading("device", "length", float(len(payload.text)))]
+
+
+class StallingParser(Parser):
+    """Claims `stall/#`: the number in the payload is the reading. The payload "-1" stalls the worker for a
+    minute the first time it is seen (a marker file says so), so a test can kill the worker mid-batch."""
+
+    name = "test_stalling"
+    description = "Stalls once on -1."
+    payload_model = Text
+    topic_filters = ("stall/#",)
+    payload_format = "text"
+
+    def load(self, text: str) -> dict[str, str]:
+        return {"text": text}
+
+    def parse(self, topic: str, payload: Text) -> list[Reading]:
+        marker = Path(os.environ.get("INGEST_TEST_MARKER", "/nonexistent/marker"))
+        if payload.text == "-1" and marker.parent.exists() and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            time.sleep(60)
+        return [Reading("device", "n", float(payload.text))]

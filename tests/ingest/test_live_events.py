@@ -1,0 +1,69 @@
+"""After commit a batch sends one coalesced event per kind to its connection's group, never one per message."""
+from __future__ import annotations
+
+import pytest
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from mqtt_app.events import connection_group
+from mqtt_app.ingest import ingest_batch, live
+from mqtt_app.models import MqttTopic
+from tests.ingest.conftest import make_batch
+
+pytestmark = pytest.mark.django_db
+
+
+def subscribe(connection_id: int) -> str:
+    layer = get_channel_layer()
+    channel = live._loop.run(layer.new_channel())
+    live._loop.run(layer.group_add(connection_group(connection_id), channel))
+    return channel
+
+
+def receive(channel: str, count: int) -> list[dict]:
+    layer = get_channel_layer()
+    return [live._loop.run(layer.receive(channel), timeout=5)["payload"] for _ in range(count)]
+
+
+def test_a_batch_sends_one_event_per_kind_with_the_latest_value_per_topic(connection):
+    channel = subscribe(connection.pk)
+    messages = [(f"home/room{r}/temperature", str(20 + v).encode()) for v in range(5) for r in range(10)]
+
+    outcome = ingest_batch(make_batch(connection.pk, messages + [("home/room0/temperature", b"warm")]))
+
+    events = {event["type"]: event for event in receive(channel, outcome.events)}
+    assert outcome.events == 4
+    assert set(events) == {"topic.discovered", "readings", "parsing.error", "stats"}
+    assert len(events["topic.discovered"]["topics"]) == 10
+    readings = events["readings"]["readings"]
+    assert len(readings) == 10 and {r["value"] for r in readings} == {24.0}
+    room0 = MqttTopic.objects.get(topic="home/room0/temperature")
+    assert events["readings"]["counts"][str(room0.pk)] == 6
+    assert events["parsing.error"]["error_kind"] == "validation" and events["parsing.error"]["count"] == 1
+    assert events["stats"]["messages_received"] == 51
+
+
+def test_live_values_are_held_back_beyond_the_per_topic_rate_and_sent_later(monkeypatch, settings):
+    settings.MQTT_LIVE_READINGS_PER_SECOND = 2.0
+    clock = iter([100.0, 100.1, 100.6])
+    monkeypatch.setattr(live.time, "monotonic", lambda: next(clock))
+    throttle = live.Throttle()
+    now = timezone.now()
+    row = (1, 7, "dev", "temp", "number", 1.0, "", "", now, now)
+
+    first = throttle.take(1, {(7, "temp"): ("t", row)})
+    held = throttle.take(1, {(7, "temp"): ("t", row[:5] + (2.0,) + row[6:])})
+    later = throttle.take(1, {})
+
+    assert [r.value for r in first] == [1.0]
+    assert held == []
+    assert [r.value for r in later] == [2.0]
+
+
+def test_a_channel_layer_failure_does_not_fail_the_batch(connection, settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}}
+
+    outcome = ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"1")]))
+
+    assert outcome.status == "stored" and outcome.events == 0

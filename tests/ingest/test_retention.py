@@ -1,0 +1,55 @@
+"""Retention deletes old readings and log rows in bounded chunks and keeps recent ones."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from mqtt_app.ingest.retention import apply_retention
+from mqtt_app.models import IngestBatch, MqttConnectionLog, MqttParsingLog, MqttTopic, TelemetryReading
+
+pytestmark = pytest.mark.django_db
+
+
+def make_rows(connection, age: timedelta, readings: int) -> None:  # noqa: ANN001
+    at = timezone.now() - age
+    topic, _ = MqttTopic.objects.get_or_create(
+        connection=connection, topic="t", defaults={"first_seen_at": at, "last_seen_at": at}
+    )
+    TelemetryReading.objects.bulk_create(
+        TelemetryReading(connection=connection, topic=topic, metric="m", value=i, timestamp=at, received_at=at)
+        for i in range(readings)
+    )
+    MqttConnectionLog.objects.create(connection=connection, event="connected", created_at=at)
+    MqttParsingLog.objects.create(connection=connection, topic_name="t", error_kind="json", message="x",
+                                  fingerprint=uuid.uuid4().hex, first_seen_at=at, last_seen_at=at)
+    IngestBatch.objects.create(id=uuid.uuid4(), connection=connection, message_count=1, processed_at=at)
+
+
+def test_old_rows_are_deleted_in_chunks_and_recent_rows_kept(connection, settings):
+    settings.MQTT_READING_RETENTION_DAYS = 30
+    settings.MQTT_LOG_RETENTION_DAYS = 14
+    make_rows(connection, timedelta(days=40), readings=7)
+    make_rows(connection, timedelta(days=20), readings=3)  # readings kept, logs deleted
+    make_rows(connection, timedelta(hours=1), readings=2)
+
+    with CaptureQueriesContext(db_connection) as queries:
+        deleted = apply_retention(chunk_size=3)
+
+    assert deleted == {"TelemetryReading": 7, "MqttConnectionLog": 2, "MqttParsingLog": 2, "IngestBatch": 2}
+    reading_deletes = [q for q in queries if q["sql"].startswith("DELETE") and "telemetryreading" in q["sql"]]
+    assert len(reading_deletes) == 3  # 7 rows in chunks of 3
+    assert TelemetryReading.objects.count() == 5
+    assert MqttConnectionLog.objects.count() == MqttParsingLog.objects.count() == IngestBatch.objects.count() == 1
+
+
+def test_the_retention_task_runs_the_same_retention(connection):
+    from tasks.housekeeping import apply_retention as task
+
+    make_rows(connection, timedelta(days=400), readings=1)
+
+    assert task.apply().get()["TelemetryReading"] == 1
