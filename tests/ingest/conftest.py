@@ -60,3 +60,41 @@ def process_env(process_env, tmp_path):
 @pytest.fixture
 def test_parsers(settings):
     settings.MQTT_PARSERS = TEST_PARSERS  # the registry rebuilds on this setting change
+
+
+# The listener process fixture of the lifecycle tests, reused rather than copied.
+from tests.lifecycle.conftest import listener_factory  # noqa: E402,F401
+
+
+@pytest.fixture
+def live_connection(broker, db, celery_worker_process, listener_factory, redis_client):  # noqa: F811
+    """A connection to a private broker held by a real listener, its batches stored by a real worker."""
+    from mqtt_app.models import MqttConnection, Site
+    from mqtt_app.services.reconcile import run_reconcile
+    from tests.helpers import wait_for
+    from tests.lifecycle.conftest import held_status
+
+    site = Site.objects.create(name="Seed plant")
+    connection = MqttConnection.objects.create(site=site, name="seed", host=broker.host, port=broker.port,
+                                               topics=[{"filter": "#", "qos": 1}])
+    listener_factory("L1")
+    run_reconcile()
+    wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=20,
+             what="the listener to connect")
+    return connection
+
+
+def publish(broker, messages: list[tuple[str, bytes]]) -> None:  # noqa: ANN001
+    """Publish with a real MQTT client at QoS 1 and wait for every PUBACK."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ingest-test-publisher")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
