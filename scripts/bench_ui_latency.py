@@ -31,8 +31,10 @@ OBSERVER = """() => {
 }"""
 
 
-def environment(tmp: Path, redis_db: int) -> dict[str, str]:
+def environment(tmp: Path, redis_db: int, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url:  # an empty database of its own, e.g. postgres://postgres@127.0.0.1:5432/mqttmon_ui_bench
+        env["DATABASE_URL"] = database_url
     env.update(
         DJANGO_SETTINGS_MODULE="project.settings", SQLITE_PATH=str(tmp / "db.sqlite3"), DEBUG="true",
         REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}", REDIS_KEY_PREFIX="mqttmon-bench-ui", LOG_DIR=str(tmp / "logs"),
@@ -114,7 +116,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
-    env = environment(tmp, args.redis_db)
+    env = environment(tmp, args.redis_db, args.database_url)
     os.environ.update(env)
     import django
 
@@ -179,6 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="10,1000", help="Messages per second, comma separated.")
     parser.add_argument("--seconds", type=float, default=10.0, help="Publishing time per rate.")
+    parser.add_argument("--database-url", default="", help="Empty database to use (default: a temporary SQLite).")
     parser.add_argument("--redis-db", type=int, default=int(os.environ.get("BENCH_REDIS_DB", 5)))
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
