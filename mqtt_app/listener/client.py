@@ -131,6 +131,9 @@ class ConnectionClient:
             self.paho.reconnect()
         except (OSError, ssl.SSLError, ValueError) as exc:
             return f"cannot reach {self.spec.host}:{self.spec.port}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the retry loop must go on
+            logger.exception("connection %s: unexpected error while connecting", self.spec.id)
+            return f"cannot connect to {self.spec.host}:{self.spec.port}: {exc.__class__.__name__}"
         return None
 
     def connect_failed(self, reason: str) -> None:

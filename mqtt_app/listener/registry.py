@@ -5,7 +5,8 @@ P = settings.REDIS_KEY_PREFIX
 - `P:assignments`           hash connection_id -> listener_id (written by reconciliation only);
 - `P:assignments:changed`   pub/sub channel: a listener id (or "*") whose assignment changed;
 - `P:reconcile:lock`        the reconcile lock (a TTL so a crashed reconciler never blocks the others);
-- `P:reconcile:last`        JSON summary and time of the last finished reconcile (for /api/health).
+- `P:reconcile:last`        epoch seconds of the last finished reconcile (for /api/health);
+- `P:reconcile:summary`     JSON summary of it, with `seconds` (duration) and `at`.
 """
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ def lock_key() -> str:
 
 def last_reconcile_key() -> str:
     return f"{_prefix()}:reconcile:last"
+
+
+def reconcile_summary_key() -> str:
+    return f"{_prefix()}:reconcile:summary"
 
 
 def connect(url: str | None = None, *, timeout: float = 2.0) -> redis_lib.Redis:
@@ -108,10 +113,14 @@ def notify(client: redis_lib.Redis, listener_ids: set[str] | None = None) -> Non
 
 # --- reconcile bookkeeping --------------------------------------------------------------------------
 def record_reconcile(client: redis_lib.Redis, summary: dict[str, Any]) -> None:
-    client.set(last_reconcile_key(), json.dumps({**summary, "at": time.time()}))
+    at = time.time()
+    pipe = client.pipeline(transaction=True)
+    pipe.set(last_reconcile_key(), repr(at))
+    pipe.set(reconcile_summary_key(), json.dumps({**summary, "at": at}))
+    pipe.execute()
 
 
 def last_reconcile(client: redis_lib.Redis) -> dict[str, Any] | None:
     """The last reconcile's summary with `at` (epoch seconds), or None if none ran yet."""
-    raw = client.get(last_reconcile_key())
+    raw = client.get(reconcile_summary_key())
     return json.loads(raw) if raw else None

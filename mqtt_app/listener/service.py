@@ -36,19 +36,39 @@ CONNECT_TIMEOUT = 15.0  # seconds from socket open to CONNACK
 CONNECT_POOL = 8
 
 
+SPEC_FIELDS = (
+    "pk", "host", "port", "protocol", "keepalive", "client_id", "username", "password", "tls_enabled",
+    "tls_ca_certs", "tls_client_cert", "tls_client_key", "tls_insecure", "topics",
+)
+
+
 def load_specs(ids: set[int]) -> dict[int, ConnectionSpec]:
-    close_old_connections()  # a long-running process: drop connections the database closed
-    return {row.pk: spec_from(row) for row in MqttConnection.objects.filter(pk__in=ids)}
+    """The settings of these connections (plain tuples: no model instances)."""
+    rows = MqttConnection.objects.filter(pk__in=ids).values_list(*SPEC_FIELDS)
+    return {row[0]: spec_from(row) for row in rows}
 
 
-def spec_from(row: MqttConnection) -> ConnectionSpec:
-    topics = tuple((str(item["filter"]), int(item.get("qos", 1))) for item in row.topics or [])
-    return ConnectionSpec(
-        id=row.pk, host=row.host, port=row.port, protocol=row.protocol, keepalive=row.keepalive,
-        client_id=row.effective_client_id, username=row.username, password=row.password,
-        tls_enabled=row.tls_enabled, tls_ca_certs=row.tls_ca_certs, tls_client_cert=row.tls_client_cert,
-        tls_client_key=row.tls_client_key, tls_insecure=row.tls_insecure, topics=topics,
-    )
+def spec_from(row: tuple) -> ConnectionSpec:
+    pk, host, port, protocol, keepalive, client_id, *rest, topics = row
+    subscriptions = tuple((str(item["filter"]), int(item.get("qos", 1))) for item in topics or [])
+    return ConnectionSpec(pk, host, port, protocol, keepalive, client_id or f"mqttmon-{pk}", *rest, subscriptions)
+
+
+class SpecCache:
+    """Connection settings, re-read only for rows whose `updated_at` moved (the API and admin save())."""
+
+    def __init__(self) -> None:
+        self.versions: dict[int, Any] = {}
+        self.specs: dict[int, ConnectionSpec] = {}
+
+    def current(self, ids: set[int]) -> dict[int, ConnectionSpec]:
+        close_old_connections()
+        versions = dict(MqttConnection.objects.filter(pk__in=ids).values_list("pk", "updated_at"))
+        stale = {pk for pk, version in versions.items() if self.versions.get(pk) != version}
+        fresh = load_specs(stale) if stale else {}
+        self.specs = {pk: fresh.get(pk) or self.specs[pk] for pk in versions if pk in fresh or pk in self.specs}
+        self.versions = {pk: version for pk, version in versions.items() if pk in self.specs}
+        return dict(self.specs)
 
 
 class ListenerService:
@@ -66,6 +86,7 @@ class ListenerService:
         self.stop_event = threading.Event()
         self.wake_control = threading.Event()
         self._next_tick = 0.0
+        self.spec_cache = SpecCache()
 
     # --- Host protocol (called by clients in the loop thread, or by the connect pool) -----------
     def socket_opened(self, client: ConnectionClient, sock: Any) -> None:  # noqa: ANN401
@@ -200,7 +221,7 @@ class ListenerService:
         assignments = registry.read_assignments(self.redis)
         mine = {cid for cid, owner in assignments.items() if owner == self.id}
         elsewhere = set(assignments) - mine
-        specs = load_specs(mine)
+        specs = self.spec_cache.current(mine)
         self.reactor.call_soon_threadsafe(lambda: self.apply(specs, elsewhere))
 
     def _control_loop(self) -> None:

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from mqtt_app.listener import registry
 from mqtt_app.models import ConnectionEvent, ConnectionStatus, MqttConnection
-from mqtt_app.services.status import StatusChange, record_statuses
+from mqtt_app.services.status import StatusChange, broadcast_statuses, record_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +133,13 @@ def run_reconcile() -> dict[str, Any]:
         logger.warning("another reconcile held the lock for too long; skipping this one")
         return {"skipped": "locked"}
     try:
-        summary = _reconcile_locked(client)
+        summary, recorded = _reconcile_locked(client)
     finally:
         try:
             lock.release()
         except Exception:  # noqa: BLE001 - the lock expired under us: the next run corrects anything
             logger.warning("the reconcile lock expired before release", exc_info=True)
+    broadcast_statuses(recorded)  # after the lock: other runs need not wait for the channel layer
     summary["seconds"] = round(time.perf_counter() - started, 4)
     registry.record_reconcile(client, summary)
     client.close()
@@ -146,7 +147,7 @@ def run_reconcile() -> dict[str, Any]:
     return summary
 
 
-def _reconcile_locked(client: Any) -> dict[str, Any]:  # noqa: ANN401 - a redis client
+def _reconcile_locked(client: Any) -> tuple[dict[str, Any], list[int]]:  # noqa: ANN401 - a redis client
     desired = [Desired(*row) for row in MqttConnection.objects.values_list("pk", "is_active", "status")]
     live = registry.live_listeners(client)
     assignments = registry.read_assignments(client)
@@ -155,9 +156,10 @@ def _reconcile_locked(client: Any) -> dict[str, Any]:  # noqa: ANN401 - a redis 
         registry.write_assignments(client, result.assign, result.unassign)
         touched = {result.assign[cid] for cid in result.assign}
         touched |= {assignments[cid] for cid in result.unassign | set(result.assign) if cid in assignments}
-        registry.notify(client, touched & set(live) or None)
-    recorded = record_statuses(result.statuses) if result.statuses else []
-    return {
+        if touched & set(live):
+            registry.notify(client, touched & set(live))
+    recorded = record_statuses(result.statuses, broadcast=False) if result.statuses else []
+    summary = {
         "connections": len(desired),
         "active": sum(1 for item in desired if item.is_active),
         "listeners": len(live),
@@ -167,3 +169,4 @@ def _reconcile_locked(client: Any) -> dict[str, Any]:  # noqa: ANN401 - a redis 
         "unplaced": result.unplaced,
         "status_changes": len(recorded),
     }
+    return summary, recorded

@@ -61,10 +61,11 @@ def record_status(
     return bool(record_statuses([change]))
 
 
-def record_statuses(changes: list[StatusChange]) -> list[int]:
+def record_statuses(changes: list[StatusChange], broadcast: bool = True) -> list[int]:
     """Record status changes in one transaction, then log and broadcast them. A change older than the
     stored status change is ignored (tasks may run out of order on several workers). Returns the ids of
-    the connections whose status was recorded."""
+    the connections whose status was recorded. `broadcast=False` leaves the broadcast to the caller
+    (`broadcast_statuses`), e.g. to send it after releasing a lock."""
     recorded: list[tuple[StatusChange, str]] = []
     with transaction.atomic():
         for group, members in _grouped(changes).items():
@@ -75,7 +76,8 @@ def record_statuses(changes: list[StatusChange]) -> list[int]:
             change.listener_id or "-", change.detail or "-",
         )
     ids = [change.connection_id for change, _ in recorded]
-    broadcast_statuses(ids)
+    if broadcast:
+        broadcast_statuses(ids)
     return ids
 
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 
 import pytest
+from django.utils import timezone
 
 from mqtt_app.models import ConnectionStatus, MqttConnection
 from mqtt_app.services.reconcile import run_reconcile
@@ -63,7 +64,9 @@ def test_topic_changes_are_subscribed_without_reconnecting(broker, make_connecti
     listener_factory("L1")
     run_reconcile()
     wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=10, what="connected")
-    MqttConnection.objects.filter(pk=connection.pk).update(topics=[{"filter": "b/#", "qos": 1}])
+    MqttConnection.objects.filter(pk=connection.pk).update(
+        topics=[{"filter": "b/#", "qos": 1}], updated_at=timezone.now()
+    )
 
     def message_on_b_arrives() -> bool:
         subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t", "b/x", "-m", "1", "-q", "1"], check=True)
@@ -74,7 +77,7 @@ def test_topic_changes_are_subscribed_without_reconnecting(broker, make_connecti
 
 
 def test_a_wrong_password_is_an_error_with_the_reason_and_no_reconnect_storm(
-    broker_factory, make_connection, listener_factory, redis_client, celery_worker_process
+    broker_factory, make_connection, listener_factory, redis_client, celery_worker_process, tmp_path
 ):
     broker = broker_factory(users={"meter": "right-secret"}, extra_config=ROOT_CAN_READ_PASSWORDS)
     wrong = make_connection(broker, username="meter", password="wrong-secret-x1")
@@ -94,7 +97,28 @@ def test_a_wrong_password_is_an_error_with_the_reason_and_no_reconnect_storm(
     wait_for(lambda: heartbeat(redis_client, "L1")["at"] > first_beat + 2, timeout=10, what="2 s of heartbeats")
     assert broker.process.output().count("disconnected, not authorised") == 1
     # Fixing the password in the database is picked up at the next heartbeat, without waiting 300 s.
-    MqttConnection.objects.filter(pk=wrong.pk).update(password="right-secret")
+    MqttConnection.objects.filter(pk=wrong.pk).update(password="right-secret", updated_at=timezone.now())
     wait_for(lambda: held_status(redis_client, "L1", wrong.pk) == "connected", timeout=10, what="fixed password")
-    for text in (listener.output(), celery_worker_process.output(), wrong.events.first().detail):
-        assert "wrong-secret-x1" not in text and "right-secret" not in text
+    log_files = [path.read_text() for path in (tmp_path / "logs").glob("*.log")]
+    assert any("event=error" in text for text in log_files)  # the connections log has the refusal...
+    for text in (listener.output(), celery_worker_process.output(), wrong.events.first().detail, *log_files):
+        assert "wrong-secret-x1" not in text and "right-secret" not in text  # ...and no password anywhere
+
+
+def test_a_connection_that_goes_silent_is_flagged_and_clears_when_messages_resume(
+    broker, make_connection, listener_factory, redis_client
+):
+    connection = make_connection(broker)
+    listener_factory("L1", MQTT_SILENCE_TIMEOUT="1")
+    run_reconcile()
+    wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=10, what="connected")
+
+    def held() -> dict:
+        return heartbeat(redis_client, "L1")["connections"][str(connection.pk)]
+
+    subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t", "site/x", "-m", "1", "-q", "1"], check=True)
+    wait_for(lambda: held()["silent"], timeout=10, what="the silence flag")
+    assert held()["detail"].startswith("silent for") and held()["detail"].endswith("resubscribed")
+    subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t", "site/x", "-m", "2", "-q", "1"], check=True)
+    wait_for(lambda: not held()["silent"], timeout=10, what="the flag to clear")
+    assert held()["detail"] == "messages resumed"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 from django.db import connections
@@ -30,6 +31,8 @@ def test_reconcile_assigns_active_connections_and_records_starting(redis_client,
     assert f"connection={connection.pk} event=started status=starting listener=L1" in caplog.text
     assert summary["assigned"] == 1
     assert registry.last_reconcile(redis_client)["assigned"] == 1
+    # /api/health reads the bare epoch of the last run
+    assert abs(float(redis_client.get(registry.last_reconcile_key())) - time.time()) < 60
 
 
 @pytest.mark.django_db

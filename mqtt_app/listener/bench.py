@@ -1,0 +1,199 @@
+"""The lifecycle benchmark (`python manage.py mqtt_bench_lifecycle`): prints figures, asserts nothing.
+
+It runs the real pieces on this machine: a private Mosquitto on a free loopback port, a Celery worker on
+the `control` queue, listener processes, and this process as the reconciler. Figures:
+- start-to-connected: `set_active(True)` (what `POST .../start` does) until the database says connected;
+- reconcile cycle time with N connections (first assignment, and a steady-state cycle);
+- memory, threads and idle CPU of one listener holding N connections;
+- failover: SIGKILL of a listener until another holds all its connections, with reconcile at the
+  configured interval (beat's schedule) running in this process.
+It creates its own site ("bench-lifecycle") and deletes it at the end.
+"""
+from __future__ import annotations
+
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from mqtt_app.listener import registry
+from mqtt_app.models import ConnectionStatus, MqttConnection, Site
+from mqtt_app.services.control import set_active
+from mqtt_app.services.reconcile import run_reconcile
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = "bench-lifecycle"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> float:
+    """Seconds until `condition` held; raises RuntimeError after `timeout`."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_status(pid: int, key: str) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return line.split(":", 1)[1].strip()
+    return "?"
+
+
+class Bench:
+    def __init__(self, connections: int, trials: int, out: Callable[[str], None]) -> None:
+        self.count = connections
+        self.trials = trials
+        self.out = out
+        self.folder = Path(tempfile.mkdtemp(prefix="mqttmon-bench-"))
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.port = _free_port()
+        self.redis = registry.connect()
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    # --- processes ---------------------------------------------------------------------------------
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(args, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def start_services(self) -> None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 sockets each side need room
+        config = self.folder / "mosquitto.conf"
+        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                          "max_queued_messages 100000\n" + ("user root\n" if os.geteuid() == 0 else ""))
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.spawn("mosquitto", [mosquitto, "-c", str(config)])
+        celery = str(Path(sys.executable).with_name("celery"))
+        self.spawn("worker", [celery, "-A", "project", "worker", "-Q", "control", "--concurrency", "1",
+                              "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h", "-l", "WARNING"])
+
+    def start_listener(self, listener_id: str) -> subprocess.Popen:
+        process = self.spawn(listener_id, [sys.executable, "manage.py", "mqtt_listener", "--id", listener_id])
+        _wait(lambda: self.redis.exists(registry.listener_key(listener_id)), 60, f"listener {listener_id}")
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    # --- data ----------------------------------------------------------------------------------------
+    def create_connections(self, total: int, active: bool) -> None:
+        site, _ = Site.objects.get_or_create(name=SITE)
+        have = MqttConnection.objects.filter(site=site).count()
+        MqttConnection.objects.bulk_create(
+            MqttConnection(site=site, name=f"bench-{i}", host="127.0.0.1", port=self.port, is_active=active,
+                           topics=[{"filter": f"bench/{i}/#", "qos": 1}])
+            for i in range(have, total)
+        )
+
+    def connected_in_db(self, ids: list[int]) -> bool:
+        return MqttConnection.objects.filter(pk__in=ids, status=ConnectionStatus.CONNECTED).count() == len(ids)
+
+    def held_connected(self, listener_id: str) -> int:
+        beat = registry.live_listeners(self.redis).get(listener_id) or {}
+        return sum(1 for c in beat.get("connections", {}).values() if c["status"] == "connected")
+
+    # --- measurements ----------------------------------------------------------------------------------
+    def start_to_connected(self) -> None:
+        """`set_active` enqueues a reconcile on commit, exactly like the API's start."""
+        pk = MqttConnection.objects.filter(site__name=SITE).order_by("pk").values_list("pk", flat=True).first()
+        samples = []
+        for _ in range(self.trials):
+            set_active([pk], False)
+            _wait(lambda: MqttConnection.objects.get(pk=pk).status == ConnectionStatus.STOPPED, 30, "stopped")
+            started = time.monotonic()
+            set_active([pk], True)
+            _wait(lambda: self.connected_in_db([pk]), 30, "connected", interval=0.005)
+            samples.append(time.monotonic() - started)
+        samples.sort()
+        self.out(f"start-to-connected ({self.trials} trials): p50 {statistics.median(samples):.3f} s, "
+                 f"max {samples[-1]:.3f} s (goal p50 < 1.5 s, seed limit 30 s)")
+
+    def reconcile_times(self) -> None:
+        MqttConnection.objects.filter(site__name=SITE).update(is_active=True)
+        first = run_reconcile()
+        steady = [run_reconcile()["seconds"] for _ in range(5)]
+        total = MqttConnection.objects.count()
+        self.out(f"reconcile with {total} connections: first assignment {first['seconds']:.3f} s "
+                 f"({first['status_changes']} status changes); steady cycle median {statistics.median(steady):.3f} s"
+                 f" (goal < 0.5 s, seed limit 5 s)")
+
+    def listener_footprint(self, listener_id: str) -> None:
+        waited = _wait(lambda: self.held_connected(listener_id) >= self.count, 180, f"{self.count} connected")
+        pid = self.processes[listener_id].pid
+        time.sleep(2.0)  # let the connect burst settle before sampling idle CPU
+        cpu_before, wall = _cpu_seconds(pid), time.monotonic()
+        time.sleep(10.0)
+        idle = (_cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall) * 100
+        self.out(f"one listener holding {self.count} connections: all connected {waited:.1f} s after the reconcile; "
+                 f"RSS {_proc_status(pid, 'VmRSS')}, {_proc_status(pid, 'Threads')} threads, idle CPU {idle:.2f}% "
+                 f"of one core")
+
+    def failover(self) -> None:
+        interval = float(settings.MQTT_RECONCILE_INTERVAL)
+        second = "bench-L2"
+        self.start_listener(second)
+        run_reconcile()  # the new listener gets a share (the load is uneven)
+        share = sum(1 for owner in registry.read_assignments(self.redis).values() if owner == second)
+        _wait(lambda: self.held_connected(second) >= share, 120, "the new listener's share")
+        doomed_ids = [cid for cid, owner in registry.read_assignments(self.redis).items() if owner == "bench-L1"]
+        stop = threading.Event()
+        ticker = threading.Thread(target=self._reconcile_every, args=(interval, stop), daemon=True)
+        time.sleep(random.uniform(0, interval))  # beat's phase relative to the crash is arbitrary
+        ticker.start()
+        killed = time.monotonic()
+        os.killpg(self.processes["bench-L1"].pid, signal.SIGKILL)
+        _wait(lambda: self.held_connected(second) >= len(doomed_ids), 300, "failover", interval=0.1)
+        took = time.monotonic() - killed
+        stop.set()
+        self.out(f"failover of {len(doomed_ids)} connections after SIGKILL: {took:.1f} s "
+                 f"(heartbeat TTL {settings.MQTT_LISTENER_TTL:g} s + reconcile every {interval:g} s; goal < 45 s)")
+
+    @staticmethod
+    def _reconcile_every(interval: float, stop: threading.Event) -> None:
+        from django.db import connection
+
+        while not stop.wait(interval):
+            run_reconcile()
+        connection.close()
+
+    def cleanup(self) -> None:
+        Site.objects.filter(name=SITE).delete()
+        run_reconcile()
+        shutil.rmtree(self.folder, ignore_errors=True)
