@@ -8,6 +8,7 @@ rotate on its own and lose lines.
 Every record is one line, so a log drain never splits an event: JSON objects when LOG_JSON is on (extra=
 fields such as connection_id become keys), otherwise text with tracebacks folded onto the line.
 """
+
 from __future__ import annotations
 
 import logging

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from mqtt_app.listener import registry
 from mqtt_app.models import ConnectionStatus
 from mqtt_app.observability import health
 from mqtt_app.observability.latency import record_latency
@@ -69,8 +70,8 @@ def test_a_connection_below_target_is_listed_and_one_without_data_is_unknown():
     assert quiet["healthy"] is None and quiet["metrics"]["uptime"]["value"] is None
 
 
-def test_reconcile_and_latency_figures_come_from_redis(redis_client, settings):
-    redis_client.set(f"{settings.REDIS_KEY_PREFIX}:reconcile:last", json.dumps({"seconds": 0.25, "at": 1e12}))
+def test_reconcile_and_latency_figures_come_from_redis(redis_client):
+    registry.record_reconcile(redis_client, {"seconds": 0.25})
     for ms in range(1, 101):
         record_latency("api", ms / 1000)
     record_latency("websocket", 0.7)
@@ -83,7 +84,9 @@ def test_reconcile_and_latency_figures_come_from_redis(redis_client, settings):
     assert overall["websocket_p99_seconds"]["ok"] is False
 
 
-def test_a_stale_reconcile_is_below_target(redis_client, settings):
-    redis_client.set(f"{settings.REDIS_KEY_PREFIX}:reconcile:last", json.dumps({"seconds": 0.1, "at": 1000.0}))
+def test_a_stale_reconcile_is_below_target(redis_client, monkeypatch):
+    registry.record_reconcile(redis_client, {"seconds": 0.1})
+    later = time.time() + 1000  # beat stopped: no reconcile for 1000 s
+    monkeypatch.setattr(health.time, "time", lambda: later)
 
     assert health.compute(3600)["overall"]["reconcile_seconds"]["ok"] is False

@@ -1,4 +1,5 @@
 """mqtt.connections and mqtt.parsing lines land in their own files under LOG_DIR, as JSON when LOG_JSON=true."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,11 @@ except ZeroDivisionError:
 
 def run_with(tmp_path, **env: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "LOG_DIR": str(tmp_path), **env},
     )
     assert result.returncode == 0, result.stderr

@@ -97,9 +97,7 @@ def test_every_format_is_published_and_parses_with_its_parser(broker, collector,
             continue  # Homie attributes: descriptions, not readings
         parser = registry.claim(topic, payload)
         try:
-            readings = registry.run(
-                parser.name if parser else kind_of(topic), topic, payload, datetime.now(UTC)
-            )
+            readings = registry.run(parser.name if parser else kind_of(topic), topic, payload, datetime.now(UTC))
         except ParseFailure:
             failures += 1
             continue
