@@ -5,6 +5,7 @@ from ninja import NinjaAPI
 
 from . import connections, control, health, parsers, parsing_errors, readings, sites, topics
 from .errors import install_handlers
+from .renderer import FastJSONRenderer
 
 DESCRIPTION = """\
 JSON API of the MQTT monitor.
@@ -25,6 +26,7 @@ api = NinjaAPI(
     description=DESCRIPTION,
     openapi_url="/openapi.json",
     docs_url="/docs",
+    renderer=FastJSONRenderer(),
 )
 install_handlers(api)
 for module in (health, sites, connections, control, topics, readings, parsing_errors, parsers):

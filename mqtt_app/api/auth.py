@@ -7,6 +7,8 @@ browser on its own, so it needs none).
 from __future__ import annotations
 
 import logging
+import math
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write the token row on every request
+_touched: dict[str, float] = {}  # token hash -> monotonic time this process last recorded a use
 
 
 def _require(user: Any, staff: bool) -> Any:
@@ -55,10 +58,14 @@ class TokenAuth(AuthBase):
 
 
 def _touch(raw: str) -> None:
+    """Record when the token was last used, at most once a minute per process (not a write per request)."""
+    key_hash = hash_token(raw)
+    now = time.monotonic()
+    if now - _touched.get(key_hash, -math.inf) < LAST_USED_RESOLUTION.total_seconds():
+        return
+    _touched[key_hash] = now
     stale = timezone.now() - LAST_USED_RESOLUTION
-    ApiToken.objects.filter(key_hash=hash_token(raw)).exclude(last_used_at__gt=stale).update(
-        last_used_at=timezone.now()
-    )
+    ApiToken.objects.filter(key_hash=key_hash).exclude(last_used_at__gt=stale).update(last_used_at=timezone.now())
 
 
 class SessionAuth(AuthBase):

@@ -19,6 +19,7 @@ from mqtt_app.services.control import request_reconcile
 from . import auth
 from .errors import field_error
 from .pagination import PageParams, filter_by, page_of, paginate
+from .renderer import json_response
 from .schemas import ERRORS_READ, ERRORS_WRITE, ConnectionIn, ConnectionOut, ConnectionPatch
 from .writes import get_or_404, save_validated
 
@@ -34,7 +35,12 @@ FIELD_NAMES = {
     "tls_client_key": "tls.client_key",
     "tls_insecure": "tls.insecure",
 }
-SECRET_FIELDS = ("password", "tls_client_key")
+# Output fields copied as they are from a row; the others are renamed or derived in connection_out().
+SAME_FIELDS = ("id", "name", "host", "port", "protocol", "keepalive", "client_id", "username", "has_password",
+               "topics", "is_active", "status", "status_detail", "status_changed_at", "last_connected_at",
+               "last_message_at", "last_heartbeat_at", "listener", "messages_received", "created_at", "updated_at")
+OTHER_FIELDS = ("site_id", "site__name", "tls_enabled", "tls_ca_certs", "tls_client_cert", "has_client_key",
+                "tls_insecure", "connect_count")  # fmt: skip
 PLAIN_FIELDS = ("name", "host", "port", "protocol", "keepalive", "client_id", "username", "is_active")
 
 
@@ -46,33 +52,32 @@ class ConnectionFilters(Schema):
 
 
 def connection_queryset() -> QuerySet:
-    """One query for a whole page: the site joined, secrets replaced by 'is it set' flags."""
+    """Rows as dicts, in one query with the site joined; secrets replaced by "is it set" flags.
+
+    `values()` rather than model instances: building 1,000 instances cost more than the query itself.
+    """
     return (
-        MqttConnection.objects.select_related("site")
-        .defer(*SECRET_FIELDS, "site__description", "site__created_at")
-        .annotate(
+        MqttConnection.objects.annotate(
             has_password=ExpressionWrapper(~Q(password=""), output_field=BooleanField()),
             has_client_key=ExpressionWrapper(~Q(tls_client_key=""), output_field=BooleanField()),
         )
         .order_by("site__name", "name", "id")
+        .values(*SAME_FIELDS, *OTHER_FIELDS)
     )
 
 
-def connection_out(c: MqttConnection) -> dict[str, Any]:
-    return {
-        "id": c.pk, "site": c.site_id, "site_name": c.site.name, "name": c.name, "host": c.host, "port": c.port,
-        "protocol": c.protocol, "keepalive": c.keepalive, "client_id": c.client_id,
-        "effective_client_id": c.effective_client_id, "username": c.username, "has_password": c.has_password,
-        "tls": {
-            "enabled": c.tls_enabled, "ca_certs": c.tls_ca_certs, "client_cert": c.tls_client_cert,
-            "has_client_key": c.has_client_key, "insecure": c.tls_insecure,
-        },
-        "topics": c.topics, "is_active": c.is_active, "status": c.status, "status_detail": c.status_detail,
-        "status_changed_at": c.status_changed_at, "last_connected_at": c.last_connected_at,
-        "last_message_at": c.last_message_at, "last_heartbeat_at": c.last_heartbeat_at, "listener": c.listener,
-        "messages_received": c.messages_received, "restart_count": c.restart_count,
-        "created_at": c.created_at, "updated_at": c.updated_at,
+def connection_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = {key: row[key] for key in SAME_FIELDS}
+    out["site"] = row["site_id"]
+    out["site_name"] = row["site__name"]
+    # The same rules as MqttConnection.effective_client_id and .restart_count.
+    out["effective_client_id"] = row["client_id"] or f"mqttmon-{row['id']}"
+    out["restart_count"] = max(row["connect_count"] - 1, 0)
+    out["tls"] = {
+        "enabled": row["tls_enabled"], "ca_certs": row["tls_ca_certs"], "client_cert": row["tls_client_cert"],
+        "has_client_key": row["has_client_key"], "insecure": row["tls_insecure"],
     }  # fmt: skip
+    return out
 
 
 def _apply(conn: MqttConnection, data: dict[str, Any], payload: ConnectionPatch) -> None:
@@ -119,7 +124,9 @@ def list_connections(request: HttpRequest, filters: Query[ConnectionFilters], pa
     queryset = filter_by(connection_queryset(), filters, lookups)
     if filters.search:
         queryset = queryset.filter(Q(name__icontains=filters.search) | Q(host__icontains=filters.search))
-    return paginate(queryset, page.limit, page.offset, connection_out)
+    # Rendered here, without ninja's response validation: for 1,000 rows that was 20 ms of a 50 ms budget.
+    # tests/api/test_connections.py validates this output against ConnectionPage instead.
+    return json_response(paginate(queryset, page.limit, page.offset, connection_out))
 
 
 @router.post(

@@ -15,22 +15,24 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Router, Status
 
 from mqtt_app.listener import registry
 from mqtt_app.models import MqttConnection
+
+from .schemas import Out
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["health"])
 REDIS_TIMEOUT = 1.0  # seconds: a health check must answer even when Redis hangs
 
 
-class CheckOut(Schema):
+class CheckOut(Out):
     ok: bool
     error: str = ""
 
 
-class HealthOut(Schema):
+class HealthOut(Out):
     status: str = Field(description="'ok' or 'degraded'.")
     problems: list[str]
     database: CheckOut

@@ -8,6 +8,8 @@ from django.db.models import QuerySet
 from ninja import Field, Schema
 from pydantic import create_model
 
+from .schemas import Out
+
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -17,7 +19,7 @@ class PageParams(Schema):
     offset: int = Field(0, ge=0, description="Items to skip (use the previous page's next_offset).")
 
 
-class PageBase(Schema):
+class PageBase(Out):
     count: int | None = Field(description="Items in the whole list; null where counting would be too slow.")
     limit: int
     offset: int

@@ -16,12 +16,12 @@ from mqtt_app.models import MqttTopic
 from . import auth
 from .errors import field_error
 from .registry import get_registry, require_parser
-from .schemas import ERRORS_READ, ERRORS_WRITE
+from .schemas import ERRORS_READ, ERRORS_WRITE, Out
 
 router = Router(tags=["parsers"], auth=auth.readers())
 
 
-class ParserOut(Schema):
+class ParserOut(Out):
     name: str
     description: str
     topic_filters: list[str] = Field(description="Topic filters it claims by default.")
@@ -39,7 +39,7 @@ class ParserTestIn(Schema):
     )
 
 
-class ReadingPreviewOut(Schema):
+class ReadingPreviewOut(Out):
     device: str
     metric: str
     value: float | bool | str | None
@@ -47,14 +47,14 @@ class ReadingPreviewOut(Schema):
     timestamp: datetime
 
 
-class FailureOut(Schema):
+class FailureOut(Out):
     kind: str = Field(description="decode, empty, json, validation, too_large, parser_exception, unknown_parser")
     message: str
     location: str
     errors: list[dict[str, Any]] = Field(description="Pydantic errors: loc, msg, type.")
 
 
-class ParserTestOut(Schema):
+class ParserTestOut(Out):
     parser: str
     topic: str
     ok: bool = Field(description="True: `readings` is what would be stored. False: see `error`.")

@@ -11,18 +11,18 @@ from mqtt_app.models import MqttParsingLog
 
 from . import auth
 from .pagination import PageParams, filter_by, page_of, paginate
-from .schemas import ERRORS_READ
+from .schemas import ERRORS_READ, Out
 
 router = Router(tags=["parsing errors"], auth=auth.readers())
 
 
-class ErrorDetailOut(Schema):
+class ErrorDetailOut(Out):
     loc: str = ""
     msg: str = ""
     type: str = ""
 
 
-class ParsingErrorOut(Schema):
+class ParsingErrorOut(Out):
     id: int
     connection: int
     topic: int | None

@@ -20,7 +20,7 @@ from mqtt_app.models import TelemetryReading, ValueType
 
 from . import auth
 from .pagination import DEFAULT_LIMIT, MAX_LIMIT, filter_by, page_of, paginate
-from .schemas import ERRORS_READ
+from .schemas import ERRORS_READ, Out
 
 router = Router(tags=["readings"], auth=auth.readers())
 CSV_COLUMNS = ["timestamp", "received_at", "connection", "topic", "device", "metric", "value", "unit"]
@@ -49,7 +49,7 @@ class ReadingFilters(Schema):
         return value
 
 
-class ReadingOut(Schema):
+class ReadingOut(Out):
     id: int
     connection: int
     topic: int

@@ -5,17 +5,22 @@ from datetime import datetime
 from typing import Literal
 
 from ninja import Field, Schema
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from mqtt_app.models import ConnectionStatus
 
 
-class FieldErrorOut(Schema):
+class Out(BaseModel):
+    """Base of the response shapes: plain Pydantic. Ninja's Schema wraps every nested object in an attribute
+    getter (~0.2 ms per object), which made a page of 1,000 connections cost ~250 ms; these take ~5 ms."""
+
+
+class FieldErrorOut(Out):
     field: str | None = Field(description="The input at fault ('port', 'tls.ca_certs', 'topics'); null: the whole.")
     message: str
 
 
-class ErrorOut(Schema):
+class ErrorOut(Out):
     """Every error the API returns (400, 401, 403, 404, 409, 422, 503)."""
 
     detail: str = Field(description="One readable sentence.")
@@ -27,7 +32,7 @@ ERRORS_WRITE = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409:
 
 
 # --- sites ----------------------------------------------------------------------------------------
-class SiteOut(Schema):
+class SiteOut(Out):
     id: int
     name: str
     slug: str
@@ -47,12 +52,12 @@ class SitePatch(Schema):
 
 
 # --- connections ----------------------------------------------------------------------------------
-class Subscription(Schema):
+class Subscription(Out):
     filter: str = Field(description="MQTT topic filter, e.g. 'sensors/#'.")
     qos: int = Field(1, description="0, 1 or 2.")
 
 
-class TlsOut(Schema):
+class TlsOut(Out):
     enabled: bool
     ca_certs: str = Field(description="PEM of the CA to trust; empty uses the system store.")
     client_cert: str
@@ -71,7 +76,7 @@ class TlsIn(Schema):
 Protocol = Literal["3.1.1", "5"]
 
 
-class ConnectionOut(Schema):
+class ConnectionOut(Out):
     id: int
     site: int
     site_name: str
@@ -124,7 +129,7 @@ class ConnectionIn(ConnectionPatch):
     keepalive: int = 60
 
 
-class ControlOut(Schema):
+class ControlOut(Out):
     """The answer to start/stop: the desired state is set; the listeners converge within about a second."""
 
     id: int
@@ -135,7 +140,7 @@ class ControlOut(Schema):
     changed: bool = Field(description="False when the connection was already in that desired state.")
 
 
-class ConnectionEventOut(Schema):
+class ConnectionEventOut(Out):
     id: int
     event: str
     status: str

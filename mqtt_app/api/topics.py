@@ -19,14 +19,14 @@ from . import auth
 from .errors import field_error
 from .pagination import PageParams, filter_by, page_of, paginate
 from .registry import parser_names
-from .schemas import ERRORS_READ, ERRORS_WRITE
+from .schemas import ERRORS_READ, ERRORS_WRITE, Out
 from .writes import get_or_404, save_validated
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["topics"], auth=auth.readers())
 
 
-class TopicOut(Schema):
+class TopicOut(Out):
     id: int
     connection: int
     topic: str

@@ -130,3 +130,16 @@ def test_the_list_is_one_query_per_page_whatever_its_length(staff_client, make_s
         body = staff_client.get("/api/connections?limit=10").json()
     assert len(body["items"]) == 10
     assert body["count"] == 30
+
+
+def test_the_list_matches_its_documented_schema(staff_client, make_connection):
+    from mqtt_app.api.connections import ConnectionPage
+
+    make_connection(client_id="", connect_count=3, tls_client_key="KEY", tls_client_cert="CERT")
+    body = staff_client.get("/api/connections").json()
+    page = ConnectionPage.model_validate(body)  # the list skips ninja's response validation, for speed
+    item = page.items[0]
+    assert (item.effective_client_id, item.restart_count, item.tls.has_client_key) == (
+        f"mqttmon-{item.id}", 2, True
+    )
+    assert body["items"][0] == staff_client.get(f"/api/connections/{item.id}").json()
