@@ -13,7 +13,8 @@ run:
 	$(PY) manage.py mqtt_setup
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py mqtt_admin
-	WEB_BIND=127.0.0.1 FLOWER_ADDRESS=127.0.0.1 honcho start -f Procfile web listener worker beat flower
+	$(PY) manage.py mqtt_demo
+	WEB_BIND=127.0.0.1 FLOWER_ADDRESS=127.0.0.1 honcho start -f Procfile.dev
 
 # Everything, browser and fault tests included (what CI runs).
 test:

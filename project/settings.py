@@ -98,6 +98,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "mqtt_app.observability.latency.ApiLatencyMiddleware",  # API p99 for the success metrics
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -228,6 +229,8 @@ MQTT_READING_RETENTION_DAYS = env_int("MQTT_READING_RETENTION_DAYS", 30, minimum
 MQTT_LOG_RETENTION_DAYS = env_int("MQTT_LOG_RETENTION_DAYS", 14, minimum=1)
 MQTT_LIVE_READINGS_PER_SECOND = env_float("MQTT_LIVE_READINGS_PER_SECOND", 4.0, minimum=0.1)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_HEALTH_WINDOW = env_int("METRICS_HEALTH_WINDOW", 3600, minimum=60)
+METRICS_HEALTH_CACHE_SECONDS = env_int("METRICS_HEALTH_CACHE_SECONDS", 30, minimum=0)
 
 
 # --- auth, i18n, static ----------------------------------------------------------------------------
