@@ -14,7 +14,9 @@ from a network failure (a close before accept reaches the browser as 1006 with n
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import logging
 from typing import Any
 
@@ -23,6 +25,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from mqtt_app.events import STATUS_GROUP, connection_group
+from mqtt_app.observability.latency import record_latency
 
 from .snapshots import connection_exists, status_snapshot
 
@@ -63,6 +66,7 @@ def parse_request(content: Any) -> tuple[str, int, frozenset[str]]:
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.subscriptions: dict[int, frozenset[str]] = {}
+        self._last_latency_sample = 0.0
         self.joined_status = False
         user = self.scope.get("user")
         await self.accept()
@@ -141,6 +145,17 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def readings(self, event: dict[str, Any]) -> None:
         await self.forward(event)
+        await self.sample_latency(event.get("payload") or {})
+
+    async def sample_latency(self, payload: dict[str, Any]) -> None:
+        """Feed the seed's "WebSocket latency" metric: receive-to-push time, at most one sample a second
+        per socket (recording is a Redis round trip, kept off the event loop)."""
+        published_at = payload.get("published_at")
+        now = time.time()
+        if not published_at or now - self._last_latency_sample < 1.0:
+            return
+        self._last_latency_sample = now
+        await asyncio.get_running_loop().run_in_executor(None, record_latency, "websocket", now - published_at)
 
     async def parsing_error(self, event: dict[str, Any]) -> None:
         await self.forward(event)
