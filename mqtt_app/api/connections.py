@@ -16,7 +16,7 @@ from ninja import Field, Query, Router, Schema, Status
 from mqtt_app.models import ConnectionStatus, MqttConnection, Site
 from mqtt_app.services.control import request_reconcile
 
-from . import auth
+from . import auth, timestamps
 from .errors import field_error
 from .pagination import PageParams, filter_by, page_of, paginate
 from .renderer import json_response
@@ -37,8 +37,9 @@ FIELD_NAMES = {
 }
 # Output fields copied as they are from a row; the others are renamed or derived in connection_out().
 SAME_FIELDS = ("id", "name", "host", "port", "protocol", "keepalive", "client_id", "username", "has_password",
-               "topics", "is_active", "status", "status_detail", "status_changed_at", "last_connected_at",
-               "last_message_at", "last_heartbeat_at", "listener", "messages_received", "created_at", "updated_at")
+               "topics", "is_active", "status", "status_detail", "listener", "messages_received")
+TIME_FIELDS = ("status_changed_at", "last_connected_at", "last_message_at", "last_heartbeat_at", "created_at",
+               "updated_at")  # fmt: skip
 OTHER_FIELDS = ("site_id", "site__name", "tls_enabled", "tls_ca_certs", "tls_client_cert", "has_client_key",
                 "tls_insecure", "connect_count")  # fmt: skip
 PLAIN_FIELDS = ("name", "host", "port", "protocol", "keepalive", "client_id", "username", "is_active")
@@ -54,20 +55,23 @@ class ConnectionFilters(Schema):
 def connection_queryset() -> QuerySet:
     """Rows as dicts, in one query with the site joined; secrets replaced by "is it set" flags.
 
-    `values()` rather than model instances: building 1,000 instances cost more than the query itself.
+    `values()` rather than model instances: building 1,000 instances cost more than the query itself;
+    timestamps come as text (see timestamps.py), parsed in connection_out().
     """
     return (
         MqttConnection.objects.annotate(
             has_password=ExpressionWrapper(~Q(password=""), output_field=BooleanField()),
             has_client_key=ExpressionWrapper(~Q(tls_client_key=""), output_field=BooleanField()),
+            **timestamps.as_text(TIME_FIELDS),
         )
         .order_by("site__name", "name", "id")
-        .values(*SAME_FIELDS, *OTHER_FIELDS)
+        .values(*SAME_FIELDS, *OTHER_FIELDS, *timestamps.text_names(TIME_FIELDS))
     )
 
 
 def connection_out(row: dict[str, Any]) -> dict[str, Any]:
     out = {key: row[key] for key in SAME_FIELDS}
+    timestamps.copy_parsed(row, out, TIME_FIELDS)
     out["site"] = row["site_id"]
     out["site_name"] = row["site__name"]
     # The same rules as MqttConnection.effective_client_id and .restart_count.

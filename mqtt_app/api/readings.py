@@ -18,14 +18,15 @@ from pydantic import field_validator
 
 from mqtt_app.models import TelemetryReading, ValueType
 
-from . import auth
+from . import auth, timestamps
 from .pagination import DEFAULT_LIMIT, MAX_LIMIT, filter_by, page_of, paginate
 from .schemas import ERRORS_READ, Out
 
 router = Router(tags=["readings"], auth=auth.readers())
 CSV_COLUMNS = ["timestamp", "received_at", "connection", "topic", "device", "metric", "value", "unit"]
+TIME_FIELDS = ("timestamp", "received_at")
 VALUE_FIELDS = ("id", "connection_id", "topic_id", "topic__topic", "device", "metric", "value_type", "value",
-                "text_value", "unit", "timestamp", "received_at")  # fmt: skip
+                "text_value", "unit", *timestamps.text_names(TIME_FIELDS))  # fmt: skip
 # Spreadsheets run cells starting with these as formulas (CSV injection): such text cells get a leading '.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -74,17 +75,20 @@ def _value(row: dict[str, Any]) -> float | bool | str | None:
 
 
 def reading_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "id": row["id"], "connection": row["connection_id"], "topic": row["topic_id"],
         "topic_name": row["topic__topic"], "device": row["device"], "metric": row["metric"], "value": _value(row),
-        "unit": row["unit"], "timestamp": row["timestamp"], "received_at": row["received_at"],
+        "unit": row["unit"],
     }  # fmt: skip
+    timestamps.copy_parsed(row, out, TIME_FIELDS)
+    return out
 
 
 def filtered(filters: ReadingFilters) -> QuerySet:
     lookups = {"topic": "topic_id", "connection": "connection_id", "metric": "metric", "device": "device",
                "since": "timestamp__gte", "until": "timestamp__lt"}  # fmt: skip
-    return filter_by(TelemetryReading.objects.order_by("-timestamp", "-id"), filters, lookups).values(*VALUE_FIELDS)
+    queryset = TelemetryReading.objects.annotate(**timestamps.as_text(TIME_FIELDS)).order_by("-timestamp", "-id")
+    return filter_by(queryset, filters, lookups).values(*VALUE_FIELDS)
 
 
 @router.get(
@@ -121,9 +125,10 @@ def _csv_lines(rows: QuerySet) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for row in rows.iterator(chunk_size=2000):
-        value = _value(row)
+        value, times = _value(row), {}
+        timestamps.copy_parsed(row, times, TIME_FIELDS)
         yield writer.writerow([
-            row["timestamp"].isoformat(), row["received_at"].isoformat(), row["connection_id"],
+            times["timestamp"].isoformat(), times["received_at"].isoformat(), row["connection_id"],
             _safe(row["topic__topic"]), _safe(row["device"]), _safe(row["metric"]),
             _safe(value) if isinstance(value, str) else ("" if value is None else value), _safe(row["unit"]),
         ])  # fmt: skip

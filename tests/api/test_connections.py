@@ -1,6 +1,8 @@
 """Connections CRUD: the shape of a connection, validation errors that name the field, write-only secrets."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from mqtt_app.models import MqttConnection
@@ -135,7 +137,9 @@ def test_the_list_is_one_query_per_page_whatever_its_length(staff_client, make_s
 def test_the_list_matches_its_documented_schema(staff_client, make_connection):
     from mqtt_app.api.connections import ConnectionPage
 
-    make_connection(client_id="", connect_count=3, tls_client_key="KEY", tls_client_cert="CERT")
+    seen = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    conn = make_connection(client_id="", connect_count=3, tls_client_key="KEY", tls_client_cert="CERT",
+                           last_message_at=seen)  # fmt: skip
     body = staff_client.get("/api/connections").json()
     page = ConnectionPage.model_validate(body)  # the list skips ninja's response validation, for speed
     item = page.items[0]
@@ -143,3 +147,4 @@ def test_the_list_matches_its_documented_schema(staff_client, make_connection):
         f"mqttmon-{item.id}", 2, True
     )
     assert body["items"][0] == staff_client.get(f"/api/connections/{item.id}").json()
+    assert (item.last_message_at, item.created_at, item.last_connected_at) == (seen, conn.created_at, None)
