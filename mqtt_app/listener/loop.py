@@ -37,6 +37,7 @@ class Reactor:
         self._seq = itertools.count()
         self._again: list[Any] = []
         self.thread_id = threading.get_ident()
+        self.iterations = 0  # in the heartbeat: an idle loop that spins shows up here
 
     # --- scheduling -------------------------------------------------------------------------------
     def in_loop(self) -> bool:
@@ -86,6 +87,7 @@ class Reactor:
     def run_once(self, max_wait: float = 1.0) -> None:
         timeout = 0.0 if self._pending or self._again else self._next_timer(max_wait)
         ready = self.selector.select(timeout)
+        self.iterations += 1
         again, self._again = self._again, []
         for owner in again:
             self._read(owner)

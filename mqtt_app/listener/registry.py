@@ -6,7 +6,8 @@ P = settings.REDIS_KEY_PREFIX
 - `P:assignments:changed`   pub/sub channel: a listener id (or "*") whose assignment changed;
 - `P:reconcile:lock`        the reconcile lock (a TTL so a crashed reconciler never blocks the others);
 - `P:reconcile:last`        epoch seconds of the last finished reconcile (for /api/health);
-- `P:reconcile:summary`     JSON summary of it, with `seconds` (duration) and `at`.
+- `P:reconcile:summary`     JSON summary of it, with `seconds` (duration) and `at`;
+- `P:failover:<ids>`        short-lived claim: one live listener asks for a reconcile when peers died.
 """
 from __future__ import annotations
 
@@ -84,6 +85,18 @@ def live_listeners(client: redis_lib.Redis) -> dict[str, dict[str, Any]]:
         except (ValueError, KeyError, TypeError):
             logger.warning("ignoring a malformed listener heartbeat")
     return found
+
+
+def live_listener_ids(client: redis_lib.Redis) -> set[str]:
+    """Ids of the live listeners, from key names only (cheaper than reading every heartbeat)."""
+    cut = len(listener_key(""))
+    return {key.decode()[cut:] for key in client.scan_iter(match=listener_key("*"), count=500)}
+
+
+def claim_failover(client: redis_lib.Redis, dead: set[str], ttl: float) -> bool:
+    """True for the one caller that should ask for a reconcile because these listeners died."""
+    key = f"{_prefix()}:failover:{','.join(sorted(dead))}"
+    return bool(client.set(key, "1", nx=True, px=int(ttl * 1000)))
 
 
 # --- assignments ------------------------------------------------------------------------------------

@@ -212,7 +212,7 @@ class ListenerService:
         return {
             "host": socket.gethostname(), "pid": os.getpid(), "capacity": self.capacity,
             "started_at": self.started_at, "connections": connections, "buffered": self.batcher.buffered,
-            "redis_ok": self.batcher.redis_ok, "stats": dict(self.batcher.stats),
+            "redis_ok": self.batcher.redis_ok, "stats": dict(self.batcher.stats), "loops": self.reactor.iterations,
         }
 
     # --- control thread: heartbeat + assignment ---------------------------------------------------------
@@ -223,6 +223,18 @@ class ListenerService:
         elsewhere = set(assignments) - mine
         specs = self.spec_cache.current(mine)
         self.reactor.call_soon_threadsafe(lambda: self.apply(specs, elsewhere))
+        self._check_peers(set(assignments.values()) - {self.id})
+
+    def _check_peers(self, owners: set[str]) -> None:
+        """A peer that died (heartbeat expired) still owns connections: ask for a reconcile now rather
+        than at the next beat tick, so failover takes about the heartbeat TTL, whatever the interval."""
+        if not owners:
+            return
+        dead = owners - registry.live_listener_ids(self.redis)
+        ttl = max(10.0, 2 * float(settings.MQTT_LISTENER_HEARTBEAT))
+        if dead and registry.claim_failover(self.redis, dead, ttl):
+            logger.warning("listener(s) %s stopped heartbeating: requesting a reconcile", ", ".join(sorted(dead)))
+            self.batcher.enqueue_control("tasks.reconcile.reconcile", [])
 
     def _control_loop(self) -> None:
         heartbeat = float(settings.MQTT_LISTENER_HEARTBEAT)

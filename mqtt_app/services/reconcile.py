@@ -152,13 +152,14 @@ def _reconcile_locked(client: Any) -> tuple[dict[str, Any], list[int]]:  # noqa:
     live = registry.live_listeners(client)
     assignments = registry.read_assignments(client)
     result = plan(desired, live, assignments, time.time())
+    # The database first: the listeners' own reports (connected...) then never wait behind this write.
+    recorded = record_statuses(result.statuses, broadcast=False) if result.statuses else []
     if result.assign or result.unassign:
         registry.write_assignments(client, result.assign, result.unassign)
         touched = {result.assign[cid] for cid in result.assign}
         touched |= {assignments[cid] for cid in result.unassign | set(result.assign) if cid in assignments}
         if touched & set(live):
             registry.notify(client, touched & set(live))
-    recorded = record_statuses(result.statuses, broadcast=False) if result.statuses else []
     summary = {
         "connections": len(desired),
         "active": sum(1 for item in desired if item.is_active),

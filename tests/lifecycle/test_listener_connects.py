@@ -1,7 +1,6 @@
 """A real listener process against private Mosquitto brokers: connect, disconnect, reconnect."""
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
@@ -11,13 +10,9 @@ from mqtt_app.models import ConnectionStatus, MqttConnection
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
 
-from .conftest import heartbeat, held_status
+from .conftest import BROKER_AS_ROOT, heartbeat, held_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-# Started as root, Mosquitto drops to the `mosquitto` user, which cannot read a 0600 password file that
-# root wrote in the test's folder; "user root" keeps it root (ignored when not started as root).
-ROOT_CAN_READ_PASSWORDS = "user root" if os.geteuid() == 0 else ""
 
 
 def connects_logged(broker, connection) -> int:
@@ -79,7 +74,7 @@ def test_topic_changes_are_subscribed_without_reconnecting(broker, make_connecti
 def test_a_wrong_password_is_an_error_with_the_reason_and_no_reconnect_storm(
     broker_factory, make_connection, listener_factory, redis_client, celery_worker_process, tmp_path
 ):
-    broker = broker_factory(users={"meter": "right-secret"}, extra_config=ROOT_CAN_READ_PASSWORDS)
+    broker = broker_factory(users={"meter": "right-secret"}, extra_config=BROKER_AS_ROOT)
     wrong = make_connection(broker, username="meter", password="wrong-secret-x1")
     right = make_connection(broker, username="meter", password="right-secret")
     listener = listener_factory("L1")
