@@ -2,10 +2,21 @@
 
 Modules: decode (the batch contract), topics (auto-discovery and counters), parse (the parser registry per
 message), persist (bulk rows / PostgreSQL COPY), errors (grouped parse failures), live (coalesced events),
-service (the transaction that ties them together).
+service (the transaction that ties them together), retention, bench (the benchmark).
+
+`ingest_batch`, `store_batch` and `Outcome` are loaded on first use: the benchmark's publisher and reference
+subprocesses import `mqtt_app.ingest.bench` without Django set up, so this package must not import models.
 """
 from __future__ import annotations
 
-from .service import Outcome, ingest_batch, store_batch
+from typing import Any
 
 __all__ = ["Outcome", "ingest_batch", "store_batch"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

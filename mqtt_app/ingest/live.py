@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 2.0
 RATE_WINDOW = 10.0  # seconds of history behind StatsEvent.messages_per_second
+STATS_INTERVAL = 1.0  # seconds between StatsEvents of one connection
 
 
 @dataclass
@@ -73,25 +74,44 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result(timeout)
 
 
-class Throttle:
-    """At most MQTT_LIVE_READINGS_PER_SECOND updates per topic; a held-back value waits for a later batch."""
+class Coalescer:
+    """Per connection, batches are merged and a ReadingsEvent goes out at most MQTT_LIVE_READINGS_PER_SECOND
+    times a second (so each topic's value too), a StatsEvent at most once a second. What is held back (latest
+    values, message counts) is merged into the next event, sent with a later batch of that connection.
+    At 20 batches a second this turns 40 group_sends into 5."""
 
     def __init__(self) -> None:
-        self.pending: dict[int, dict[tuple[int, str], tuple[str, tuple]]] = {}
-        self.last_sent: dict[int, float] = {}
+        self.latest: dict[int, dict[tuple[int, str], tuple[str, tuple]]] = {}
+        self.counts: dict[int, dict[int, int]] = {}
+        self.published_at: dict[int, float] = {}
+        self.last_readings: dict[int, float] = {}
+        self.last_stats: dict[int, float] = {}
 
-    def take(self, connection_id: int, latest: dict[tuple[int, str], tuple[str, tuple]]) -> list[LatestReading]:
-        pending = self.pending.setdefault(connection_id, {})
-        pending.update(latest)
-        interval = 1.0 / settings.MQTT_LIVE_READINGS_PER_SECOND
+    def readings(self, update: LiveUpdate) -> ReadingsEvent | None:
+        cid = update.connection_id
+        self.latest.setdefault(cid, {}).update(update.latest)
+        counts = self.counts.setdefault(cid, {})
+        for topic_id, count in update.counts.items():
+            counts[topic_id] = counts.get(topic_id, 0) + count
+        if update.published_at is not None:
+            self.published_at[cid] = min(self.published_at.get(cid, update.published_at), update.published_at)
+        if not self._due(self.last_readings, cid, 1.0 / settings.MQTT_LIVE_READINGS_PER_SECOND):
+            return None
+        latest, counts = self.latest.pop(cid), self.counts.pop(cid)
+        readings = [latest_reading(key[0], *item) for key, item in latest.items()]
+        return ReadingsEvent(connection=cid, readings=readings, counts=counts,
+                             published_at=self.published_at.pop(cid, None))
+
+    def stats_due(self, connection_id: int) -> bool:
+        return self._due(self.last_stats, connection_id, STATS_INTERVAL)
+
+    @staticmethod
+    def _due(last: dict[int, float], connection_id: int, interval: float) -> bool:
         now = time.monotonic()
-        due = {topic_id for topic_id, _ in pending if now - self.last_sent.get(topic_id, 0.0) >= interval}
-        out = [latest_reading(key[0], *item) for key, item in pending.items() if key[0] in due]
-        for key in [key for key in pending if key[0] in due]:
-            del pending[key]
-        for topic_id in due:
-            self.last_sent[topic_id] = now
-        return out
+        if now - last.get(connection_id, float("-inf")) < interval:
+            return False
+        last[connection_id] = now
+        return True
 
 
 class RateMeter:
@@ -119,7 +139,7 @@ def latest_reading(topic_id: int, topic: str, row: tuple) -> LatestReading:
 
 
 _loop = LoopThread()
-_throttle = Throttle()
+_coalescer = Coalescer()
 _rates = RateMeter()
 
 
@@ -132,14 +152,15 @@ def build_events(update: LiveUpdate) -> list[BaseModel]:
             for t in update.new_topics
         ]
         events.append(TopicDiscoveredEvent(connection=cid, topics=topics))
-    readings = _throttle.take(cid, update.latest)
-    if readings or update.counts:
-        events.append(ReadingsEvent(connection=cid, readings=readings, counts=update.counts,
-                                    published_at=update.published_at))
+    readings = _coalescer.readings(update)
+    if readings is not None:
+        events.append(readings)
     if update.error_changes:
         events.append(error_event(cid, update.error_changes))
-    events.append(StatsEvent(connection=cid, messages_received=update.messages_received,
-                             messages_per_second=_rates.observe(cid, update.messages_received)))
+    rate = _rates.observe(cid, update.messages_received)
+    if _coalescer.stats_due(cid):
+        events.append(StatsEvent(connection=cid, messages_received=update.messages_received,
+                                 messages_per_second=rate))
     return events
 
 
@@ -160,6 +181,8 @@ def publish(update: LiveUpdate) -> int:
         return 0
     group = connection_group(update.connection_id)
     messages = [message_for(event) for event in build_events(update)]
+    if not messages:
+        return 0
 
     async def send_all() -> None:
         for message in messages:

@@ -3,9 +3,11 @@
 Order inside the transaction, and why:
 1. UPDATE the connection's counters: takes the connection's row lock, so batches of one connection are
    serialised (topic creation and error grouping need no further locking) and a deleted connection is seen.
-2. INSERT the IngestBatch row ON CONFLICT DO NOTHING: a redelivered batch, or the same batch racing on a
-   second worker (which waits on the lock of step 1 or the primary key), inserts nothing and rolls back.
-3. Topics, parsing, readings, error groups, topic counters, each in bulk.
+2. Topics (read, and create the new ones), then parse in Python: no database round trips.
+3. INSERT the IngestBatch row ON CONFLICT DO NOTHING, before any reading is written: a redelivered batch, or
+   the same batch racing on a second worker (which waited on the lock of step 1), inserts nothing and the
+   transaction rolls back.
+4. Readings (COPY or bulk_create), error groups, topic counters: a handful of statements per batch.
 """
 from __future__ import annotations
 
@@ -14,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from mqtt_app.models import IngestBatch, MqttConnection
@@ -60,20 +60,19 @@ def ingest_batch(raw: Any, *, announce: bool = True) -> Outcome:
 def store_batch(batch: Batch) -> tuple[Outcome, live.LiveUpdate | None]:
     now = timezone.now()
     with transaction.atomic():
-        total = _count_on_connection(batch, now)
+        total = _count_on_connection(batch)
         if total is None:
             logger.warning("batch %s: connection %s no longer exists, dropped", batch.id, batch.connection_id)
             return Outcome("no_connection", len(batch.messages)), None
-        if not _claim(batch, now):
-            transaction.set_rollback(True)  # undo the counter bump of step 1
+        found = discover(batch)
+        parsed = parse_topics(batch.connection_id, found.topics)  # CPU only: no database round trips
+        if not _claim(batch, now, len(parsed.rows), len(parsed.failures)):
+            transaction.set_rollback(True)  # undo the counter bump and any topic created above
             logger.info("batch %s already stored: skipped (redelivery)", batch.id)
             return Outcome("duplicate", len(batch.messages)), None
-        found = discover(batch)
-        parsed = parse_topics(batch.connection_id, found.topics)
         readings = save_readings(parsed.rows)
         changes = record_failures(batch.connection_id, parsed.failures, now)
         apply_counters(found.topics)
-        IngestBatch.objects.filter(pk=batch.id).update(reading_count=readings, error_count=len(parsed.failures))
     outcome = Outcome("stored", len(batch.messages), readings, len(parsed.failures), len(found.new),
                       found.dropped_messages)
     update = live.LiveUpdate(
@@ -88,21 +87,27 @@ def store_batch(batch: Batch) -> tuple[Outcome, live.LiveUpdate | None]:
     return outcome, update
 
 
-def _count_on_connection(batch: Batch, now) -> int | None:  # noqa: ANN001
-    """Bump messages_received/last_message_at once per batch; the new total, or None if the connection is gone."""
-    count = len(batch.messages) + batch.skipped
-    fields: dict[str, Any] = {"messages_received": F("messages_received") + count}
-    if batch.messages:
-        newest = Value(batch.received_range[1])
-        fields["last_message_at"] = Greatest(Coalesce(F("last_message_at"), newest), newest)
-    rows = MqttConnection.objects.filter(pk=batch.connection_id)
-    if not rows.update(**fields):
-        return None
-    return rows.values_list("messages_received", flat=True).first()
+def _count_on_connection(batch: Batch) -> int | None:
+    """Bump messages_received/last_message_at once per batch (one statement, which also takes the connection's
+    row lock); the new total, or None if the connection is gone."""
+    table = connection.ops.quote_name(MqttConnection._meta.db_table)
+    newest = batch.received_range[1] if batch.messages else None
+    newest = connection.ops.adapt_datetimefield_value(newest)
+    sql = (
+        f"UPDATE {table} SET messages_received = messages_received + %s, "  # noqa: S608 - our own names
+        "last_message_at = CASE WHEN %s IS NULL THEN last_message_at "
+        "WHEN last_message_at IS NULL OR last_message_at < %s THEN %s ELSE last_message_at END "
+        "WHERE id = %s RETURNING messages_received"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [len(batch.messages) + batch.skipped, newest, newest, newest, batch.connection_id])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
-def _claim(batch: Batch, now) -> bool:  # noqa: ANN001
-    """Insert the IngestBatch row; False when it already exists (committed by this or another worker)."""
+def _claim(batch: Batch, now, readings: int, errors: int) -> bool:  # noqa: ANN001
+    """Insert the IngestBatch row, before any reading is written; False when it already exists (committed by
+    an earlier delivery, or by another worker that held the connection's lock first)."""
     meta = IngestBatch._meta
     qn = connection.ops.quote_name
     columns = ["id", "connection_id", "message_count", "reading_count", "error_count", "processed_at"]
@@ -110,8 +115,8 @@ def _claim(batch: Batch, now) -> bool:  # noqa: ANN001
         meta.get_field("id").get_db_prep_value(batch.id, connection),
         batch.connection_id,
         len(batch.messages),
-        0,
-        0,
+        readings,
+        errors,
         meta.get_field("processed_at").get_db_prep_value(now, connection),
     ]
     sql = (

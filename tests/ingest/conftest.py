@@ -38,7 +38,7 @@ def _fresh_process_state(monkeypatch):
     rolled-back tests reuse ids, and a topic sent live by an earlier test would otherwise be throttled."""
     from mqtt_app.ingest import live, topics
 
-    monkeypatch.setattr(live, "_throttle", live.Throttle())
+    monkeypatch.setattr(live, "_coalescer", live.Coalescer())
     monkeypatch.setattr(live, "_rates", live.RateMeter())
     monkeypatch.setattr(topics, "_warned_cap", set())
 

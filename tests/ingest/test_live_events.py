@@ -43,21 +43,27 @@ def test_a_batch_sends_one_event_per_kind_with_the_latest_value_per_topic(connec
     assert events["stats"]["messages_received"] == 51
 
 
-def test_live_values_are_held_back_beyond_the_per_topic_rate_and_sent_later(monkeypatch, settings):
+def test_live_readings_are_coalesced_to_the_per_second_rate_and_held_back_values_sent_later(
+    monkeypatch, settings
+):
     settings.MQTT_LIVE_READINGS_PER_SECOND = 2.0
     clock = iter([100.0, 100.1, 100.6])
     monkeypatch.setattr(live.time, "monotonic", lambda: next(clock))
-    throttle = live.Throttle()
+    coalescer = live.Coalescer()
     now = timezone.now()
     row = (1, 7, "dev", "temp", "number", 1.0, "", "", now, now)
 
-    first = throttle.take(1, {(7, "temp"): ("t", row)})
-    held = throttle.take(1, {(7, "temp"): ("t", row[:5] + (2.0,) + row[6:])})
-    later = throttle.take(1, {})
+    def update(value: float | None, count: int) -> live.LiveUpdate:
+        latest = {} if value is None else {(7, "temp"): ("t", row[:5] + (value,) + row[6:])}
+        return live.LiveUpdate(connection_id=1, latest=latest, counts={7: count})
 
-    assert [r.value for r in first] == [1.0]
-    assert held == []
-    assert [r.value for r in later] == [2.0]
+    first = coalescer.readings(update(1.0, 1))
+    held = coalescer.readings(update(2.0, 3))
+    later = coalescer.readings(update(None, 1))
+
+    assert [r.value for r in first.readings] == [1.0] and first.counts == {7: 1}
+    assert held is None
+    assert [r.value for r in later.readings] == [2.0] and later.counts == {7: 4}
 
 
 def test_a_channel_layer_failure_does_not_fail_the_batch(connection, settings):

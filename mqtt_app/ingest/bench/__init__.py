@@ -1,0 +1,1 @@
+"""The ingestion benchmark behind `python manage.py mqtt_bench` (see run.py)."""

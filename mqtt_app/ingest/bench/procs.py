@@ -1,0 +1,112 @@
+"""Child processes of the benchmark and CPU accounting from /proc (a process and all its descendants)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone since listed
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def session_pids(session: int) -> list[int]:
+    """Every process of a session (a child started with start_new_session, and its pool children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == session:
+                found.append(int(entry.name))
+    return found
+
+
+def pids_named(name: str) -> list[int]:
+    out = subprocess.run(["pidof", name], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in out]
+
+
+class Children:
+    """Named child processes, each in its own session, logs in one folder, all stopped by `stop_all`."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder = folder
+        self.env = env
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def spawn(self, name: str, args: list[str], **popen: Any) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        popen.setdefault("stdout", log)
+        process = subprocess.Popen(args, cwd=ROOT, env=self.env, stderr=log, start_new_session=True, **popen)
+        self.processes[name] = process
+        return process
+
+    def pids(self, name: str) -> list[int]:
+        process = self.processes.get(name)
+        return session_pids(process.pid) if process and process.poll() is None else []
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+
+def mosquitto_config(folder: Path, port: int, high_rate: bool) -> Path:
+    """A private broker; `high_rate` lifts the per-client limits a high-rate site needs (see the README)."""
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+    if high_rate:
+        lines += ["max_inflight_messages 1000", "max_queued_messages 1000000", "max_queued_bytes 0"]
+    if os.geteuid() == 0:
+        lines.append("user root")
+    path = folder / f"mosquitto-{port}.conf"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def mosquitto_binary() -> str:
+    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"

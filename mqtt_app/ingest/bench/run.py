@@ -1,0 +1,235 @@
+"""The ingestion benchmark: real publisher → private Mosquitto → listener → Redis → Celery worker → database.
+
+Per scenario (one connection, ten connections; every connection subscribes to "#" on the same broker, so
+each published message is received and stored once per connection, like N sites with the same devices):
+1. warm-up: one message per topic, so topic discovery is not in the timed runs;
+2. "max": publish at the offered rate for `duration` seconds; stored msgs/s = messages / (first to last store);
+3. "half": publish at half the measured maximum; latency probes (plain numbers on PROBE_TOPIC, their publish
+   time recorded by the publisher) give publish-to-commit p50/p99, seen by polling the database every 5 ms;
+after each phase: lost and duplicated messages by sequence number, and CPU µs per stored message of every
+process (listener, worker incl. its pool, Redis, PostgreSQL backends of this database, broker, publisher).
+Redis and PostgreSQL are shared with anything else running on the machine: their figures include that.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.db import connection as db
+from django.db.models import Count, Sum
+
+from mqtt_app.listener import registry
+from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading
+from mqtt_app.services.reconcile import run_reconcile
+
+from .mix import DEVICES, FORMATS, PROBE_TOPIC, SEQ_BASE
+from .procs import Children, cpu_seconds, free_port, mosquitto_binary, mosquitto_config, pids_named, wait
+
+SITE = "bench-ingest"
+PROBES_PER_SECOND = 50
+
+
+class IngestBench:
+    def __init__(self, out: Callable[[str], None], concurrency: int, env: dict[str, str]) -> None:
+        self.out = out
+        self.folder = Path(tempfile.mkdtemp(prefix="mqttmon-ingest-bench-"))
+        self.children = Children(self.folder, env)
+        self.port = free_port()
+        self.concurrency = concurrency
+        self.redis = registry.connect()
+        self.seq = 0
+        self.probe = 0
+        self.connections: list[int] = []
+
+    # --- processes ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.children.spawn("broker", [mosquitto_binary(), "-c", str(mosquitto_config(self.folder, self.port, True))])
+        celery = str(Path(sys.executable).with_name("celery"))
+        self.children.spawn("worker", [celery, "-A", "project", "worker", "-Q", "ingest,control", "--concurrency",
+                                       str(self.concurrency), "--without-gossip", "--without-mingle",
+                                       "-n", f"bench-ingest-{self.port}@%h", "-l", "WARNING"])
+        self.children.spawn("listener", [sys.executable, "manage.py", "mqtt_listener", "--id", "bench-ingest"])
+        wait(lambda: self.redis.exists(registry.listener_key("bench-ingest")), 60, "the listener heartbeat")
+
+    def setup(self, count: int) -> None:
+        self.setup_rows(count)
+        run_reconcile()
+        wait(lambda: self._held() == count, 60, f"{count} connections held by the listener", 0.2)
+
+    def setup_rows(self, count: int) -> None:
+        Site.objects.filter(name=SITE).delete()
+        site = Site.objects.create(name=SITE)
+        self.connections = [
+            MqttConnection.objects.create(site=site, name=f"bench-{i}", host="127.0.0.1", port=self.port,
+                                          topics=[{"filter": "#", "qos": 1}]).pk
+            for i in range(count)
+        ]
+
+    def _held(self) -> int:
+        beat = registry.live_listeners(self.redis).get("bench-ingest") or {}
+        held = beat.get("connections", {})
+        return sum(1 for cid in self.connections if (held.get(str(cid)) or {}).get("status") == "connected")
+
+    def stored(self) -> int:
+        rows = MqttConnection.objects.filter(pk__in=self.connections)
+        return rows.aggregate(n=Sum("messages_received"))["n"] or 0
+
+    # --- one phase -------------------------------------------------------------------------------------------
+    def phase(self, name: str, rate: float, seconds: float) -> dict:
+        """Publish `rate` msg/s for `seconds` (stored rate is that times the number of connections)."""
+        count = max(1, int(rate * seconds))
+        probe_every = max(1, int(rate // PROBES_PER_SECOND))
+        start_seq, probe_start, base = self.seq, self.probe, self.stored()
+        self.seq += count
+        self.probe += count // probe_every + 1
+        expected = count * len(self.connections)
+        cpu_before, t0 = self.cpu(), time.monotonic()
+        publisher = self.children.spawn(
+            f"publisher-{name}",
+            [sys.executable, "-m", "mqtt_app.ingest.bench.publisher", "--port", str(self.port), "--rate", str(rate),
+             "--count", str(count), "--start-seq", str(start_seq), "--probe-every", str(probe_every),
+             "--probe-start", str(probe_start), "--client-id", f"bench-pub-{name}"],
+            stdout=-1,
+        )
+        seen, progress = self.watch(base, expected, probe_start)
+        report = json.loads(publisher.communicate(timeout=60)[0] or "{}")
+        cpu_after = self.cpu()
+        stored = self.stored() - base
+        return {
+            "phase": name, "connections": len(self.connections), "offered_msgs_per_s": rate * len(self.connections),
+            "published": report.get("sent", 0), "pubacks": report.get("acked", 0), "stored": stored,
+            "stored_msgs_per_s": round(_rate(progress, base), 0),
+            "elapsed_s": round(time.monotonic() - t0, 2),
+            **self.latency(seen, report.get("probes", {})),
+            **self.integrity(start_seq, count, probe_every),
+            "cpu_us_per_msg": {
+                k: round((cpu_after.get(k, 0) - cpu_before.get(k, 0)) / max(stored, 1) * 1e6, 1) for k in cpu_after
+            } | {"publisher": round(report.get("cpu", 0) / max(stored, 1) * 1e6, 1)},
+        }
+
+    def watch(self, base: int, expected: int, probe_start: int) -> tuple[dict, list[tuple[float, int]]]:
+        """Poll until everything is stored (or nothing moved for 30 s): probe commit times and progress."""
+        seen: dict[tuple[int, int], float] = {}
+        progress: list[tuple[float, int]] = []
+        last_change, last_total, next_total = time.monotonic(), -1, 0.0
+        topic_ids = list(MqttTopic.objects.filter(connection_id__in=self.connections, topic=PROBE_TOPIC)
+                         .values_list("id", flat=True))  # resolved once: the poll stays an index range scan
+        probes = TelemetryReading.objects.filter(topic_id__in=topic_ids, value__gte=probe_start, value__lt=SEQ_BASE)
+        while True:
+            now = time.time()
+            recent = max((n for _, n in seen), default=probe_start) - 50  # probe numbers grow: only recent ones
+            for cid, value in probes.filter(value__gte=max(probe_start, recent)).values_list("connection_id", "value"):
+                seen.setdefault((cid, int(value)), now)
+            if time.monotonic() >= next_total:
+                total = self.stored()
+                progress.append((time.monotonic(), total))
+                next_total = time.monotonic() + 0.1
+                if total != last_total:
+                    last_total, last_change = total, time.monotonic()
+                if total - base >= expected or time.monotonic() - last_change > 30:
+                    return seen, progress
+            time.sleep(0.005)
+
+    def latency(self, seen: dict[tuple[int, int], float], sent: dict[str, float]) -> dict:
+        delays = sorted((at - sent[str(number)]) * 1000 for (_, number), at in seen.items() if str(number) in sent)
+        if len(delays) < 2:
+            return {"latency_ms_p50": None, "latency_ms_p99": None, "probes": len(delays)}
+        cuts = statistics.quantiles(delays, n=100)
+        return {"latency_ms_p50": round(cuts[49], 1), "latency_ms_p99": round(cuts[98], 1), "probes": len(delays)}
+
+    def integrity(self, start_seq: int, count: int, probe_every: int) -> dict:
+        """Each non-probe message has one reading valued SEQ_BASE + seq: missing ones are lost, extras duplicated."""
+        per_connection = count - len(range(0, count, probe_every))
+        rows = (TelemetryReading.objects.filter(connection_id__in=self.connections, value__gte=SEQ_BASE + start_seq,
+                                                value__lt=SEQ_BASE + start_seq + count)
+                .values("connection_id").annotate(n=Count("id"), distinct=Count("value", distinct=True)))
+        found = {row["connection_id"]: row for row in rows}
+        lost = sum(per_connection - (found.get(c) or {}).get("distinct", 0) for c in self.connections)
+        dup = sum(row["n"] - row["distinct"] for row in found.values())
+        return {"lost": lost, "duplicated": dup}
+
+    def cpu(self) -> dict[str, float]:
+        return {
+            "listener": cpu_seconds(self.children.pids("listener")),
+            "worker": cpu_seconds(self.children.pids("worker")),
+            "redis": cpu_seconds(pids_named("redis-server")),
+            "database": cpu_seconds(self.db_pids()),
+            "broker": cpu_seconds(self.children.pids("broker")),
+        }
+
+    def db_pids(self) -> list[int]:
+        if db.vendor != "postgresql":
+            return []  # SQLite runs inside the worker: its cost is in the worker's figure
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            return [row[0] for row in cursor.fetchall()]
+
+    # --- the whole run -----------------------------------------------------------------------------------------
+    def scenario(self, count: int, rate: float, seconds: float) -> list[dict]:
+        self.setup(count)
+        warm = self.phase("warmup", 500, (len(FORMATS) * DEVICES + 10) / 500)
+        self.out(f"warm-up with {count} connection(s): {warm['stored']} stored, lost {warm['lost']}")
+        top = self.phase(f"max-{count}", rate / count, seconds)
+        self.out(json.dumps(top))
+        half_rate = max(top["stored_msgs_per_s"] / 2, 100) / count
+        half = self.phase(f"half-{count}", half_rate, seconds)
+        self.out(json.dumps(half))
+        return [top, half]
+
+    # --- references ------------------------------------------------------------------------------------------
+    def reference(self, mode: str, count: int, rate: float, high_rate_broker: bool) -> dict:
+        """One reference subscriber fed `count` messages at `rate` msg/s through its own private broker."""
+        port = free_port()
+        tag = f"{mode}-{'tuned' if high_rate_broker else 'default'}"
+        config = mosquitto_config(self.folder, port, high_rate_broker)
+        self.children.spawn(f"broker-{tag}", [mosquitto_binary(), "-c", str(config)])
+        wait(lambda: _port_open(port), 10, "the reference broker")
+        env_connection = str(self.connections[0]) if self.connections else "0"
+        self.children.env["BENCH_CONNECTION_ID"] = env_connection
+        subscriber = self.children.spawn(
+            f"ref-{tag}", [sys.executable, "-m", "mqtt_app.ingest.bench.references", mode, "--port", str(port),
+                           "--expect", str(count)], stdout=-1, text=True)
+        assert subscriber.stdout is not None
+        subscriber.stdout.readline()  # {"ready": true} once subscribed
+        publisher = self.children.spawn(
+            f"pub-{tag}", [sys.executable, "-m", "mqtt_app.ingest.bench.publisher", "--port", str(port), "--rate",
+                           str(rate), "--count", str(count), "--start-seq", str(self.seq), "--probe-every", "0",
+                           "--probe-start", "0", "--client-id", f"bench-pub-{tag}"], stdout=-1)
+        self.seq += count
+        result = json.loads(subscriber.stdout.readline() or "{}")
+        publisher.communicate(timeout=60)
+        self.children.stop(f"broker-{tag}")
+        received, seconds = result.get("received", 0), result.get("seconds", 0) or 1e-9
+        cpu = round(result.get("cpu", 0) / max(received, 1) * 1e6, 1)
+        return {"reference": tag, "published": count, "received": received,
+                "msgs_per_s": round(received / seconds), "cpu_us_per_msg": cpu}
+
+    def cleanup(self) -> None:
+        self.children.stop_all()
+        Site.objects.filter(name=SITE).delete()
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _rate(progress: list[tuple[float, int]], base: int) -> float:
+    """Messages over the span from the first to the last increase of the stored count."""
+    moving = [(t, n) for t, n in progress if n > base]
+    if len(moving) < 2:
+        return 0.0
+    last = max(n for _, n in moving)
+    end = next(t for t, n in moving if n == last)
+    first_t, first_n = moving[0]
+    return (last - first_n) / (end - first_t) if end > first_t else 0.0
