@@ -13,9 +13,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import F
 
-from mqtt_app.models import MqttParsingLog, MqttTopic
+from mqtt_app.models import MqttParsingLog
 
 from .decode import clean_text
+from .topics import TopicRow
 
 parsing_logger = logging.getLogger("mqtt.parsing")
 
@@ -27,7 +28,7 @@ EXCERPT_BYTES = 1024
 class Failure:
     """One message that could not be parsed (or was too large to try)."""
 
-    topic: MqttTopic
+    topic: TopicRow
     parser: str
     kind: str
     message: str
@@ -105,7 +106,7 @@ def _new_group(connection_id: int, key: str, same: list[Failure]) -> MqttParsing
     first, latest = same[0], same[-1]
     return MqttParsingLog(
         connection_id=connection_id,
-        topic=first.topic,
+        topic_id=first.topic.pk,
         topic_name=first.topic.topic,
         parser_name=first.parser[:100],
         error_kind=first.kind,

@@ -25,10 +25,20 @@ _warned_cap: set[int] = set()
 
 
 @dataclass(slots=True)
+class TopicRow:
+    """What ingestion needs of an MqttTopic row (a model instance per topic per batch cost more than the query)."""
+
+    pk: int
+    topic: str
+    is_processable: bool
+    parser_name: str
+
+
+@dataclass(slots=True)
 class TopicBatch:
     """One topic's share of a batch: its row, its messages, and what the batch adds to its counters."""
 
-    row: MqttTopic
+    row: TopicRow
     messages: list[Message]
     is_new: bool = False
     errors: int = 0
@@ -70,16 +80,25 @@ def discover(batch: Batch) -> Discovery:
     return result
 
 
-def _existing_rows(connection_id: int, names: list[str]) -> dict[str, MqttTopic]:
-    rows: dict[str, MqttTopic] = {}
-    for start in range(0, len(names), IN_CHUNK):
-        chunk = names[start : start + IN_CHUNK]
-        for row in MqttTopic.objects.filter(connection_id=connection_id, topic__in=chunk).defer("last_payload"):
-            rows[row.topic] = row
+def _existing_rows(connection_id: int, names: list[str]) -> dict[str, TopicRow]:
+    """The rows of these topics, with only what ingestion needs. Raw SQL: the ORM's `topic__in` spent ~30 ms
+    preparing 140 names per batch; `= ANY(array)` on PostgreSQL is one parameter."""
+    table = connection.ops.quote_name(MqttTopic._meta.db_table)
+    select = f"SELECT id, topic, is_processable, parser_name FROM {table} WHERE connection_id = %s AND "  # noqa: S608
+    rows: dict[str, TopicRow] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(names), IN_CHUNK):
+            chunk = names[start : start + IN_CHUNK]
+            if connection.vendor == "postgresql":
+                cursor.execute(select + "topic = ANY(%s)", [connection_id, chunk])
+            else:
+                cursor.execute(select + f"topic IN ({', '.join(['%s'] * len(chunk))})", [connection_id, *chunk])
+            for pk, topic, processable, parser in cursor.fetchall():
+                rows[topic] = TopicRow(pk, topic, bool(processable), parser)
     return rows
 
 
-def _create_topics(connection_id: int, grouped: dict[str, list[Message]], result: Discovery) -> dict[str, MqttTopic]:
+def _create_topics(connection_id: int, grouped: dict[str, list[Message]], result: Discovery) -> dict[str, TopicRow]:
     storable = [name for name in grouped if len(name) <= MAX_TOPIC_LENGTH]
     for name in set(grouped) - set(storable):
         logger.warning("connection %s: topic of %d characters not stored (max %d)", connection_id, len(name),
@@ -154,22 +173,22 @@ def apply_counters(topics: list[TopicBatch]) -> None:
                      entry.row.pk))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_values_update_sql(len(rows)), [value for row in rows for value in row])
+            cursor.execute(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])
         else:  # SQLite runs in process: one statement per topic costs microseconds
             cursor.executemany(_update_sql(), rows)
 
 
-def _values_update_sql(count: int) -> str:
-    """PostgreSQL: one UPDATE ... FROM (VALUES ...) for all the batch's topics (one round trip)."""
+def _unnest_update_sql() -> str:
+    """PostgreSQL: one UPDATE for all the batch's topics, its values as nine arrays (nine parameters, however
+    many topics: thousands of separate placeholders cost more to bind than the update itself)."""
     table = connection.ops.quote_name(MqttTopic._meta.db_table)
-    first = "(%s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz, %s::smallint, %s::boolean, %s::bytea, " \
-            "%s::integer, %s::bigint)"
-    values = ", ".join([first] + ["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * (count - 1))
     return (
         f"UPDATE {table} AS t SET message_count = t.message_count + v.n, error_count = t.error_count + v.e, "  # noqa: S608
         "last_seen_at = GREATEST(t.last_seen_at, v.seen), last_qos = v.qos, retained = v.retained, "
         "last_payload = COALESCE(v.sample, t.last_payload), last_payload_size = COALESCE(v.size, t.last_payload_size) "
-        f"FROM (VALUES {values}) AS v(n, e, seen, seen2, qos, retained, sample, size, id) WHERE t.id = v.id"
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::smallint[], "
+        "%s::boolean[], %s::bytea[], %s::integer[], %s::bigint[]) AS v(n, e, seen, seen2, qos, retained, sample, "
+        "size, id) WHERE t.id = v.id"
     )
 
 
