@@ -69,7 +69,10 @@ ensure_venv() {
   local stamp=".venv/.installed-$(basename "$requirements" .txt)"
   if [ ! -f "$stamp" ] || [ "$requirements" -nt "$stamp" ] || [ requirements/base.txt -nt "$stamp" ]; then
     say "installing $requirements"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    # grep: some machines' pip configs point at absent local indexes and warn once per package.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements" 2>&1 \
+      | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+    [ "${PIPESTATUS[0]}" = 0 ] || die "pip could not install $requirements (see above)."
     touch "$stamp"
   fi
 }
