@@ -131,6 +131,10 @@ class ParserRegistry:
         parser = self.claim_by_topic(topic)
         if parser is not None:
             return parser
+        if topic.rpartition("/")[2].startswith("$"):
+            # Device metadata by convention (Homie's $homie "4.0", $name, $state): not readings, even
+            # when it looks like a number. A parser can still claim such topics by filter.
+            return None
         data = _sniff(payload)
         if data is None:
             return None

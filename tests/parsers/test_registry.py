@@ -115,3 +115,12 @@ def test_every_parser_has_a_json_schema_and_a_description(registry):
     assert described["senml"]["schema"]["type"] == "array"
     assert registry.schema("plain_number")["properties"]["value"]
     assert all(entry["description"] for entry in described.values())
+
+
+def test_metadata_topics_ending_in_a_dollar_level_are_not_claimed_by_sniffing():
+    from mqtt_app.parsers import get_registry
+
+    registry = get_registry()
+    assert registry.claim("homie/climate-01/$homie", b"4.0") is None
+    assert registry.claim("homie/climate-01/$state", b"ready") is None
+    assert registry.claim("sensors/meter-01/temperature", b"21.5").name == "plain_number"
