@@ -24,7 +24,7 @@ from django.db import connection as db
 from django.db.models import Count, Sum
 
 from mqtt_app.listener import registry
-from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading
+from mqtt_app.models import IngestBatch, MqttConnection, MqttTopic, Site, TelemetryReading
 from mqtt_app.services.reconcile import run_reconcile
 
 from .mix import DEVICES, FORMATS, PROBE_TOPIC, SEQ_BASE
@@ -75,6 +75,9 @@ class IngestBench:
         held = beat.get("connections", {})
         return sum(1 for cid in self.connections if (held.get(str(cid)) or {}).get("status") == "connected")
 
+    def batches(self) -> int:
+        return IngestBatch.objects.filter(connection_id__in=self.connections).count()
+
     def stored(self) -> int:
         rows = MqttConnection.objects.filter(pk__in=self.connections)
         return rows.aggregate(n=Sum("messages_received"))["n"] or 0
@@ -83,12 +86,12 @@ class IngestBench:
     def phase(self, name: str, rate: float, seconds: float) -> dict:
         """Publish `rate` msg/s for `seconds` (stored rate is that times the number of connections)."""
         count = max(1, int(rate * seconds))
-        probe_every = max(1, int(rate // PROBES_PER_SECOND))
+        probe_every = max(10, int(rate // PROBES_PER_SECOND))  # probes stay a small part of the load
         start_seq, probe_start, base = self.seq, self.probe, self.stored()
         self.seq += count
         self.probe += count // probe_every + 1
         expected = count * len(self.connections)
-        cpu_before, t0 = self.cpu(), time.monotonic()
+        cpu_before, t0, batches_before = self.cpu(), time.monotonic(), self.batches()
         publisher = self.children.spawn(
             f"publisher-{name}",
             [sys.executable, "-m", "mqtt_app.ingest.bench.publisher", "--port", str(self.port), "--rate", str(rate),
@@ -104,6 +107,7 @@ class IngestBench:
             "phase": name, "connections": len(self.connections), "offered_msgs_per_s": rate * len(self.connections),
             "published": report.get("sent", 0), "pubacks": report.get("acked", 0), "stored": stored,
             "stored_msgs_per_s": round(_rate(progress, base), 0),
+            "mean_batch": round(stored / max(self.batches() - batches_before, 1)),
             "elapsed_s": round(time.monotonic() - t0, 2),
             **self.latency(seen, report.get("probes", {})),
             **self.integrity(start_seq, count, probe_every),

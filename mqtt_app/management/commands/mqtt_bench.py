@@ -26,7 +26,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        bench = IngestBench(self.stdout.write, options["concurrency"], {**os.environ, "PYTHONUNBUFFERED": "1"})
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "mqtt_app.ingest.bench.settings"}
+        bench = IngestBench(self.stdout.write, options["concurrency"], env)
         try:
             if options["worker_only"]:
                 self.worker_only(bench)
