@@ -1,9 +1,10 @@
 """Raw messages → `tasks.ingest.ingest_batch`, acknowledged to the broker only once the batch is in Redis.
 
 The loop thread calls `add()` (a lock and a list append, nothing slow). The batcher thread sends a
-connection's messages when it has MQTT_BATCH_SIZE of them or its oldest is MQTT_BATCH_INTERVAL old, then
-hands the QoS 1/2 acknowledgements back to the loop thread. If Redis is unreachable nothing is acked
-(the broker keeps the messages: back-pressure) and sending is retried with a growing delay. The buffer is
+connection's messages when it has MQTT_BATCH_SIZE of them, or MQTT_ACK_WINDOW unacknowledged ones (the
+broker's in-flight limit), or its oldest is MQTT_BATCH_INTERVAL old, then hands the QoS 1/2
+acknowledgements back to the loop thread. If Redis is unreachable nothing is acked (the broker keeps
+the messages: back-pressure) and sending is retried with a growing delay. The buffer is
 bounded: past MQTT_LISTENER_MAX_BUFFER messages, QoS 0 messages are dropped (counted) and for QoS 1/2
 the connection is flagged so the service reconnects it once Redis is back; the broker then redelivers
 everything that was not acknowledged.
@@ -45,6 +46,18 @@ class Received:
 class Buffer:
     messages: list[Received] = field(default_factory=list)
     first_at: float = 0.0  # monotonic time of the oldest message waiting
+    unacked: int = 0  # QoS 1/2 messages waiting: the broker stops sending at its in-flight limit
+
+    def due(self, now: float, size: int, interval: float, window: int) -> bool:
+        return len(self.messages) >= size or self.unacked >= window or now - self.first_at >= interval
+
+
+def _received(generation: int, message: Any, now: float) -> Received:  # noqa: ANN401 - MQTTMessage
+    try:
+        topic = message.topic
+    except UnicodeDecodeError:  # a broker that lets an invalid topic through: keep it, visibly
+        topic = message._topic.decode("utf-8", "backslashreplace")  # noqa: SLF001
+    return Received(message.mid, message.qos, topic, bytes(message.payload), bool(message.retain), now, generation)
 
 
 Ack = tuple[int, int, int, int]  # connection id, generation, mid, qos
@@ -72,6 +85,10 @@ class Batcher:
         self.batch_size = int(settings.MQTT_BATCH_SIZE)
         self.interval = float(settings.MQTT_BATCH_INTERVAL)
         self.max_buffer = int(getattr(settings, "MQTT_LISTENER_MAX_BUFFER", max(10 * self.batch_size, 5000)))
+        # The broker's in-flight window (Mosquitto: max_inflight_messages, default 20). Once that many
+        # messages wait for their ack the broker sends nothing more, so waiting for the batch interval
+        # would cap a connection at window/interval messages a second: send at once instead.
+        self.window = int(getattr(settings, "MQTT_ACK_WINDOW", 20))
         self.buffers: dict[int, Buffer] = {}
         self.buffered = 0
         self.control: list[tuple[str, list, dict]] = []
@@ -86,22 +103,32 @@ class Batcher:
     # --- producer side (loop thread and control thread) -----------------------------------------
     def add(self, connection_id: int, generation: int, message: Any) -> bool:  # noqa: ANN401 - MQTTMessage
         """Buffer one message. Returns False when it was dropped because the buffer is full."""
-        item = Received(
-            message.mid, message.qos, message.topic, bytes(message.payload), bool(message.retain), time.time(),
-            generation,
-        )
+        return self.add_many([(connection_id, generation, message)]) == 1
+
+    def add_many(self, received: list[tuple[int, int, Any]]) -> int:
+        """Buffer the messages one loop iteration read (one lock round for all of them). Returns how
+        many were kept; the rest were dropped because the buffer is full."""
+        now = time.time()
+        items = [(cid, _received(generation, message, now)) for cid, generation, message in received]
+        kept = 0
         with self.cond:
-            if self.buffered >= self.max_buffer:
-                self._overflow(connection_id, item)
-                return False
-            buffer = self.buffers.get(connection_id)
-            if buffer is None:
-                buffer = self.buffers[connection_id] = Buffer(first_at=time.monotonic())
-            buffer.messages.append(item)
-            self.buffered += 1
-            if len(buffer.messages) == 1 or len(buffer.messages) >= self.batch_size:
+            wake = False
+            for cid, item in items:
+                if self.buffered >= self.max_buffer:
+                    self._overflow(cid, item)
+                    continue
+                buffer = self.buffers.get(cid)
+                if buffer is None:
+                    buffer = self.buffers[cid] = Buffer(first_at=time.monotonic())
+                buffer.messages.append(item)
+                self.buffered += 1
+                kept += 1
+                if item.qos:
+                    buffer.unacked += 1
+                wake = wake or len(buffer.messages) in (1, self.batch_size) or buffer.unacked == self.window
+            if wake:
                 self.cond.notify()
-        return True
+        return kept
 
     def _overflow(self, connection_id: int, item: Received) -> None:
         if item.qos == 0:
@@ -151,7 +178,7 @@ class Batcher:
             return 0
         if not self.buffers:
             return 1.0
-        if any(len(b.messages) >= self.batch_size for b in self.buffers.values()):
+        if any(b.due(now, self.batch_size, self.interval, self.window) for b in self.buffers.values()):
             return 0
         oldest = min(b.first_at for b in self.buffers.values())
         return max(0.0, oldest + self.interval - now)
@@ -161,7 +188,7 @@ class Batcher:
             return {}, []
         due: dict[int, list[Received]] = {}
         for cid, buffer in list(self.buffers.items()):
-            if flush_all or len(buffer.messages) >= self.batch_size or now - buffer.first_at >= self.interval:
+            if flush_all or buffer.due(now, self.batch_size, self.interval, self.window):
                 due[cid] = buffer.messages
                 del self.buffers[cid]
                 self.buffered -= len(buffer.messages)
@@ -225,6 +252,7 @@ class Batcher:
             for cid, messages in due.items():
                 buffer = self.buffers.setdefault(cid, Buffer(first_at=time.monotonic()))
                 buffer.messages[:0] = messages
+                buffer.unacked += sum(1 for m in messages if m.qos)
                 self.buffered += len(messages)
             self.control[:0] = control
 

@@ -87,6 +87,7 @@ class ListenerService:
         self.wake_control = threading.Event()
         self._next_tick = 0.0
         self.spec_cache = SpecCache()
+        self.inbox: list[tuple[int, int, Any]] = []
 
     # --- Host protocol (called by clients in the loop thread, or by the connect pool) -----------
     def socket_opened(self, client: ConnectionClient, sock: Any) -> None:  # noqa: ANN401
@@ -116,7 +117,12 @@ class ListenerService:
         self.batcher.enqueue_control("tasks.status.record_status", args, {"event": event})
 
     def message(self, client: ConnectionClient, message: Any) -> None:  # noqa: ANN401
-        self.batcher.add(client.spec.id, client.generation, message)
+        self.inbox.append((client.spec.id, client.generation, message))  # handed over after each loop round
+
+    def _hand_over(self) -> None:
+        if self.inbox:
+            inbox, self.inbox = self.inbox, []
+            self.batcher.add_many(inbox)
 
     # --- connecting -------------------------------------------------------------------------------
     def _connect(self, client: ConnectionClient) -> None:
@@ -289,6 +295,7 @@ class ListenerService:
             thread.start()
         while not self.stop_event.is_set():
             self.reactor.run_once(max_wait=0.5)
+            self._hand_over()
             if time.monotonic() >= self._next_tick:
                 self._next_tick = time.monotonic() + 1.0
                 self.tick()
@@ -298,6 +305,7 @@ class ListenerService:
         """Flush and acknowledge what was received, disconnect cleanly, leave the registry, and ask for a
         reconcile so another listener takes the connections over at once."""
         logger.info("listener %s stopping", self.id)
+        self._hand_over()
         self.batcher.stop()
         deadline = time.monotonic() + 3.0
         self.reactor.run_once(0)  # the last acknowledgements

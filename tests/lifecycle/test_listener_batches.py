@@ -1,0 +1,48 @@
+"""What the listener puts on the `ingest` queue: the batch contract, binary payloads byte for byte."""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import pytest
+
+from mqtt_app.services.reconcile import run_reconcile
+from tests.helpers import wait_for
+
+from .conftest import held_status
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def queued_batches(client) -> list[dict]:
+    return [json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0] for raw in client.lrange("ingest", 0, -1)]
+
+
+def test_batches_follow_the_contract_and_keep_binary_payloads_intact_at_every_qos(
+    broker, make_connection, listener_factory, redis_client, tmp_path
+):
+    connection = make_connection(broker, topics=[{"filter": "bin/#", "qos": 2}])
+    listener_factory("L1")
+    run_reconcile()
+    wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=10, what="connected")
+    payload = bytes(range(256)) * 3
+    (tmp_path / "blob").write_bytes(payload)
+    for qos in (0, 1, 2):
+        subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t", f"bin/q{qos}", "-f", str(tmp_path / "blob"),
+                        "-q", str(qos), *(["-r"] if qos == 2 else [])], check=True)
+
+    def messages() -> list[dict]:
+        return [m for batch in queued_batches(redis_client) for m in batch["messages"]]
+
+    wait_for(lambda: len(messages()) == 3, timeout=10, what="three messages batched")
+    batch = queued_batches(redis_client)[0]
+    assert set(batch) == {"id", "connection_id", "listener", "messages"}
+    assert (batch["connection_id"], batch["listener"]) == (connection.pk, "L1")
+    by_topic = {m["topic"]: m for m in messages()}
+    assert sorted(by_topic) == ["bin/q0", "bin/q1", "bin/q2"]
+    for qos in (0, 1, 2):
+        message = by_topic[f"bin/q{qos}"]
+        assert base64.b64decode(message["payload"]) == payload
+        assert message["qos"] == qos and isinstance(message["received_at"], float)
+    assert [by_topic[f"bin/q{q}"]["retain"] for q in (0, 1, 2)] == [False, False, False]  # live, not from store
