@@ -173,7 +173,12 @@ def apply_counters(topics: list[TopicBatch]) -> None:
                      entry.row.pk))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])
+            # A server-side-binding cursor on the same connection (and transaction): the nine arrays go out
+            # through psycopg's C dumpers instead of being quoted into the SQL text by Django's client cursor.
+            import psycopg
+
+            with psycopg.Cursor(connection.connection) as server_side:
+                server_side.execute(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])
         else:  # SQLite runs in process: one statement per topic costs microseconds
             cursor.executemany(_update_sql(), rows)
 
