@@ -14,17 +14,22 @@ class Text(BaseModel):
     text: str
 
 
-class ExplodingParser(Parser):
-    """Claims `explode/#`; a payload of "boom" makes it raise like a buggy parser would."""
+class TextParser(Parser):
+    """The payload as text: subclasses say which topics and what a text becomes."""
 
-    name = "test_exploding"
-    description = "Raises on 'boom'."
     payload_model = Text
-    topic_filters = ("explode/#",)
     payload_format = "text"
 
     def load(self, text: str) -> dict[str, str]:
         return {"text": text}
+
+
+class ExplodingParser(TextParser):
+    """Claims `explode/#`; a payload of "boom" makes it raise like a buggy parser would."""
+
+    name = "test_exploding"
+    description = "Raises on 'boom'."
+    topic_filters = ("explode/#",)
 
     def parse(self, topic: str, payload: Text) -> list[Reading]:
         if payload.text == "boom":
@@ -32,18 +37,13 @@ class ExplodingParser(Parser):
         return [Reading("device", "length", float(len(payload.text)))]
 
 
-class StallingParser(Parser):
+class StallingParser(TextParser):
     """Claims `stall/#`: the number in the payload is the reading. The payload "-1" stalls the worker for a
     minute the first time it is seen (a marker file says so), so a test can kill the worker mid-batch."""
 
     name = "test_stalling"
     description = "Stalls once on -1."
-    payload_model = Text
     topic_filters = ("stall/#",)
-    payload_format = "text"
-
-    def load(self, text: str) -> dict[str, str]:
-        return {"text": text}
 
     def parse(self, topic: str, payload: Text) -> list[Reading]:
         marker = Path(os.environ.get("INGEST_TEST_MARKER", "/nonexistent/marker"))
