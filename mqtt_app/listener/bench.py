@@ -166,7 +166,8 @@ class Bench:
         cpu_before, wall = _cpu_seconds(pid), time.monotonic()
         time.sleep(10.0)
         idle = (_cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall) * 100
-        self.out(f"one listener holding {self.count} connections: all connected {waited:.1f} s after the reconcile; "
+        self.out(f"one listener holding {self.count} connections: all connected {waited:.1f} s after the reconcile "
+                 f"(seen through {settings.MQTT_LISTENER_HEARTBEAT:g} s heartbeats); "
                  f"RSS {_proc_status(pid, 'VmRSS')}, {_proc_status(pid, 'Threads')} threads, idle CPU {idle:.2f}% "
                  f"of one core")
 

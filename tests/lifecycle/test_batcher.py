@@ -1,0 +1,93 @@
+"""The batcher alone (no processes): ack only after the send, hold everything while Redis is away, bounded."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from mqtt_app.listener.batcher import INGEST_TASK, Batcher
+from tests.helpers import wait_for
+
+
+@dataclass
+class Message:
+    mid: int
+    qos: int = 1
+    topic: str = "site/a"
+    payload: bytes = b"\x00\xff"
+    retain: bool = False
+
+
+class FlakySender:
+    """Stands in for Celery's send_task; `down` makes it fail like an unreachable Redis."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.sent: list[tuple[str, list]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, name: str, args: list, kwargs: dict, queue: str, retry: bool, ignore_result: bool) -> None:
+        if self.down:
+            raise ConnectionError("Redis is down")
+        with self.lock:
+            self.sent.append((name, args))
+
+    def messages(self) -> list[int]:
+        with self.lock:
+            return [len(args[0]["messages"]) for name, args in self.sent if name == INGEST_TASK]
+
+
+@pytest.fixture
+def rig(settings):
+    settings.MQTT_BATCH_SIZE = 50
+    settings.MQTT_BATCH_INTERVAL = 0.01
+    settings.MQTT_LISTENER_MAX_BUFFER = 100
+    sender, acks, overflowed = FlakySender(), [], []
+    batcher = Batcher("L1", acks.extend, overflowed.append, send_task=sender)
+    batcher.start()
+    yield batcher, sender, acks, overflowed
+    batcher.stop()
+
+
+def test_qos1_messages_are_acked_only_after_their_batch_was_sent(rig):
+    batcher, sender, acks, _ = rig
+    batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 4)] + [(7, 1, Message(9, qos=0))])
+    wait_for(lambda: len(acks) == 3, timeout=5, what="acks")
+    assert sum(sender.messages()) == 4
+    assert sorted(acks) == [(7, 1, 1, 1), (7, 1, 2, 1), (7, 1, 3, 1)]  # QoS 0 needs no ack
+
+
+def test_nothing_is_acked_while_redis_is_down_and_everything_goes_once_it_is_back(rig):
+    batcher, sender, acks, _ = rig
+    sender.down = True
+    batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 11)])
+    wait_for(lambda: not batcher.redis_ok, timeout=5, what="the failure to be noticed")
+    assert acks == [] and batcher.buffered == 10
+    sender.down = False
+    wait_for(lambda: len(acks) == 10, timeout=10, what="resumed acks")
+    assert sum(sender.messages()) == 10 and batcher.buffered == 0
+
+
+def test_the_buffer_is_bounded_qos0_dropped_qos1_flagged_for_redelivery(rig):
+    batcher, sender, acks, overflowed = rig
+    sender.down = True
+    kept = batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 101)])
+    assert kept == 100
+    assert batcher.add_many([(7, 1, Message(500, qos=0)), (8, 1, Message(501, qos=1))]) == 0
+    assert batcher.stats["dropped_qos0"] == 1 and overflowed == [8]
+    assert batcher.buffered == 100
+
+
+def test_a_connection_is_sent_at_the_broker_window_without_waiting_for_the_interval(settings):
+    settings.MQTT_BATCH_SIZE = 500
+    settings.MQTT_BATCH_INTERVAL = 30.0  # so only the window can explain a prompt send
+    settings.MQTT_ACK_WINDOW = 20
+    sender, acks = FlakySender(), []
+    batcher = Batcher("L1", acks.extend, lambda cid: None, send_task=sender)
+    batcher.start()
+    try:
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 21)])
+        wait_for(lambda: len(acks) == 20, timeout=5, what="a send at the in-flight window")
+    finally:
+        batcher.stop()
