@@ -136,6 +136,8 @@ class ListenerService:
     def _connect_done(self, client: ConnectionClient, error: str | None) -> None:
         if error:
             client.connect_failed(error)
+        elif client.closing or self.clients.get(client.spec.id) is not client:
+            client.paho._sock_close()  # noqa: SLF001 - dropped while its socket was opening
 
     # --- acks and overflow (from the batcher thread) ------------------------------------------------
     def _acks_ready(self, acks: list[Ack]) -> None:
