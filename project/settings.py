@@ -219,6 +219,10 @@ MQTT_SILENCE_TIMEOUT = env_float("MQTT_SILENCE_TIMEOUT", 300.0, minimum=1.0)
 MQTT_SESSION_EXPIRY = env_int("MQTT_SESSION_EXPIRY", 86400, minimum=0)
 MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 500, minimum=1)
 MQTT_BATCH_INTERVAL = env_float("MQTT_BATCH_INTERVAL", 0.05, minimum=0.001)
+# A batch is also sent once this many QoS>0 messages wait for their ack; match the broker's
+# max_inflight_messages (Mosquitto: 20), or the broker stalls waiting for acks the listener holds back.
+MQTT_ACK_WINDOW = env_int("MQTT_ACK_WINDOW", 20, minimum=1)
+MQTT_LISTENER_MAX_BUFFER = env_int("MQTT_LISTENER_MAX_BUFFER", max(10 * MQTT_BATCH_SIZE, 5000), minimum=1)
 MQTT_MAX_PAYLOAD_BYTES = env_int("MQTT_MAX_PAYLOAD_BYTES", 256 * 1024, minimum=1)
 MQTT_PAYLOAD_SAMPLE_BYTES = env_int("MQTT_PAYLOAD_SAMPLE_BYTES", 2048, minimum=16)
 MQTT_MAX_TOPICS_PER_CONNECTION = env_int("MQTT_MAX_TOPICS_PER_CONNECTION", 10_000, minimum=1)

@@ -1,6 +1,7 @@
 """A private Mosquitto broker for tests that need their own (auth, TLS, one to kill and restart)."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,6 +37,10 @@ class MosquittoBroker:
 
     def _write_config(self) -> Path:
         lines = [f"listener {self.port} 127.0.0.1", "max_queued_messages 100000"]
+        if os.geteuid() == 0:
+            # Started as root, Mosquitto drops to the `mosquitto` user, which cannot read the password
+            # file or certificates root wrote in the test's folder.
+            lines.append("user root")
         if self.users:
             passwd = self.folder / "passwd"
             passwd.write_text("")
