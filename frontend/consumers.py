@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async

@@ -28,7 +28,9 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = models.MqttConnection
-        fields = "__all__"
+        fields = ("site", "name", "is_active", "host", "port", "protocol", "keepalive", "client_id", "username",
+                  "password", "tls_enabled", "tls_ca_certs", "tls_client_cert", "tls_client_key", "tls_insecure",
+                  "topics")
 
     def clean_password(self) -> str:
         value = self.cleaned_data.get("password")

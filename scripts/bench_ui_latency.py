@@ -27,7 +27,8 @@ TOPICS = 10
 OBSERVER = """() => {
   window.__seen = [];
   const node = document.getElementById("live-value");
-  new MutationObserver(() => window.__seen.push([Date.now(), node.textContent])).observe(node, {childList: true, characterData: true, subtree: true});
+  new MutationObserver(() => window.__seen.push([Date.now(), node.textContent]))
+    .observe(node, {childList: true, characterData: true, subtree: true});
 }"""
 
 
@@ -69,7 +70,7 @@ def prepare_data(broker) -> tuple[int, str]:  # noqa: ANN001
     from mqtt_app.models import MqttConnection, Site
     from mqtt_app.services.control import set_active
 
-    get_user_model().objects.create_user("bench", password="bench-pass", is_staff=True)
+    get_user_model().objects.create_user("bench", password="bench-pass", is_staff=True)  # noqa: S106 - throwaway user
     site = Site.objects.create(name="Bench")
     connection = MqttConnection.objects.create(site=site, name="bench", host=broker.host, port=broker.port,
                                                is_active=False, topics=[{"filter": "bench/#", "qos": 1}])

@@ -58,3 +58,6 @@ class IngestBatch(models.Model):
 
     class Meta:
         ordering = ["-processed_at"]
+
+    def __str__(self) -> str:
+        return f"batch {self.id} ({self.message_count} messages)"
