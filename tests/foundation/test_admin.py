@@ -65,3 +65,42 @@ def test_stop_selected_only_clears_is_active(admin_client, connections):
         {"action": "stop_selected", "_selected_action": [connections[1].pk]},
     )
     assert list(MqttConnection.objects.order_by("name").values_list("is_active", flat=True)) == [True, False, True]
+
+
+def _add_form(site_pk: int, **overrides) -> dict:
+    form = {
+        "site": site_pk, "name": "new", "is_active": "on", "host": "broker.local", "port": "1883",
+        "protocol": "3.1.1", "keepalive": "60", "client_id": "", "username": "u", "password": "pw-1",
+        "tls_ca_certs": "", "tls_client_cert": "", "tls_client_key": "", "topics": '[{"filter": "a/#", "qos": 1}]',
+    }
+    return form | overrides
+
+
+def test_adding_a_connection_in_the_admin_stores_it_with_its_password(admin_client, connections):
+    site = connections[0].site
+    response = admin_client.post("/admin/mqtt/mqttconnection/add/", _add_form(site.pk))
+    assert response.status_code == 302, response.content[:2000]
+    created = MqttConnection.objects.get(name="new")
+    assert (created.host, created.password, created.topics) == ("broker.local", "pw-1", [{"filter": "a/#", "qos": 1}])
+
+
+def test_a_bad_port_or_topic_filter_in_the_admin_form_is_shown_and_nothing_is_saved(admin_client, connections):
+    site = connections[0].site
+    response = admin_client.post(
+        "/admin/mqtt/mqttconnection/add/", _add_form(site.pk, port="70000", topics='[{"filter": "a/#/b"}]')
+    )
+    assert response.status_code == 200
+    assert b"less than or equal to 65535" in response.content
+    assert b"must be a whole level and the last one" in response.content
+    assert not MqttConnection.objects.filter(name="new").exists()
+
+
+def test_saving_without_a_password_keeps_the_stored_one(admin_client, connections):
+    connection = connections[0]
+    connection.password = "keep-me"
+    connection.save()
+    form = _add_form(connection.site.pk, name=connection.name, password="")
+    response = admin_client.post(f"/admin/mqtt/mqttconnection/{connection.pk}/change/", form)
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.password == "keep-me"
