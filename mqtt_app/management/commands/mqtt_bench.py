@@ -8,6 +8,7 @@ import resource
 from django.core.management.base import BaseCommand
 
 from mqtt_app.ingest.bench.run import IngestBench
+from mqtt_app.management.migrated import require_migrated
 
 
 class Command(BaseCommand):
@@ -24,6 +25,7 @@ class Command(BaseCommand):
                             help="only the in-process worker-side cost (store_batch, COPY vs bulk_create, sends)")
 
     def handle(self, *args, **options) -> None:
+        require_migrated()
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "mqtt_app.ingest.bench.settings"}

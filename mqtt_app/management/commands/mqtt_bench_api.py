@@ -19,6 +19,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from mqtt_app.management.migrated import require_migrated
 from mqtt_app.models import ApiToken, ConnectionStatus, MqttConnection, Site
 
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--warmup", type=int, default=20, help="Untimed requests first (default 20).")
 
     def handle(self, *args: object, **options: int) -> None:
+        require_migrated()
         if options["connections"] < 1 or options["requests"] < 1:
             raise CommandError("--connections and --requests must be at least 1.")
         tag = f"bench-api-{uuid.uuid4().hex[:8]}"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from mqtt_app.management.migrated import require_migrated
+
 
 class Command(BaseCommand):
     help = "Benchmark start-to-connected, reconcile time, listener footprint and failover; prints figures."
@@ -13,6 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-failover", action="store_true")
 
     def handle(self, *args, connections: int, trials: int, skip_failover: bool, **options) -> None:
+        require_migrated()
         from mqtt_app.listener.bench import Bench
 
         bench = Bench(connections, trials, self.stdout.write)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from mqtt_app.management.commands.mqtt_simulate import TOPIC_FILTERS
+from mqtt_app.management.migrated import require_migrated
 from mqtt_app.models import MqttConnection, Site
 from mqtt_app.services.control import request_reconcile
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=1883)
 
     def handle(self, *args, host: str, port: int, **options) -> None:
+        require_migrated()
         topics = [{"filter": topic_filter, "qos": 1} for topic_filter in TOPIC_FILTERS]
         with transaction.atomic():
             site, _ = Site.objects.get_or_create(
