@@ -17,10 +17,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 VENV_BIN = str(Path(sys.executable).parent)
 
 
-def listener_available() -> bool:
-    return (ROOT / "mqtt_app/management/commands/mqtt_listener.py").exists()
-
-
 @pytest.fixture
 def procfile_env(process_env, broker):
     env = dict(process_env)
@@ -62,13 +58,21 @@ def test_release_migrates_and_sets_up_the_schedule(procfile_env, tmp_path):
     assert "Periodic tasks are in place." in release.output()
 
 
-def test_every_process_starts_answers_and_stops_cleanly(procfile_env, tmp_path):
-    names = ["web", "worker", "beat", "flower"] + (["listener"] if listener_available() else [])
+def test_every_process_starts_answers_auto_starts_active_connections_and_stops_cleanly(
+    procfile_env, broker, tmp_path
+):
+    from mqtt_app.models import ConnectionStatus, MqttConnection, Site
+
+    # Active before the stack starts: nobody clicks anything, beat's reconcile and the listener connect it.
+    active = MqttConnection.objects.create(
+        site=Site.objects.create(name="Boot"), name="boot", host=broker.host, port=broker.port, is_active=True
+    )
+    names = ["web", "worker", "beat", "flower", "listener"]
     honcho = Process(
         [f"{VENV_BIN}/honcho", "start", "-f", "Procfile", *names], env=procfile_env, log_path=tmp_path / "honcho.log"
     )
     try:
-        for name in ("web", "worker", "flower") + (("listener",) if listener_available() else ()):
+        for name in ("web", "worker", "flower", "listener"):
             wait_for(
                 lambda n=name: healthcheck(n, procfile_env, tmp_path) or not honcho.alive(),
                 timeout=90,
@@ -76,6 +80,12 @@ def test_every_process_starts_answers_and_stops_cleanly(procfile_env, tmp_path):
                 what=f"the {name} health check",
             )
             assert honcho.alive(), honcho.output()
+        wait_for(
+            lambda: MqttConnection.objects.get(pk=active.pk).status == ConnectionStatus.CONNECTED,
+            timeout=60,
+            interval=0.5,
+            what="the active connection to be auto-started",
+        )
         honcho.signal(signal.SIGTERM)
         honcho.popen.wait(timeout=30)
     finally:
@@ -89,6 +99,5 @@ def test_every_process_starts_answers_and_stops_cleanly(procfile_env, tmp_path):
     assert marked_pids(procfile_env["OPS_PROCFILE_MARKER"]) == []
 
 
-@pytest.mark.skipif(not listener_available(), reason="mqtt_listener is being built by the lifecycle helper")
 def test_the_listener_is_part_of_the_procfile():
     assert "listener: python manage.py mqtt_listener" in (ROOT / "Procfile").read_text()
