@@ -84,14 +84,3 @@ def post_json(client: Client, url: str, data: object, **kwargs):
 
 def patch_json(client: Client, url: str, data: object, **kwargs):
     return client.patch(url, data, content_type="application/json", **kwargs)
-
-
-def registry_available() -> bool:
-    try:
-        from mqtt_app.parsers import get_registry  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-requires_registry = pytest.mark.skipif(not registry_available(), reason="mqtt_app.parsers has not landed yet")

@@ -7,9 +7,9 @@ import pytest
 
 from mqtt_app.models import MqttParsingLog, MqttTopic, TelemetryReading
 
-from .conftest import post_json, requires_registry
+from .conftest import post_json
 
-pytestmark = [pytest.mark.django_db, requires_registry]
+pytestmark = [pytest.mark.django_db]
 
 
 def _stored() -> tuple[int, int, int]:
