@@ -36,12 +36,14 @@ class Failure:
     at: datetime
     location: str = ""
     details: list[dict[str, Any]] = field(default_factory=list)
+    connection_id: int = 0
 
 
 @dataclass(slots=True)
 class GroupChange:
     """A group this batch created or grew, for the live ParsingErrorEvent."""
 
+    connection_id: int
     row: MqttParsingLog
     added: int
     created: bool
@@ -58,26 +60,27 @@ def excerpt(payload: bytes, limit: int) -> str:
     return text + ("…" if len(payload) > limit else "")
 
 
-def record_failures(connection_id: int, failures: list[Failure], now: datetime) -> list[GroupChange]:
-    """Grow the open groups and create the new ones, in two bulk queries plus one lookup."""
+def record_failures(failures: list[Failure], now: datetime) -> list[GroupChange]:
+    """Grow the open groups and create the new ones, in two bulk queries plus one lookup, for every connection
+    of the batch at once (the fingerprint holds the connection)."""
     if not failures:
         return []
     by_print: dict[str, list[Failure]] = {}
     for failure in failures:
-        key = fingerprint(connection_id, failure.topic.topic, failure.parser, failure.kind, failure.location)
+        key = fingerprint(failure.connection_id, failure.topic.topic, failure.parser, failure.kind, failure.location)
         by_print.setdefault(key, []).append(failure)
     open_groups = _open_groups(list(by_print), now)
     changes = [_grow(open_groups[key], same) for key, same in by_print.items() if key in open_groups]
     if changes:
         MqttParsingLog.objects.bulk_update([c.row for c in changes], ["count", "last_seen_at", "message",
                                                                       "details", "payload_excerpt", "payload_size"])
-    created = [_new_group(connection_id, key, same) for key, same in by_print.items() if key not in open_groups]
+    created = [_new_group(key, same) for key, same in by_print.items() if key not in open_groups]
     if created:
         MqttParsingLog.objects.bulk_create(created)
-    changes += [GroupChange(row, row.count, True, row.count) for row in created]
+    changes += [GroupChange(row.connection_id, row, row.count, True, row.count) for row in created]
     for same in by_print.values():
-        _log_line(connection_id, same)
-        _report(connection_id, same)
+        _log_line(same[0].connection_id, same)
+        _report(same[0].connection_id, same)
     return changes
 
 
@@ -99,13 +102,13 @@ def _grow(row: MqttParsingLog, same: list[Failure]) -> GroupChange:
     row.details = latest.details
     row.payload_excerpt = excerpt(latest.payload, EXCERPT_BYTES)
     row.payload_size = len(latest.payload)
-    return GroupChange(row, len(same), False, total)
+    return GroupChange(latest.connection_id, row, len(same), False, total)
 
 
-def _new_group(connection_id: int, key: str, same: list[Failure]) -> MqttParsingLog:
+def _new_group(key: str, same: list[Failure]) -> MqttParsingLog:
     first, latest = same[0], same[-1]
     return MqttParsingLog(
-        connection_id=connection_id,
+        connection_id=first.connection_id,
         topic_id=first.topic.pk,
         topic_name=first.topic.topic,
         parser_name=first.parser[:100],

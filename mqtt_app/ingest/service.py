@@ -1,18 +1,21 @@
-"""One listener batch, stored in one transaction, then announced live.
+"""One listener batch (the messages of one or several connections), stored in one transaction, then announced.
 
 Order inside the transaction, and why:
-1. UPDATE the connection's counters: takes the connection's row lock, so batches of one connection are
-   serialised (topic creation and error grouping need no further locking) and a deleted connection is seen.
+1. Lock the batch's connections' rows in ascending id order and bump their counters: batches sharing a
+   connection are serialised (topic creation and error grouping need no further locking), the fixed order
+   cannot deadlock, and a deleted connection is seen (its part is dropped).
 2. Topics (read, and create the new ones), then parse in Python: no database round trips.
 3. INSERT the IngestBatch row ON CONFLICT DO NOTHING, before any reading is written: a redelivered batch, or
-   the same batch racing on a second worker (which waited on the lock of step 1), inserts nothing and the
+   the same batch racing on a second worker (which waited on the locks of step 1), inserts nothing and the
    transaction rolls back.
-4. Readings (COPY or bulk_create), error groups, topic counters: a handful of statements per batch.
+4. Readings (one COPY or bulk_create for every connection), error groups, topic counters.
+After commit: the live events of each connection.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -21,11 +24,12 @@ from django.utils import timezone
 from mqtt_app.models import IngestBatch, MqttConnection
 
 from . import live
-from .decode import BadBatch, Batch, decode_batch
-from .errors import record_failures
-from .parse import parse_topics
+from .decode import BadBatch, Batch, Part, decode_batch
+from .errors import GroupChange, record_failures
+from .parse import Parsed, parse_topics
 from .persist import save_readings
-from .topics import apply_counters, discover
+from .sql import is_postgresql, pg_fetch, table
+from .topics import Discovery, apply_counters, discover
 
 logger = logging.getLogger(__name__)
 
@@ -51,70 +55,110 @@ def ingest_batch(raw: Any, *, announce: bool = True) -> Outcome:
     except BadBatch as exc:
         logger.error("dropping an unusable batch: %s", exc)
         return Outcome("bad_batch")
-    outcome, update = store_batch(batch)
-    if update is not None and announce:
-        outcome.events = live.publish(update)
+    outcome, updates = store_batch(batch)
+    if updates and announce:
+        outcome.events = live.publish_all(updates)
     return outcome
 
 
-def store_batch(batch: Batch) -> tuple[Outcome, live.LiveUpdate | None]:
+def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
     now = timezone.now()
     with transaction.atomic():
-        total = _count_on_connection(batch)
-        if total is None:
-            logger.warning("batch %s: connection %s no longer exists, dropped", batch.id, batch.connection_id)
-            return Outcome("no_connection", len(batch.messages)), None
-        found = discover(batch)
-        parsed = parse_topics(batch.connection_id, found.topics)  # CPU only: no database round trips
-        if not _claim(batch, now, len(parsed.rows), len(parsed.failures)):
-            transaction.set_rollback(True)  # undo the counter bump and any topic created above
+        totals = _count_on_connections(batch.parts)
+        parts = [part for part in batch.parts if part.connection_id in totals]
+        for part in batch.parts:
+            if part.connection_id not in totals:
+                logger.warning("batch %s: connection %s no longer exists, its %d messages dropped", batch.id,
+                               part.connection_id, len(part.messages))
+        if not parts:
+            return Outcome("no_connection", batch.message_count), []
+        found = discover(parts)
+        parsed = {p.connection_id: parse_topics(p.connection_id, found[p.connection_id].topics) for p in parts}
+        rows = [row for result in parsed.values() for row in result.rows]
+        failures = [failure for result in parsed.values() for failure in result.failures]
+        if not _claim(batch, parts[0].connection_id, now, len(rows), len(failures)):
+            transaction.set_rollback(True)  # undo the counter bumps and any topic created above
             logger.info("batch %s already stored: skipped (redelivery)", batch.id)
-            return Outcome("duplicate", len(batch.messages)), None
-        readings = save_readings(parsed.rows)
-        changes = record_failures(batch.connection_id, parsed.failures, now)
-        apply_counters(found.topics)
-    outcome = Outcome("stored", len(batch.messages), readings, len(parsed.failures), len(found.new),
-                      found.dropped_messages)
-    update = live.LiveUpdate(
-        connection_id=batch.connection_id,
+            return Outcome("duplicate", batch.message_count), []
+        readings = save_readings(rows)
+        changes = record_failures(failures, now)
+        apply_counters([entry for discovery in found.values() for entry in discovery.topics])
+    outcome = Outcome("stored", batch.message_count, readings, len(failures),
+                      sum(len(d.new) for d in found.values()), sum(d.dropped_messages for d in found.values()))
+    updates = [_live_update(p, found[p.connection_id], parsed[p.connection_id], changes, totals) for p in parts]
+    return outcome, updates
+
+
+def _live_update(part: Part, found: Discovery, parsed: Parsed, changes: list[GroupChange],
+                 totals: dict[int, int]) -> live.LiveUpdate:
+    cid = part.connection_id
+    received = part.received_range
+    return live.LiveUpdate(
+        connection_id=cid,
         latest=parsed.latest,
         counts={t.row.pk: len(t.messages) for t in found.topics},
-        published_at=batch.received_range[0].timestamp() if batch.messages else None,
+        published_at=received[0].timestamp() if received else None,
         new_topics=found.new,
-        error_changes=changes,
-        messages_received=total,
+        error_changes=[change for change in changes if change.connection_id == cid],
+        messages_received=totals[cid],
     )
-    return outcome, update
 
 
-def _count_on_connection(batch: Batch) -> int | None:
-    """Bump messages_received/last_message_at once per batch (one statement, which also takes the connection's
-    row lock); the new total, or None if the connection is gone."""
-    table = connection.ops.quote_name(MqttConnection._meta.db_table)
-    newest = batch.received_range[1] if batch.messages else None
+def _count_on_connections(parts: list[Part]) -> dict[int, int]:
+    """Lock the connections' rows in ascending id order and bump messages_received/last_message_at once per
+    batch; the new totals of the connections that still exist."""
+    counts = sorted((p.connection_id, len(p.messages) + p.skipped, _newest(p)) for p in parts)
+    if is_postgresql():
+        return _count_postgresql(counts)
+    return {cid: total for cid, n, newest in counts if (total := _count_one(cid, n, newest)) is not None}
+
+
+def _newest(part: Part) -> datetime | None:
+    received = part.received_range
+    return received[1] if received else None
+
+
+def _count_postgresql(counts: list[tuple[int, int, datetime | None]]) -> dict[int, int]:
+    """One statement: the CTE locks the rows in id order (ORDER BY under FOR UPDATE locks as it returns rows),
+    then every counter is bumped; a row is only updated once the CTE has locked it."""
+    name = table(MqttConnection)
+    sql = (
+        f"WITH locked AS (SELECT id FROM {name} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE) "  # noqa: S608
+        f"UPDATE {name} AS c SET messages_received = c.messages_received + v.n, "
+        "last_message_at = CASE WHEN v.newest IS NULL THEN c.last_message_at "
+        "WHEN c.last_message_at IS NULL OR c.last_message_at < v.newest THEN v.newest ELSE c.last_message_at END "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(id, n, newest), locked "
+        "WHERE c.id = v.id AND locked.id = v.id RETURNING c.id, c.messages_received"
+    )
+    ids = [c[0] for c in counts]
+    return dict(pg_fetch(sql, [ids, ids, [c[1] for c in counts], [c[2] for c in counts]]))
+
+
+def _count_one(connection_id: int, count: int, newest: datetime | None) -> int | None:
     newest = connection.ops.adapt_datetimefield_value(newest)
     sql = (
-        f"UPDATE {table} SET messages_received = messages_received + %s, "  # noqa: S608 - our own names
+        f"UPDATE {table(MqttConnection)} SET messages_received = messages_received + %s, "  # noqa: S608
         "last_message_at = CASE WHEN %s IS NULL THEN last_message_at "
         "WHEN last_message_at IS NULL OR last_message_at < %s THEN %s ELSE last_message_at END "
         "WHERE id = %s RETURNING messages_received"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [len(batch.messages) + batch.skipped, newest, newest, newest, batch.connection_id])
+        cursor.execute(sql, [count, newest, newest, newest, connection_id])
         row = cursor.fetchone()
     return None if row is None else row[0]
 
 
-def _claim(batch: Batch, now, readings: int, errors: int) -> bool:  # noqa: ANN001
-    """Insert the IngestBatch row, before any reading is written; False when it already exists (committed by
-    an earlier delivery, or by another worker that held the connection's lock first)."""
+def _claim(batch: Batch, connection_id: int, now: datetime, readings: int, errors: int) -> bool:
+    """Insert the IngestBatch row (on the batch's first connection that still exists: the model holds one),
+    before any reading is written; False when it already exists (committed by an earlier delivery, or by
+    another worker that held the connections' locks first)."""
     meta = IngestBatch._meta
     qn = connection.ops.quote_name
     columns = ["id", "connection_id", "message_count", "reading_count", "error_count", "processed_at"]
     values = [
         meta.get_field("id").get_db_prep_value(batch.id, connection),
-        batch.connection_id,
-        len(batch.messages),
+        connection_id,
+        batch.message_count,
         readings,
         errors,
         meta.get_field("processed_at").get_db_prep_value(now, connection),

@@ -14,7 +14,8 @@ from django.db import connection
 from mqtt_app.models import MqttTopic
 from mqtt_app.models.topics import MAX_TOPIC_LENGTH
 
-from .decode import Batch, Message
+from .decode import Message, Part
+from .sql import is_postgresql, pg_fetch, table
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +60,19 @@ def group_by_topic(messages: list[Message]) -> dict[str, list[Message]]:
     return grouped
 
 
-def discover(batch: Batch) -> Discovery:
-    """Existing rows for the batch's topics, plus new rows (claimed by a parser when one fits), capped."""
-    grouped = group_by_topic(batch.messages)
-    existing = _existing_rows(batch.connection_id, list(grouped))
+def discover(parts: list[Part]) -> dict[int, Discovery]:
+    """Per connection of the batch: existing rows for its topics (one query for all the connections on
+    PostgreSQL), plus new rows (claimed by a parser when one fits), capped."""
+    grouped = {part.connection_id: group_by_topic(part.messages) for part in parts}
+    existing = _existing_rows({cid: list(names) for cid, names in grouped.items()})
+    return {cid: _discover_one(cid, names, existing[cid]) for cid, names in grouped.items()}
+
+
+def _discover_one(connection_id: int, grouped: dict[str, list[Message]], existing: dict[str, TopicRow]) -> Discovery:
     result = Discovery()
     missing = sorted(name for name in grouped if name not in existing)
     if missing:
-        created = _create_topics(batch.connection_id, {name: grouped[name] for name in missing}, result)
+        created = _create_topics(connection_id, {name: grouped[name] for name in missing}, result)
         existing.update(created)
     for name, messages in grouped.items():
         row = existing.get(name)
@@ -80,16 +86,32 @@ def discover(batch: Batch) -> Discovery:
     return result
 
 
-def _existing_rows(connection_id: int, names: list[str]) -> dict[str, TopicRow]:
-    """The rows of these topics, with only what ingestion needs. Raw SQL: the ORM's `topic__in` spent ~30 ms
-    preparing 140 names per batch; `= ANY(array)` on PostgreSQL is one parameter."""
-    table = connection.ops.quote_name(MqttTopic._meta.db_table)
-    select = f"SELECT id, topic, is_processable, parser_name FROM {table} WHERE connection_id = %s AND "  # noqa: S608
+def _existing_rows(wanted: dict[int, list[str]]) -> dict[int, dict[str, TopicRow]]:
+    """The rows of these (connection, topic) pairs, with only what ingestion needs. Raw SQL: the ORM's
+    `topic__in` spent ~30 ms preparing 140 names per batch. PostgreSQL: one join on two arrays for every
+    connection of the batch (two parameters however many topics)."""
+    rows: dict[int, dict[str, TopicRow]] = {cid: {} for cid in wanted}
+    if not is_postgresql():
+        for cid, names in wanted.items():
+            rows[cid] = _rows_of(cid, names)
+        return rows
+    pairs = [(cid, name) for cid, names in wanted.items() for name in names]
+    sql = (
+        f"SELECT t.id, t.connection_id, t.topic, t.is_processable, t.parser_name FROM {table(MqttTopic)} AS t "  # noqa: S608
+        "JOIN unnest(%s::bigint[], %s::text[]) AS v(c, n) ON t.connection_id = v.c AND t.topic = v.n"
+    )
+    for pk, cid, topic, processable, parser in pg_fetch(sql, [[p[0] for p in pairs], [p[1] for p in pairs]]):
+        rows[cid][topic] = TopicRow(pk, topic, bool(processable), parser)
+    return rows
+
+
+def _rows_of(connection_id: int, names: list[str]) -> dict[str, TopicRow]:
+    select = f"SELECT id, topic, is_processable, parser_name FROM {table(MqttTopic)} WHERE connection_id = %s AND "  # noqa: S608
     rows: dict[str, TopicRow] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(names), IN_CHUNK):
             chunk = names[start : start + IN_CHUNK]
-            if connection.vendor == "postgresql":
+            if is_postgresql():
                 cursor.execute(select + "topic = ANY(%s)", [connection_id, chunk])
             else:
                 cursor.execute(select + f"topic IN ({', '.join(['%s'] * len(chunk))})", [connection_id, *chunk])
@@ -112,7 +134,7 @@ def _create_topics(connection_id: int, grouped: dict[str, list[Message]], result
     rows = [_new_row(connection_id, name, grouped[name]) for name in storable]
     # ignore_conflicts: a row another transaction created meanwhile is simply read back below.
     MqttTopic.objects.bulk_create(rows, ignore_conflicts=True)
-    return _existing_rows(connection_id, storable)
+    return _rows_of(connection_id, storable)
 
 
 def _new_row(connection_id: int, name: str, messages: list[Message]) -> MqttTopic:
@@ -171,15 +193,11 @@ def apply_counters(topics: list[TopicBatch]) -> None:
         size = None if entry.sample is None else len(entry.sample.payload)
         rows.append((len(entry.messages), entry.errors, seen, seen, latest.qos, latest.retain, sample, size,
                      entry.row.pk))
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # A server-side-binding cursor on the same connection (and transaction): the nine arrays go out
-            # through psycopg's C dumpers instead of being quoted into the SQL text by Django's client cursor.
-            import psycopg
-
-            with psycopg.Cursor(connection.connection) as server_side:
-                server_side.execute(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])
-        else:  # SQLite runs in process: one statement per topic costs microseconds
+    if is_postgresql():
+        # The nine arrays bound server-side (nine parameters, however many topics).
+        pg_fetch(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])
+    else:  # SQLite runs in process: one statement per topic costs microseconds
+        with connection.cursor() as cursor:
             cursor.executemany(_update_sql(), rows)
 
 

@@ -1,9 +1,12 @@
 """Raw messages → `tasks.ingest.ingest_batch`, acknowledged to the broker only once the batch is in Redis.
 
-The loop thread calls `add()` (a lock and a list append, nothing slow). The batcher thread sends a
-connection's messages when it has MQTT_BATCH_SIZE of them, or MQTT_ACK_WINDOW unacknowledged ones (the
-broker's in-flight limit), or its oldest is MQTT_BATCH_INTERVAL old, then hands the QoS 1/2
-acknowledgements back to the loop thread. If Redis is unreachable nothing is acked (the broker keeps
+The loop thread calls `add()` (a lock and a list append, nothing slow). The batcher thread sends ONE batch
+for all the connections the listener holds (a part per connection, at most MQTT_BATCH_SIZE messages in all)
+when MQTT_BATCH_SIZE messages wait, or one connection has MQTT_ACK_WINDOW unacknowledged ones (the broker's
+in-flight limit is per client), or the oldest message is MQTT_BATCH_INTERVAL old; then it hands the QoS 1/2
+acknowledgements back to the loop thread, which sends each on its own client. One batch across connections
+rather than one per connection: the worker's cost is mostly per batch, so ten quiet connections no longer
+make ten small batches. If Redis is unreachable nothing is acked (the broker keeps
 the messages: back-pressure) and sending is retried with a growing delay. The buffer is
 bounded: past MQTT_LISTENER_MAX_BUFFER messages, QoS 0 messages are dropped (counted) and for QoS 1/2
 the connection is flagged so the service reconnects it once Redis is back; the broker then redelivers
@@ -44,12 +47,10 @@ class Received:
 
 @dataclass
 class Buffer:
-    messages: list[Received] = field(default_factory=list)
-    first_at: float = 0.0  # monotonic time of the oldest message waiting
-    unacked: int = 0  # QoS 1/2 messages waiting: the broker stops sending at its in-flight limit
+    """One connection's waiting messages."""
 
-    def due(self, now: float, size: int, interval: float, window: int) -> bool:
-        return len(self.messages) >= size or self.unacked >= window or now - self.first_at >= interval
+    messages: list[Received] = field(default_factory=list)
+    unacked: int = 0  # QoS 1/2 messages waiting: the broker stops sending at its in-flight limit
 
 
 def _received(generation: int, message: Any, now: float) -> Received:  # noqa: ANN401 - MQTTMessage
@@ -91,6 +92,8 @@ class Batcher:
         self.window = int(getattr(settings, "MQTT_ACK_WINDOW", 20))
         self.buffers: dict[int, Buffer] = {}
         self.buffered = 0
+        self.first_at = 0.0  # monotonic time of the oldest message waiting (any connection)
+        self.window_full = False  # a connection reached its in-flight window: send now
         self.control: list[tuple[str, list, dict]] = []
         self.cond = threading.Condition()
         self.stopping = False
@@ -119,13 +122,17 @@ class Batcher:
                     continue
                 buffer = self.buffers.get(cid)
                 if buffer is None:
-                    buffer = self.buffers[cid] = Buffer(first_at=time.monotonic())
+                    buffer = self.buffers[cid] = Buffer()
+                if not self.buffered:
+                    self.first_at = time.monotonic()
                 buffer.messages.append(item)
                 self.buffered += 1
                 kept += 1
                 if item.qos:
                     buffer.unacked += 1
-                wake = wake or len(buffer.messages) in (1, self.batch_size) or buffer.unacked == self.window
+                    if buffer.unacked == self.window:
+                        self.window_full = wake = True
+                wake = wake or self.buffered in (1, self.batch_size)
             if wake:
                 self.cond.notify()
         return kept
@@ -169,6 +176,9 @@ class Batcher:
             if stopping:
                 return
 
+    def _due(self, now: float) -> bool:
+        return self.buffered >= self.batch_size or self.window_full or now - self.first_at >= self.interval
+
     def _wait_time(self, now: float) -> float:
         if self.stopping:
             return 0
@@ -178,36 +188,35 @@ class Batcher:
             return 0
         if not self.buffers:
             return 1.0
-        if any(b.due(now, self.batch_size, self.interval, self.window) for b in self.buffers.values()):
-            return 0
-        oldest = min(b.first_at for b in self.buffers.values())
-        return max(0.0, oldest + self.interval - now)
+        return 0 if self._due(now) else max(0.0, self.first_at + self.interval - now)
 
     def _take_due(self, now: float, flush_all: bool) -> tuple[dict[int, list[Received]], list]:
+        """Every connection's messages at once when a bound is reached (sent as one or more batches)."""
         if not self.redis_ok and now < self.retry_at and not flush_all:
             return {}, []
         due: dict[int, list[Received]] = {}
-        for cid, buffer in list(self.buffers.items()):
-            if flush_all or buffer.due(now, self.batch_size, self.interval, self.window):
-                due[cid] = buffer.messages
-                del self.buffers[cid]
-                self.buffered -= len(buffer.messages)
+        if self.buffers and (flush_all or self._due(now)):
+            due = {cid: buffer.messages for cid, buffer in self.buffers.items()}
+            self.buffers, self.buffered, self.window_full = {}, 0, False
         control, self.control = self.control, []
         return due, control
 
     def _send(self, due: dict[int, list[Received]], control: list) -> None:
         acks: list[Ack] = []
         try:
-            for cid in list(due):
-                while due[cid]:
-                    chunk = due[cid][: self.batch_size]
-                    self._publish(INGEST_TASK, [self._batch(cid, chunk)], {}, "ingest")
-                    # Sent: from here on a failure must not put this chunk back (it would be sent twice).
-                    due[cid] = due[cid][self.batch_size :]
+            while due:
+                parts = _next_parts(due, self.batch_size)
+                self._publish(INGEST_TASK, [self._batch(parts)], {}, "ingest")
+                # Sent: from here on a failure must not put these messages back (they would be sent twice).
+                for cid, chunk in parts:
+                    rest = due[cid][len(chunk) :]
+                    if rest:
+                        due[cid] = rest
+                    else:
+                        del due[cid]
                     acks += [(cid, m.generation, m.mid, m.qos) for m in chunk if m.qos > 0]
-                    self.stats["batches"] += 1
                     self.stats["messages"] += len(chunk)
-                del due[cid]
+                self.stats["batches"] += 1
             while control:
                 task, args, kwargs = control[0]
                 self._publish(task, args, kwargs, "control")
@@ -223,21 +232,11 @@ class Batcher:
         # ignore_result: the Redis result backend would otherwise subscribe per task, and block on an outage.
         self.send_task(task, args=args, kwargs=kwargs, queue=queue, retry=False, ignore_result=True)
 
-    def _batch(self, connection_id: int, messages: list[Received]) -> dict:
+    def _batch(self, parts: list[tuple[int, list[Received]]]) -> dict:
         return {
             "id": str(uuid.uuid4()),
-            "connection_id": connection_id,
             "listener": self.listener_id,
-            "messages": [
-                {
-                    "topic": m.topic,
-                    "payload": base64.b64encode(m.payload).decode("ascii"),
-                    "qos": m.qos,
-                    "retain": m.retain,
-                    "received_at": m.received_at,
-                }
-                for m in messages
-            ],
+            "parts": [{"connection_id": cid, "messages": [_wire(m) for m in messages]} for cid, messages in parts],
         }
 
     def _redis_down(self, exc: Exception, due: dict[int, list[Received]], control: list) -> None:
@@ -249,10 +248,13 @@ class Batcher:
         with self.cond:
             self.redis_ok = False
             self.retry_at = time.monotonic() + delay
+            if due and not self.buffered:
+                self.first_at = time.monotonic()
             for cid, messages in due.items():
-                buffer = self.buffers.setdefault(cid, Buffer(first_at=time.monotonic()))
+                buffer = self.buffers.setdefault(cid, Buffer())
                 buffer.messages[:0] = messages
                 buffer.unacked += sum(1 for m in messages if m.qos)
+                self.window_full = self.window_full or buffer.unacked >= self.window
                 self.buffered += len(messages)
             self.control[:0] = control
 
@@ -262,3 +264,25 @@ class Batcher:
         self.redis_ok = True
         self.retry_at = 0.0
         self.backoff = 0.2
+
+
+def _next_parts(due: dict[int, list[Received]], size: int) -> list[tuple[int, list[Received]]]:
+    """The next batch: connections in the order they started waiting, at most `size` messages in all."""
+    parts, room = [], size
+    for cid, messages in due.items():
+        chunk = messages[:room]
+        parts.append((cid, chunk))
+        room -= len(chunk)
+        if not room:
+            break
+    return parts
+
+
+def _wire(m: Received) -> dict:
+    return {
+        "topic": m.topic,
+        "payload": base64.b64encode(m.payload).decode("ascii"),
+        "qos": m.qos,
+        "retain": m.retain,
+        "received_at": m.received_at,
+    }

@@ -19,17 +19,35 @@ def connection(db):
 
 def make_batch(connection_id: int, messages: list[tuple[str, bytes]], *, batch_id: str | None = None,
                qos: int = 1, retain: bool = False, at: float | None = None) -> dict:
-    """A batch as the listener sends it; `messages` are (topic, payload bytes)."""
+    """A one-connection batch as the listener sends it; `messages` are (topic, payload bytes)."""
+    return make_multi_batch({connection_id: messages}, batch_id=batch_id, qos=qos, retain=retain, at=at)
+
+
+def make_multi_batch(parts: dict[int, list[tuple[str, bytes]]], *, batch_id: str | None = None, qos: int = 1,
+                     retain: bool = False, at: float | None = None) -> dict:
+    """A batch carrying several connections' messages: {connection id: [(topic, payload bytes), ...]}."""
     start = time.time() if at is None else at
     return {
         "id": batch_id or str(uuid.uuid4()),
-        "connection_id": connection_id,
         "listener": "test-listener",
-        "messages": [
-            encode_message(topic, payload, qos=qos, retain=retain, received_at=start + index / 1000)
-            for index, (topic, payload) in enumerate(messages)
+        "parts": [
+            {
+                "connection_id": connection_id,
+                "messages": [
+                    encode_message(topic, payload, qos=qos, retain=retain, received_at=start + index / 1000)
+                    for index, (topic, payload) in enumerate(messages)
+                ],
+            }
+            for connection_id, messages in parts.items()
         ],
     }
+
+
+def old_shape(batch: dict) -> dict:
+    """The same one-connection batch in the shape listeners sent before batches spanned connections."""
+    (part,) = batch["parts"]
+    return {"id": batch["id"], "connection_id": part["connection_id"], "listener": batch["listener"],
+            "messages": part["messages"]}
 
 
 @pytest.fixture(autouse=True)

@@ -110,7 +110,8 @@ def test_an_unusable_batch_is_dropped_with_a_clear_status(raw):
 @pytest.mark.django_db
 def test_malformed_entries_are_counted_but_the_rest_stored(connection):
     batch = make_batch(connection.pk, [("home/a/volts", b"12")])
-    batch["messages"] += [{"topic": "x", "payload": "!!not base64!!", "received_at": 1.0}, "junk", {"topic": ""}]
+    bad = [{"topic": "x", "payload": "!!not base64!!", "received_at": 1.0}, "junk", {"topic": ""}]
+    batch["parts"][0]["messages"] += bad
 
     outcome = ingest_batch(batch)
 

@@ -34,7 +34,7 @@ def test_a_worker_killed_mid_batch_stores_every_message_exactly_once_after_resta
 ):
     batches = [make_batch(connection.pk, [(f"stall/{b}", str(b * 100 + i).encode()) for i in range(100)])
                for b in range(5)]
-    batches[0]["messages"][50]["payload"] = "LTE="  # base64 of "-1": the stalling parser's trigger
+    batches[0]["parts"][0]["messages"][50]["payload"] = "LTE="  # base64 of "-1": the stalling parser's trigger
     for batch in batches:
         send(batch)
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -35,7 +37,24 @@ class FlakySender:
 
     def messages(self) -> list[int]:
         with self.lock:
-            return [len(args[0]["messages"]) for name, args in self.sent if name == INGEST_TASK]
+            return [sum(len(part["messages"]) for part in args[0]["parts"]) for name, args in self.sent
+                    if name == INGEST_TASK]
+
+    def batches(self) -> list[dict]:
+        with self.lock:
+            return [args[0] for name, args in self.sent if name == INGEST_TASK]
+
+
+@contextmanager
+def running(sender: FlakySender, acks: list, before: list | None = None) -> Iterator[Batcher]:
+    """A started batcher (after `before` was buffered, so they are all there at its first look), stopped after."""
+    batcher = Batcher("L1", acks.extend, lambda cid: None, send_task=sender)
+    batcher.add_many(before or [])
+    batcher.start()
+    try:
+        yield batcher
+    finally:
+        batcher.stop()
 
 
 @pytest.fixture
@@ -84,10 +103,52 @@ def test_a_connection_is_sent_at_the_broker_window_without_waiting_for_the_inter
     settings.MQTT_BATCH_INTERVAL = 30.0  # so only the window can explain a prompt send
     settings.MQTT_ACK_WINDOW = 20
     sender, acks = FlakySender(), []
-    batcher = Batcher("L1", acks.extend, lambda cid: None, send_task=sender)
-    batcher.start()
-    try:
+    with running(sender, acks) as batcher:
         batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 21)])
         wait_for(lambda: len(acks) == 20, timeout=5, what="a send at the in-flight window")
-    finally:
-        batcher.stop()
+
+
+def test_messages_of_several_connections_leave_in_one_batch_with_a_part_each(rig):
+    batcher, sender, acks, _ = rig
+    batcher.add_many([(7, 1, Message(1)), (8, 3, Message(1)), (7, 1, Message(2)), (9, 1, Message(5, qos=0))])
+    wait_for(lambda: len(acks) == 3, timeout=5, what="acks")
+    (batch,) = sender.batches()
+    assert set(batch) == {"id", "listener", "parts"} and batch["listener"] == "L1"
+    assert [(p["connection_id"], len(p["messages"])) for p in batch["parts"]] == [(7, 2), (8, 1), (9, 1)]
+    assert sorted(acks) == [(7, 1, 1, 1), (7, 1, 2, 1), (8, 3, 1, 1)]  # each ack names its own client
+
+
+def test_a_shared_batch_is_split_at_the_batch_size_keeping_each_connections_order(settings):
+    settings.MQTT_BATCH_SIZE = 4
+    settings.MQTT_BATCH_INTERVAL = 30.0
+    sender, acks = FlakySender(), []
+    messages = [(7, 1, Message(mid)) for mid in range(1, 4)] + [(8, 1, Message(mid)) for mid in range(1, 4)]
+    with running(sender, acks, before=messages):
+        wait_for(lambda: len(acks) == 6, timeout=5, what="both batches acked")
+    sizes = [[(p["connection_id"], len(p["messages"])) for p in b["parts"]] for b in sender.batches()]
+    assert sizes == [[(7, 3), (8, 1)], [(8, 2)]]
+    assert [mid for cid, _, mid, _ in acks if cid == 8] == [1, 2, 3]
+
+
+def test_a_shared_batch_is_acked_on_no_client_until_it_is_in_redis(rig):
+    batcher, sender, acks, _ = rig
+    sender.down = True
+    batcher.add_many([(7, 1, Message(1)), (8, 1, Message(2))])
+    wait_for(lambda: batcher.stats["send_failures"] >= 1, timeout=5, what="a failed send")
+    assert acks == [] and batcher.buffered == 2
+    assert {cid: b.unacked for cid, b in batcher.buffers.items()} == {7: 1, 8: 1}
+    sender.down = False
+    wait_for(lambda: len(acks) == 2, timeout=10, what="acks once Redis is back")
+    assert sorted(acks) == [(7, 1, 1, 1), (8, 1, 2, 1)] and sum(sender.messages()) == 2
+
+
+def test_one_connection_at_its_window_sends_every_connections_messages(settings):
+    settings.MQTT_BATCH_SIZE = 500
+    settings.MQTT_BATCH_INTERVAL = 30.0  # so only the window can explain a prompt send
+    settings.MQTT_ACK_WINDOW = 5
+    sender, acks = FlakySender(), []
+    with running(sender, acks) as batcher:
+        batcher.add_many([(8, 1, Message(mid)) for mid in range(1, 5)])  # 4 < window: waits
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 6)])  # 5 = window of connection 7
+        wait_for(lambda: len(acks) == 9, timeout=5, what="a send at one connection's in-flight window")
+    assert sender.messages() == [9]

@@ -33,12 +33,14 @@ def test_batches_follow_the_contract_and_keep_binary_payloads_intact_at_every_qo
                         "-q", str(qos), *(["-r"] if qos == 2 else [])], check=True)
 
     def messages() -> list[dict]:
-        return [m for batch in queued_batches(redis_client) for m in batch["messages"]]
+        return [m for batch in queued_batches(redis_client) for part in batch["parts"] for m in part["messages"]]
 
     wait_for(lambda: len(messages()) == 3, timeout=10, what="three messages batched")
     batch = queued_batches(redis_client)[0]
-    assert set(batch) == {"id", "connection_id", "listener", "messages"}
-    assert (batch["connection_id"], batch["listener"]) == (connection.pk, "L1")
+    assert set(batch) == {"id", "listener", "parts"}
+    assert batch["listener"] == "L1"
+    assert [set(part) for part in batch["parts"]] == [{"connection_id", "messages"}]
+    assert batch["parts"][0]["connection_id"] == connection.pk
     by_topic = {m["topic"]: m for m in messages()}
     assert sorted(by_topic) == ["bin/q0", "bin/q1", "bin/q2"]
     for qos in (0, 1, 2):

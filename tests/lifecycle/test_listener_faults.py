@@ -33,7 +33,8 @@ def batched(client: redis_lib.Redis) -> list[tuple[int, str]]:
     for raw in client.lrange("ingest", 0, -1):
         body = json.loads(base64.b64decode(json.loads(raw)["body"]))
         batch = body[0][0]
-        found += [(batch["connection_id"], base64.b64decode(m["payload"]).decode()) for m in batch["messages"]]
+        found += [(part["connection_id"], base64.b64decode(m["payload"]).decode())
+                  for part in batch["parts"] for m in part["messages"]]
     return sorted(found)
 
 

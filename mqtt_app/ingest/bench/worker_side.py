@@ -23,7 +23,7 @@ def make_batch(connection_id: int, start: int, size: int) -> Batch:
 
     now = datetime.now(UTC)
     messages = [Message(*message(seq), 1, False, now) for seq in range(start, start + size)]
-    return Batch(uuid.uuid4(), connection_id, "bench", messages)
+    return Batch.single(uuid.uuid4(), connection_id, "bench", messages)
 
 
 def store_cost(connection_id: int, batches: int, size: int, use_copy: bool, start: int) -> dict[str, float]:

@@ -1,0 +1,25 @@
+"""Raw statements on the batch's own connection and transaction, for the few hot queries of ingestion."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+
+
+def is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def pg_fetch(sql: str, params: list[Any]) -> list[tuple]:
+    """PostgreSQL only: run with server-side binding on the Django connection (same transaction), so array
+    parameters go out through psycopg's C dumpers instead of being quoted into the SQL text."""
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def table(model: Any) -> str:  # noqa: ANN401 - a model class
+    return connection.ops.quote_name(model._meta.db_table)
