@@ -18,8 +18,11 @@ pytest_plugins = ["tests.browser_fixtures"]
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Every test starts with an empty test Redis database (broker queues, listener registry, channel layer)."""
+    from django.core.cache import cache
+
     client = redis_lib.Redis.from_url(settings.REDIS_URL)
     client.flushdb()
+    cache.clear()  # per-process cached reports (success metrics) must not leak between tests
     yield
     client.close()
 

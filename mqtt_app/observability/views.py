@@ -10,6 +10,7 @@ import hmac
 import re
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -70,4 +71,11 @@ def health_metrics_json(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         message = str(exc) if "window" in str(exc) else "connection must be a whole number (a connection id)."
         return JsonResponse({"detail": message}, status=400)
-    return JsonResponse(health.compute(window, ids))
+    # Every open dashboard asks every 30 s; the figures change slowly, so share one computation per
+    # window and connection list for METRICS_HEALTH_CACHE_SECONDS (per process, Django's default cache).
+    key = f"mqtt:health:{window}:{','.join(map(str, sorted(ids or [])))}"
+    report = cache.get(key)
+    if report is None:
+        report = health.compute(window, ids)
+        cache.set(key, report, settings.METRICS_HEALTH_CACHE_SECONDS)
+    return JsonResponse(report)
