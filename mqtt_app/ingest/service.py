@@ -123,11 +123,11 @@ def _count_postgresql(counts: list[tuple[int, int, datetime | None]]) -> dict[in
     then every counter is bumped; a row is only updated once the CTE has locked it."""
     name = table(MqttConnection)
     sql = (
-        f"WITH locked AS (SELECT id FROM {name} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE) "  # noqa: S608
+        f"WITH locked AS (SELECT id FROM {name} WHERE id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE) "  # noqa: S608
         f"UPDATE {name} AS c SET messages_received = c.messages_received + v.n, "
         "last_message_at = CASE WHEN v.newest IS NULL THEN c.last_message_at "
         "WHEN c.last_message_at IS NULL OR c.last_message_at < v.newest THEN v.newest ELSE c.last_message_at END "
-        "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(id, n, newest), locked "
+        "FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[]) AS v(id, n, newest), locked "
         "WHERE c.id = v.id AND locked.id = v.id RETURNING c.id, c.messages_received"
     )
     ids = [c[0] for c in counts]

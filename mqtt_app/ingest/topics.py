@@ -98,7 +98,7 @@ def _existing_rows(wanted: dict[int, list[str]]) -> dict[int, dict[str, TopicRow
     pairs = [(cid, name) for cid, names in wanted.items() for name in names]
     sql = (
         f"SELECT t.id, t.connection_id, t.topic, t.is_processable, t.parser_name FROM {table(MqttTopic)} AS t "  # noqa: S608
-        "JOIN unnest(%s::bigint[], %s::text[]) AS v(c, n) ON t.connection_id = v.c AND t.topic = v.n"
+        "JOIN unnest(%b::bigint[], %b::text[]) AS v(c, n) ON t.connection_id = v.c AND t.topic = v.n"
     )
     for pk, cid, topic, processable, parser in pg_fetch(sql, [[p[0] for p in pairs], [p[1] for p in pairs]]):
         rows[cid][topic] = TopicRow(pk, topic, bool(processable), parser)
@@ -209,8 +209,8 @@ def _unnest_update_sql() -> str:
         f"UPDATE {table} AS t SET message_count = t.message_count + v.n, error_count = t.error_count + v.e, "  # noqa: S608
         "last_seen_at = GREATEST(t.last_seen_at, v.seen), last_qos = v.qos, retained = v.retained, "
         "last_payload = COALESCE(v.sample, t.last_payload), last_payload_size = COALESCE(v.size, t.last_payload_size) "
-        "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::smallint[], "
-        "%s::boolean[], %s::bytea[], %s::integer[], %s::bigint[]) AS v(n, e, seen, seen2, qos, retained, sample, "
+        "FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::smallint[], "
+        "%b::boolean[], %b::bytea[], %b::integer[], %b::bigint[]) AS v(n, e, seen, seen2, qos, retained, sample, "
         "size, id) WHERE t.id = v.id"
     )
 

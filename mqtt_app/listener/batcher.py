@@ -202,12 +202,12 @@ class Batcher:
         return due, control
 
     def _send(self, due: dict[int, list[Received]], control: list) -> None:
-        acks: list[Ack] = []
         try:
             while due:
                 parts = _next_parts(due, self.batch_size)
                 self._publish(INGEST_TASK, [self._batch(parts)], {}, "ingest")
                 # Sent: from here on a failure must not put these messages back (they would be sent twice).
+                acks: list[Ack] = []
                 for cid, chunk in parts:
                     rest = due[cid][len(chunk) :]
                     if rest:
@@ -217,6 +217,8 @@ class Batcher:
                     acks += [(cid, m.generation, m.mid, m.qos) for m in chunk if m.qos > 0]
                     self.stats["messages"] += len(chunk)
                 self.stats["batches"] += 1
+                if acks:  # each batch's acks at once: the brokers' windows reopen before the next send
+                    self.on_acks(acks)
             while control:
                 task, args, kwargs = control[0]
                 self._publish(task, args, kwargs, "control")
@@ -224,8 +226,6 @@ class Batcher:
             self._redis_back()
         except Exception as exc:  # noqa: BLE001 - Redis unreachable (kombu raises several types)
             self._redis_down(exc, due, control)
-        if acks:
-            self.on_acks(acks)
 
     def _publish(self, task: str, args: list, kwargs: dict, queue: str) -> None:
         # retry=False: fail at once when Redis is away (we keep the data and retry ourselves);

@@ -11,6 +11,9 @@ import os
 from project.settings import *  # noqa: F403
 
 MQTT_ACK_WINDOW = int(os.environ.get("MQTT_ACK_WINDOW", "1000"))
+# Ten connections may each have a full window in the listener at once (a burst at a phase's start): a buffer
+# smaller than that would take the burst for a Redis outage (drop, reconnect, redelivery: duplicates).
+MQTT_LISTENER_MAX_BUFFER = int(os.environ.get("MQTT_LISTENER_MAX_BUFFER", str(max(20_000, 20 * MQTT_ACK_WINDOW))))
 
 # Celery's Django fixup closes the database connection before and after every task unless this is set: a
 # new PostgreSQL connection (and server backend) per batch. Measured per 6-message task: see the report.
