@@ -228,7 +228,11 @@ MQTT_BATCH_INTERVAL = env_float("MQTT_BATCH_INTERVAL", 0.05, minimum=0.001)
 # A batch is also sent once this many QoS>0 messages wait for their ack; match the broker's
 # max_inflight_messages (Mosquitto: 20), or the broker stalls waiting for acks the listener holds back.
 MQTT_ACK_WINDOW = env_int("MQTT_ACK_WINDOW", 20, minimum=1)
-MQTT_LISTENER_MAX_BUFFER = env_int("MQTT_LISTENER_MAX_BUFFER", max(10 * MQTT_BATCH_SIZE, 5000), minimum=1)
+# Messages a listener holds while Redis is unreachable. At least every held connection's full ack window,
+# or an ordinary burst across many connections would look like a Redis outage.
+MQTT_LISTENER_MAX_BUFFER = env_int(
+    "MQTT_LISTENER_MAX_BUFFER", max(10 * MQTT_BATCH_SIZE, 5000, MQTT_LISTENER_CAPACITY * MQTT_ACK_WINDOW), minimum=1
+)
 MQTT_MAX_PAYLOAD_BYTES = env_int("MQTT_MAX_PAYLOAD_BYTES", 256 * 1024, minimum=1)
 MQTT_PAYLOAD_SAMPLE_BYTES = env_int("MQTT_PAYLOAD_SAMPLE_BYTES", 2048, minimum=16)
 MQTT_MAX_TOPICS_PER_CONNECTION = env_int("MQTT_MAX_TOPICS_PER_CONNECTION", 10_000, minimum=1)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 from collections.abc import Callable
@@ -13,10 +12,6 @@ import redis as redis_lib
 from django.conf import settings
 
 from tests.helpers import Process, free_port, manage_py, port_open, wait_for
-
-# Started as root, Mosquitto drops to the `mosquitto` user, which cannot read the password file or
-# certificates that root wrote in the test's folder; "user root" keeps it root (ignored when not root).
-BROKER_AS_ROOT = "user root" if os.geteuid() == 0 else ""
 
 # Fast timings for listener processes started by tests (the defaults suit production, not a test run).
 FAST_LISTENER_ENV = {

@@ -10,7 +10,7 @@ from mqtt_app.models import ConnectionStatus, MqttConnection
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
 
-from .conftest import BROKER_AS_ROOT, heartbeat, held_status
+from .conftest import heartbeat, held_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -74,7 +74,7 @@ def test_topic_changes_are_subscribed_without_reconnecting(broker, make_connecti
 def test_a_wrong_password_is_an_error_with_the_reason_and_no_reconnect_storm(
     broker_factory, make_connection, listener_factory, redis_client, celery_worker_process, tmp_path
 ):
-    broker = broker_factory(users={"meter": "right-secret"}, extra_config=BROKER_AS_ROOT)
+    broker = broker_factory(users={"meter": "right-secret"})
     wrong = make_connection(broker, username="meter", password="wrong-secret-x1")
     right = make_connection(broker, username="meter", password="right-secret")
     listener = listener_factory("L1")

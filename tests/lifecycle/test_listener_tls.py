@@ -10,7 +10,7 @@ from mqtt_app.models import MqttConnection
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
 
-from .conftest import BROKER_AS_ROOT, heartbeat, held_status
+from .conftest import heartbeat, held_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +40,7 @@ def test_tls_connects_with_the_ca_and_client_certificate_and_refuses_an_untruste
 ):
     extra = "\n".join([
         f"cafile {pki / 'ca.pem'}", f"certfile {pki / 'server.pem'}", f"keyfile {pki / 'server.key'}",
-        "require_certificate true", BROKER_AS_ROOT,
+        "require_certificate true",
     ])
     broker = broker_factory(extra_config=extra)
     pem = {name: (pki / name).read_text() for name in ("ca.pem", "client.pem", "client.key")}
