@@ -12,6 +12,7 @@ Protocol (JSON text frames):
 Anonymous sockets are accepted and closed at once with code 4401, so a browser can tell "log in again"
 from a network failure (a close before accept reaches the browser as 1006 with no reason).
 """
+
 from __future__ import annotations
 
 import asyncio

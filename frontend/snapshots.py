@@ -1,4 +1,5 @@
 """Synchronous ORM reads for the WebSocket consumer (called through database_sync_to_async)."""
+
 from __future__ import annotations
 
 from typing import Any

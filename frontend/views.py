@@ -1,4 +1,5 @@
 """HTML pages: thin shells. Their data comes from the JSON API and the /ws/events/ socket."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,8 +39,12 @@ def connection_detail(request: HttpRequest, connection_id: int) -> HttpResponse:
 def topic_detail(request: HttpRequest, topic_id: int) -> HttpResponse:
     topic = get_object_or_404(MqttTopic.objects.select_related("connection__site"), pk=topic_id)
     data = {
-        "topic": {"id": topic.pk, "topic": topic.topic, "is_processable": topic.is_processable,
-                  "parser": topic.parser_name},
+        "topic": {
+            "id": topic.pk,
+            "topic": topic.topic,
+            "is_processable": topic.is_processable,
+            "parser": topic.parser_name,
+        },
         "connection": topic.connection_id,
         "last_payload": topic.last_payload_text[:PAYLOAD_PREVIEW_CHARS],
         "export_limit": int(getattr(settings, "UI_EXPORT_LIMIT", 100_000)),

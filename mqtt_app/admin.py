@@ -1,4 +1,5 @@
 """The Django admin, useful on day one: lists, filters, search, and start/stop actions that only set `is_active`."""
+
 from __future__ import annotations
 
 from django import forms
@@ -28,9 +29,24 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = models.MqttConnection
-        fields = ("site", "name", "is_active", "host", "port", "protocol", "keepalive", "client_id", "username",
-                  "password", "tls_enabled", "tls_ca_certs", "tls_client_cert", "tls_client_key", "tls_insecure",
-                  "topics")
+        fields = (
+            "site",
+            "name",
+            "is_active",
+            "host",
+            "port",
+            "protocol",
+            "keepalive",
+            "client_id",
+            "username",
+            "password",
+            "tls_enabled",
+            "tls_ca_certs",
+            "tls_client_cert",
+            "tls_client_key",
+            "tls_insecure",
+            "topics",
+        )
 
     def clean_password(self) -> str:
         value = self.cleaned_data.get("password")
@@ -51,14 +67,31 @@ def _set_active(request: HttpRequest, queryset: QuerySet, value: bool) -> None:
 class MqttConnectionAdmin(admin.ModelAdmin):
     form = ConnectionForm
     list_display = (
-        "name", "site", "host", "port", "is_active", "status", "listener", "last_message_at", "messages_received",
+        "name",
+        "site",
+        "host",
+        "port",
+        "is_active",
+        "status",
+        "listener",
+        "last_message_at",
+        "messages_received",
     )
     list_filter = ("is_active", "status", "protocol", "tls_enabled", "site")
     search_fields = ("name", "host", "client_id", "site__name")
     list_select_related = ("site",)
     readonly_fields = (
-        "status", "status_detail", "status_changed_at", "listener", "last_heartbeat_at", "last_connected_at",
-        "last_message_at", "messages_received", "connect_count", "created_at", "updated_at",
+        "status",
+        "status_detail",
+        "status_changed_at",
+        "listener",
+        "last_heartbeat_at",
+        "last_connected_at",
+        "last_message_at",
+        "messages_received",
+        "connect_count",
+        "created_at",
+        "updated_at",
     )
     actions = ["start_selected", "stop_selected"]
     fieldsets = (
@@ -80,14 +113,30 @@ class MqttConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(models.MqttTopic)
 class MqttTopicAdmin(admin.ModelAdmin):
-    list_display = ("topic", "connection", "is_processable", "parser_name", "message_count", "error_count",
-                    "last_seen_at", "retained")
+    list_display = (
+        "topic",
+        "connection",
+        "is_processable",
+        "parser_name",
+        "message_count",
+        "error_count",
+        "last_seen_at",
+        "retained",
+    )
     list_filter = ("is_processable", "parser_name", "retained", "connection__site")
     search_fields = ("topic",)
     list_select_related = ("connection", "connection__site")
     list_editable = ("is_processable",)
-    readonly_fields = ("first_seen_at", "last_seen_at", "message_count", "error_count", "last_payload_preview",
-                       "last_payload_size", "last_qos", "retained")
+    readonly_fields = (
+        "first_seen_at",
+        "last_seen_at",
+        "message_count",
+        "error_count",
+        "last_payload_preview",
+        "last_payload_size",
+        "last_qos",
+        "retained",
+    )
     exclude = ("last_payload",)
 
     @admin.display(description="last payload")

@@ -1,4 +1,5 @@
 """System checks: bad configuration fails at start, not later."""
+
 from __future__ import annotations
 
 from django.conf import settings

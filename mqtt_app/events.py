@@ -5,6 +5,7 @@ consumer forwards `payload` to the browser unchanged. Groups:
 - STATUS_GROUP: every `connection.status` event (every logged-in client is in it);
 - connection_group(id): that connection's `topic.discovered`, `readings`, `parsing.error`, `stats`.
 """
+
 from __future__ import annotations
 
 import logging

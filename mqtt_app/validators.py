@@ -1,4 +1,5 @@
 """Validation of MQTT topic filters, topic names and connection topic lists (MQTT 3.1.1 §4.7, 5.0 §4.7)."""
+
 from __future__ import annotations
 
 from typing import Any

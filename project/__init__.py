@@ -1,4 +1,5 @@
 """Django project configuration: settings, URLs, ASGI and the Celery app."""
+
 from __future__ import annotations
 
 from .celery import app as celery_app

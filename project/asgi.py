@@ -1,4 +1,5 @@
 """ASGI entry point: HTTP through Django, WebSocket through Channels with session auth and origin checks."""
+
 from __future__ import annotations
 
 import os

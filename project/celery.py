@@ -1,4 +1,5 @@
 """The Celery app. Tasks live in the top-level `tasks` package, an installed app so autodiscovery finds it."""
+
 from __future__ import annotations
 
 import os

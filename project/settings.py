@@ -4,6 +4,7 @@ Every variable below is listed with its default in the README's settings table a
 The defaults run the whole product on a laptop with nothing configured: SQLite in WAL mode, Redis and
 Mosquitto on loopback, DEBUG on. Bad values fail at start with ImproperlyConfigured.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ update is measured, not every message).
 
     .venv/bin/python scripts/bench_ui_latency.py [--rates 10,1000] [--seconds 10] [--redis-db 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,14 @@ def prepare_data(broker) -> tuple[int, str]:  # noqa: ANN001
 
     get_user_model().objects.create_user("bench", password="bench-pass", is_staff=True)  # noqa: S106 - throwaway user
     site = Site.objects.create(name="Bench")
-    connection = MqttConnection.objects.create(site=site, name="bench", host=broker.host, port=broker.port,
-                                               is_active=False, topics=[{"filter": "bench/#", "qos": 1}])
+    connection = MqttConnection.objects.create(
+        site=site,
+        name="bench",
+        host=broker.host,
+        port=broker.port,
+        is_active=False,
+        topics=[{"filter": "bench/#", "qos": 1}],
+    )
     set_active([connection.pk], True)
     return connection.pk, "bench-pass"
 
@@ -135,12 +142,18 @@ def run(args: argparse.Namespace) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         connection_id, password = prepare_data(broker)
-        wait_for(lambda: MqttConnection.objects.get(pk=connection_id).status == "connected", timeout=60,
-                 what="the connection to connect")
+        wait_for(
+            lambda: MqttConnection.objects.get(pk=connection_id).status == "connected",
+            timeout=60,
+            what="the connection to connect",
+        )
         client = publisher(broker)
         client.publish("bench/0", json.dumps({"t": 0}), qos=1)
-        topic = wait_for(lambda: MqttTopic.objects.filter(connection_id=connection_id, topic="bench/0").first(),
-                         timeout=30, what="the watched topic")
+        topic = wait_for(
+            lambda: MqttTopic.objects.filter(connection_id=connection_id, topic="bench/0").first(),
+            timeout=30,
+            what="the watched topic",
+        )
         if not topic.is_processable:
             MqttTopic.objects.filter(pk=topic.pk).update(is_processable=True, parser_name="generic_json")
         from playwright.sync_api import sync_playwright
@@ -166,9 +179,11 @@ def run(args: argparse.Namespace) -> None:
                 if not values:
                     print(f"  {rate:>6.0f} msg/s: no screen update seen ({sent} sent)")
                     continue
-                print(f"  {rate:>6.0f} msg/s: sent {sent}, screen updates {len(values)}, p50 "
-                      f"{statistics.median(values):.0f} ms, p99 {percentile(values, 0.99):.0f} ms, "
-                      f"max {max(values):.0f} ms")
+                print(
+                    f"  {rate:>6.0f} msg/s: sent {sent}, screen updates {len(values)}, p50 "
+                    f"{statistics.median(values):.0f} ms, p99 {percentile(values, 0.99):.0f} ms, "
+                    f"max {max(values):.0f} ms"
+                )
             browser.close()
         client.loop_stop()
         client.disconnect()

@@ -1,4 +1,5 @@
 """Small tasks for operators: prove the worker is alive end to end (`celery -A project call tasks.diagnostics.ping`)."""
+
 from __future__ import annotations
 
 from celery import shared_task

@@ -1,4 +1,5 @@
 """Housekeeping tasks run by beat: retention (see mqtt_app.ingest.retention). Thin wrapper."""
+
 from __future__ import annotations
 
 from celery import shared_task

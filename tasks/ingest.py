@@ -4,6 +4,7 @@ acks_late + reject_on_worker_lost: a worker killed mid-batch leaves the message 
 and the batch's IngestBatch row (written in the same transaction) makes the redelivery store nothing twice.
 A database outage is retried with backoff, never dropped.
 """
+
 from __future__ import annotations
 
 from celery import shared_task

@@ -1,4 +1,5 @@
 """Reconciliation: converge the listeners' actual state to the database's desired state."""
+
 from __future__ import annotations
 
 from celery import shared_task

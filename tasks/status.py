@@ -1,4 +1,5 @@
 """Status bookkeeping sent by listeners (which never write the database themselves)."""
+
 from __future__ import annotations
 
 from celery import shared_task

@@ -1,4 +1,5 @@
 """A private Mosquitto broker for tests that need their own (auth, TLS, one to kill and restart)."""
+
 from __future__ import annotations
 
 import os
@@ -63,7 +64,8 @@ class MosquittoBroker:
     def start(self) -> None:
         config = self._write_config()
         self.process = Process(
-            [mosquitto_binary(), "-c", str(config)], env={"PATH": "/usr/sbin:/usr/bin:/bin"},
+            [mosquitto_binary(), "-c", str(config)],
+            env={"PATH": "/usr/sbin:/usr/bin:/bin"},
             log_path=self.folder / "mosquitto.log",
         )
         wait_for(lambda: port_open(self.port), timeout=10, what=f"mosquitto on port {self.port}")

@@ -4,6 +4,7 @@ Playwright's sync API, a listener process with fast timings, and a page that rec
 Playwright downloads no browser here: it drives /usr/bin/chromium through `executable_path`. Tests that use
 these fixtures skip (with the reason) only when no Chromium binary exists on the machine.
 """
+
 from __future__ import annotations
 
 import os
@@ -82,8 +83,11 @@ def listener_process(process_env, tmp_path) -> Iterator[Process]:
         log_path=tmp_path / "listener.log",
     )
     client = redis_lib.Redis.from_url(settings.REDIS_URL)
-    wait_for(lambda: client.exists(registry.listener_key(LISTENER_ID)) or not listener.alive(), timeout=30,
-             what="the listener to heartbeat")
+    wait_for(
+        lambda: client.exists(registry.listener_key(LISTENER_ID)) or not listener.alive(),
+        timeout=30,
+        what="the listener to heartbeat",
+    )
     client.close()
     assert listener.alive(), listener.output()
     yield listener

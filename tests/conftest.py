@@ -1,4 +1,5 @@
 """Fixtures on real services: the test database shared with child processes, Redis, brokers, a worker."""
+
 from __future__ import annotations
 
 import os
@@ -88,8 +89,24 @@ def broker_factory(tmp_path):
 def celery_worker_process(process_env, tmp_path):
     """A real `celery worker` process consuming every queue of this product, through the real Redis."""
     worker = Process(
-        [celery_bin(), "-A", "project", "worker", "-Q", "ingest,control,default", "--concurrency", "1",
-         "--pool", "prefork", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", "test@%h"],
+        [
+            celery_bin(),
+            "-A",
+            "project",
+            "worker",
+            "-Q",
+            "ingest,control,default",
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            "test@%h",
+        ],
         env=process_env,
         log_path=tmp_path / "worker.log",
     )

@@ -1,4 +1,5 @@
 """Helpers for tests that run real processes: wait for a condition, free ports, process handles."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Test settings: the real settings with test-only environment defaults (own Redis db and key prefix)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """A real worker process runs a task through the real Redis broker and touches the real database."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The NinjaAPI instance, its error format and its routers (OpenAPI at /api/openapi.json, docs at /api/docs)."""
+
 from __future__ import annotations
 
 from ninja import NinjaAPI

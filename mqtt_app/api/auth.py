@@ -4,6 +4,7 @@ Reads need an active logged-in user; changes need `is_staff`. Anonymous → 401,
 403. Session requests with an unsafe method must pass Django's CSRF check (a bearer token is never sent by a
 browser on its own, so it needs none).
 """
+
 from __future__ import annotations
 
 import logging

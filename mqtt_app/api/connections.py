@@ -4,6 +4,7 @@ The password and TLS client key are write-only: responses carry `has_password` /
 list queries do not even load them. Every change asks for a reconcile after commit, so listeners pick up new
 hosts, credentials and topic filters within about a second.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,23 @@ FIELD_NAMES = {
     "tls_insecure": "tls.insecure",
 }
 # Output fields copied as they are from a row; the others are renamed or derived in connection_out().
-SAME_FIELDS = ("id", "name", "host", "port", "protocol", "keepalive", "client_id", "username", "has_password",
-               "topics", "is_active", "status", "status_detail", "listener", "messages_received")
+SAME_FIELDS = (
+    "id",
+    "name",
+    "host",
+    "port",
+    "protocol",
+    "keepalive",
+    "client_id",
+    "username",
+    "has_password",
+    "topics",
+    "is_active",
+    "status",
+    "status_detail",
+    "listener",
+    "messages_received",
+)
 TIME_FIELDS = ("status_changed_at", "last_connected_at", "last_message_at", "last_heartbeat_at", "created_at",
                "updated_at")  # fmt: skip
 OTHER_FIELDS = ("site_id", "site__name", "tls_enabled", "tls_ca_certs", "tls_client_cert", "has_client_key",

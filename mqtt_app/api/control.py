@@ -3,6 +3,7 @@
 Start/stop only set the desired state (`is_active`) through `services.control.set_active`, which enqueues a
 reconcile after commit; the API never talks to a listener. Hence 202: accepted, converging.
 """
+
 from __future__ import annotations
 
 import logging

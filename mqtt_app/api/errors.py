@@ -5,6 +5,7 @@ shared with the admin), authentication and database conflicts all end up in that
 one thing. Messages never echo the submitted
 value: a rejected password must not come back in a response or a log line.
 """
+
 from __future__ import annotations
 
 import logging

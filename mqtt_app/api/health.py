@@ -4,6 +4,7 @@ Degraded: the database or Redis does not answer, or there are connections to run
 listener is alive or reconciliation has not run for three intervals. With nothing to run, missing listeners
 are fine. Listeners and the last reconcile are read through mqtt_app.listener.registry, which owns the keys.
 """
+
 from __future__ import annotations
 
 import logging

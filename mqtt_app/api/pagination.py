@@ -1,4 +1,5 @@
 """Limit/offset pages: `{"count", "limit", "offset", "next_offset", "items"}` for every list of the API."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,5 +1,6 @@
 """The parser registry: `GET /api/parsers` (each with its payload's JSON schema) and a dry run,
 `POST /api/parsers/{name}/test`, which parses a payload and stores nothing."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """`GET /api/parsing-errors?connection=&topic=`: grouped parse failures, most recent first."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -3,6 +3,7 @@
 JSON pages are not counted (the table is the biggest in the database); follow `next_offset`, or narrow with
 `since`/`until`. CSV streams every matching row (or `limit` rows when given) without loading them at once.
 """
+
 from __future__ import annotations
 
 import csv

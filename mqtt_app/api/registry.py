@@ -1,4 +1,5 @@
 """Access to the parser registry (mqtt_app.parsers), imported on use: the API loads without it."""
+
 from __future__ import annotations
 
 from typing import Any

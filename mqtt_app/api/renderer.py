@@ -1,5 +1,6 @@
 """JSON rendering with pydantic-core's Rust encoder: 5x faster than `json.dumps` on a page of 1,000
 connections (datetimes, UUIDs and Decimals included), with ninja's encoder as the fallback for the rest."""
+
 from __future__ import annotations
 
 from typing import Any

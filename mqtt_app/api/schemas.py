@@ -1,4 +1,5 @@
 """Shapes shared by the routers: the error format, sites and connections."""
+
 from __future__ import annotations
 
 from datetime import datetime

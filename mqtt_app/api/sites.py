@@ -1,4 +1,5 @@
 """Sites: `GET/POST /api/sites`, `GET/PATCH/DELETE /api/sites/{id}`."""
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ Django's PostgreSQL timestamp loader is pure Python (~8 µs a value); six timest
 connections cost ~50 ms of a 50 ms budget. Cast to text + `datetime.fromisoformat` costs ~1 µs. PostgreSQL
 renders the offset (the session is UTC under USE_TZ); SQLite stores naive UTC, hence the UTC default.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

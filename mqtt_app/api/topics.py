@@ -4,6 +4,7 @@ A person choosing a parser (which also makes the topic processable) or turning p
 topic (`parser_locked`), so automatic detection no longer overrides the choice; clearing the parser (`""`)
 hands the topic back to detection.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Saving through `full_clean()`, so the API rejects exactly what the admin rejects, with the same reasons."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

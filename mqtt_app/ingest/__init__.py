@@ -7,6 +7,7 @@ service (the transaction that ties them together), retention, bench (the benchma
 `ingest_batch`, `store_batch` and `Outcome` are loaded on first use: the benchmark's publisher and reference
 subprocesses import `mqtt_app.ingest.bench` without Django set up, so this package must not import models.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ Two shapes are accepted:
 - {"id", "connection_id", "listener", "messages": [...]}: one connection (what listeners sent before; a batch
   queued before an upgrade is still stored).
 """
+
 from __future__ import annotations
 
 import base64

@@ -2,6 +2,7 @@
 MqttParsingLog row (count, last_seen_at) instead of adding rows, so a broken device cannot flood the database.
 Each group also gets one line per batch on the "mqtt.parsing" logger (payload truncated).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,8 +73,9 @@ def record_failures(failures: list[Failure], now: datetime) -> list[GroupChange]
     open_groups = _open_groups(list(by_print), now)
     changes = [_grow(open_groups[key], same) for key, same in by_print.items() if key in open_groups]
     if changes:
-        MqttParsingLog.objects.bulk_update([c.row for c in changes], ["count", "last_seen_at", "message",
-                                                                      "details", "payload_excerpt", "payload_size"])
+        MqttParsingLog.objects.bulk_update(
+            [c.row for c in changes], ["count", "last_seen_at", "message", "details", "payload_excerpt", "payload_size"]
+        )
     created = [_new_group(key, same) for key, same in by_print.items() if key not in open_groups]
     if created:
         MqttParsingLog.objects.bulk_create(created)
@@ -129,8 +131,14 @@ def _log_line(connection_id: int, same: list[Failure]) -> None:
     latest = same[-1]
     parsing_logger.warning(
         "parse error connection=%s topic=%s parser=%s kind=%s location=%s count=%d: %s payload=%r",
-        connection_id, latest.topic.topic, latest.parser or "-", latest.kind, latest.location or "-", len(same),
-        latest.message, excerpt(latest.payload, LOG_PAYLOAD_CHARS),
+        connection_id,
+        latest.topic.topic,
+        latest.parser or "-",
+        latest.kind,
+        latest.location or "-",
+        len(same),
+        latest.message,
+        excerpt(latest.payload, LOG_PAYLOAD_CHARS),
     )
 
 
@@ -141,9 +149,15 @@ def _report(connection_id: int, same: list[Failure]) -> None:
     latest = same[-1]
     try:
         capture_parse_failure(
-            connection_id=connection_id, topic=latest.topic.topic, parser=latest.parser, kind=latest.kind,
-            location=latest.location, message=latest.message, details=latest.details,
-            payload_excerpt=excerpt(latest.payload, LOG_PAYLOAD_CHARS), count=len(same),
+            connection_id=connection_id,
+            topic=latest.topic.topic,
+            parser=latest.parser,
+            kind=latest.kind,
+            location=latest.location,
+            message=latest.message,
+            details=latest.details,
+            payload_excerpt=excerpt(latest.payload, LOG_PAYLOAD_CHARS),
+            count=len(same),
         )
     except Exception:  # noqa: BLE001 - reporting must never fail the batch
         parsing_logger.debug("could not report a parse failure to Sentry", exc_info=True)

@@ -6,6 +6,7 @@ its connection pools per loop, so every call reconnects to Redis (~2.5 ms). Here
 runs one event loop for the life of the process (re-created after a fork), and all of a batch's events go out
 in one hop onto that loop.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -99,8 +100,9 @@ class Coalescer:
             return None
         latest, counts = self.latest.pop(cid), self.counts.pop(cid)
         readings = [latest_reading(key[0], *item) for key, item in latest.items()]
-        return ReadingsEvent(connection=cid, readings=readings, counts=counts,
-                             published_at=self.published_at.pop(cid, None))
+        return ReadingsEvent(
+            connection=cid, readings=readings, counts=counts, published_at=self.published_at.pop(cid, None)
+        )
 
     def stats_due(self, connection_id: int) -> bool:
         return self._due(self.last_stats, connection_id, STATS_INTERVAL)
@@ -134,8 +136,9 @@ def latest_reading(topic_id: int, topic: str, row: tuple) -> LatestReading:
     """From a persist.COLUMNS row back to the event's typed value."""
     _, _, device, metric, value_type, number, text, unit, timestamp, _ = row
     value = bool(number) if value_type == "boolean" else (text if value_type == "text" else number)
-    return LatestReading(topic_id=topic_id, topic=topic, device=device, metric=metric, value=value, unit=unit,
-                         timestamp=timestamp)
+    return LatestReading(
+        topic_id=topic_id, topic=topic, device=device, metric=metric, value=value, unit=unit, timestamp=timestamp
+    )
 
 
 _loop = LoopThread()
@@ -159,8 +162,7 @@ def build_events(update: LiveUpdate) -> list[BaseModel]:
         events.append(error_event(cid, update.error_changes))
     rate = _rates.observe(cid, update.messages_received)
     if _coalescer.stats_due(cid):
-        events.append(StatsEvent(connection=cid, messages_received=update.messages_received,
-                                 messages_per_second=rate))
+        events.append(StatsEvent(connection=cid, messages_received=update.messages_received, messages_per_second=rate))
     return events
 
 
@@ -169,8 +171,14 @@ def error_event(connection_id: int, changes: list[GroupChange]) -> ParsingErrorE
     change = max(changes, key=lambda c: (c.created, c.added))
     row = change.row
     return ParsingErrorEvent(
-        connection=connection_id, topic=row.topic_name, parser=row.parser_name, error_kind=row.error_kind,
-        location=row.location, message=row.message[:500], count=change.total, log_id=row.pk,
+        connection=connection_id,
+        topic=row.topic_name,
+        parser=row.parser_name,
+        error_kind=row.error_kind,
+        location=row.location,
+        message=row.message[:500],
+        count=change.total,
+        log_id=row.pk,
     )
 
 

@@ -1,4 +1,5 @@
 """Run each processable topic's parser over its messages: readings out, or a Failure per message."""
+
 from __future__ import annotations
 
 import logging
@@ -49,14 +50,30 @@ def _parse_one(registry, connection_id: int, entry: TopicBatch, message: Message
     try:
         readings = registry.run(row.parser_name, row.topic, message.payload, message.received_at)
     except ParseFailure as exc:
-        _fail(connection_id, entry, result, message, exc.kind, str(getattr(exc, "message", exc)),
-              getattr(exc, "location", ""), list(getattr(exc, "errors", None) or []))
+        _fail(
+            connection_id,
+            entry,
+            result,
+            message,
+            exc.kind,
+            str(getattr(exc, "message", exc)),
+            getattr(exc, "location", ""),
+            list(getattr(exc, "errors", None) or []),
+        )
         return
     except Exception as exc:  # noqa: BLE001 - a parser bug is recorded like a validation failure
         # Recorded and logged once per group by errors.py; the traceback only at debug level (no flood).
         logger.debug("parser %s raised on topic %r", row.parser_name, row.topic, exc_info=True)
-        _fail(connection_id, entry, result, message, ParseErrorKind.PARSER_EXCEPTION,
-              f"{type(exc).__name__}: {exc}", "", [])
+        _fail(
+            connection_id,
+            entry,
+            result,
+            message,
+            ParseErrorKind.PARSER_EXCEPTION,
+            f"{type(exc).__name__}: {exc}",
+            "",
+            [],
+        )
         return
     for reading in readings:
         built = build_row(connection_id, row.pk, reading, message.received_at)
@@ -65,14 +82,30 @@ def _parse_one(registry, connection_id: int, entry: TopicBatch, message: Message
         result.latest[(row.pk, built[3])] = (row.topic, built)
 
 
-def _fail(connection_id: int, entry: TopicBatch, result: Parsed, message: Message, kind: str, text: str,
-          location: str, details: list) -> None:
+def _fail(
+    connection_id: int,
+    entry: TopicBatch,
+    result: Parsed,
+    message: Message,
+    kind: str,
+    text: str,
+    location: str,
+    details: list,
+) -> None:
     entry.errors += 1
-    result.failures.append(Failure(
-        topic=entry.row, parser=entry.row.parser_name, kind=str(kind), message=clean_text(text[:2000]),
-        payload=message.payload, at=message.received_at, location=clean_text(str(location or "")[:255]),
-        details=_clean_details(details), connection_id=connection_id,
-    ))
+    result.failures.append(
+        Failure(
+            topic=entry.row,
+            parser=entry.row.parser_name,
+            kind=str(kind),
+            message=clean_text(text[:2000]),
+            payload=message.payload,
+            at=message.received_at,
+            location=clean_text(str(location or "")[:255]),
+            details=_clean_details(details),
+            connection_id=connection_id,
+        )
+    )
 
 
 def _clean_details(details: list) -> list[dict]:
@@ -82,8 +115,13 @@ def _clean_details(details: list) -> list[dict]:
         if isinstance(item, dict):
             loc = item.get("loc", "")
             loc = ".".join(str(p) for p in loc) if isinstance(loc, list | tuple) else str(loc)
-            out.append({"loc": clean_text(loc), "msg": clean_text(str(item.get("msg", ""))[:500]),
-                        "type": str(item.get("type", ""))})
+            out.append(
+                {
+                    "loc": clean_text(loc),
+                    "msg": clean_text(str(item.get("msg", ""))[:500]),
+                    "type": str(item.get("type", "")),
+                }
+            )
     return out
 
 
@@ -92,10 +130,23 @@ def _oversized(connection_id: int, entry: TopicBatch, message: Message, result: 
     result.oversized += 1
     if entry.row.is_processable and entry.row.parser_name:
         limit = settings.MQTT_MAX_PAYLOAD_BYTES
-        _fail(connection_id, entry, result, message, ParseErrorKind.TOO_LARGE,
-              f"payload of {len(message.payload)} bytes is over MQTT_MAX_PAYLOAD_BYTES={limit}", "", [])
+        _fail(
+            connection_id,
+            entry,
+            result,
+            message,
+            ParseErrorKind.TOO_LARGE,
+            f"payload of {len(message.payload)} bytes is over MQTT_MAX_PAYLOAD_BYTES={limit}",
+            "",
+            [],
+        )
     elif entry.row.pk not in result.oversized_topics:  # one line per topic per batch
         result.oversized_topics.add(entry.row.pk)
-        parsing_logger.warning("connection=%s topic=%s: payload of %d bytes skipped (over %d) payload=%r",
-                               connection_id, entry.row.topic, len(message.payload),
-                               settings.MQTT_MAX_PAYLOAD_BYTES, excerpt(message.payload, 80))
+        parsing_logger.warning(
+            "connection=%s topic=%s: payload of %d bytes skipped (over %d) payload=%r",
+            connection_id,
+            entry.row.topic,
+            len(message.payload),
+            settings.MQTT_MAX_PAYLOAD_BYTES,
+            excerpt(message.payload, 80),
+        )

@@ -3,6 +3,7 @@
 Measured (see the mqtt_bench report): COPY costs a fraction of bulk_create's per-row CPU on PostgreSQL, so
 it is the default there; MQTT_INGEST_COPY=false falls back to bulk_create.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,15 @@ from .decode import clean_text
 logger = logging.getLogger(__name__)
 
 COLUMNS = (
-    "connection_id", "topic_id", "device", "metric", "value_type", "value", "text_value", "unit", "timestamp",
+    "connection_id",
+    "topic_id",
+    "device",
+    "metric",
+    "value_type",
+    "value",
+    "text_value",
+    "unit",
+    "timestamp",
     "received_at",
 )
 BULK_BATCH = 1000
@@ -33,8 +42,16 @@ def build_row(connection_id: int, topic_id: int, reading, received_at: datetime)
     if timestamp.tzinfo is None:  # a parser's naive time is UTC by convention
         timestamp = timestamp.replace(tzinfo=UTC)
     return (
-        connection_id, topic_id, clean_text(str(reading.device or "")[:255]), clean_text(str(reading.metric)[:255]),
-        value_type, number, clean_text(text), clean_text(str(reading.unit or "")[:32]), timestamp, received_at,
+        connection_id,
+        topic_id,
+        clean_text(str(reading.device or "")[:255]),
+        clean_text(str(reading.metric)[:255]),
+        value_type,
+        number,
+        clean_text(text),
+        clean_text(str(reading.unit or "")[:32]),
+        timestamp,
+        received_at,
     )
 
 

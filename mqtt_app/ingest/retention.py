@@ -3,6 +3,7 @@
 Each chunk is its own short transaction (select ids, delete by id), so a big backlog never holds a long lock
 or builds one huge DELETE; ingestion keeps running between chunks.
 """
+
 from __future__ import annotations
 
 import logging

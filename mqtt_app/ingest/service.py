@@ -11,6 +11,7 @@ Order inside the transaction, and why:
 4. Readings (one COPY or bulk_create for every connection), error groups, topic counters.
 After commit: the live events of each connection.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,8 +69,12 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
         parts = [part for part in batch.parts if part.connection_id in totals]
         for part in batch.parts:
             if part.connection_id not in totals:
-                logger.warning("batch %s: connection %s no longer exists, its %d messages dropped", batch.id,
-                               part.connection_id, len(part.messages))
+                logger.warning(
+                    "batch %s: connection %s no longer exists, its %d messages dropped",
+                    batch.id,
+                    part.connection_id,
+                    len(part.messages),
+                )
         if not parts:
             return Outcome("no_connection", batch.message_count), []
         found = discover(parts)
@@ -83,14 +88,21 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
         readings = save_readings(rows)
         changes = record_failures(failures, now)
         apply_counters([entry for discovery in found.values() for entry in discovery.topics])
-    outcome = Outcome("stored", batch.message_count, readings, len(failures),
-                      sum(len(d.new) for d in found.values()), sum(d.dropped_messages for d in found.values()))
+    outcome = Outcome(
+        "stored",
+        batch.message_count,
+        readings,
+        len(failures),
+        sum(len(d.new) for d in found.values()),
+        sum(d.dropped_messages for d in found.values()),
+    )
     updates = [_live_update(p, found[p.connection_id], parsed[p.connection_id], changes, totals) for p in parts]
     return outcome, updates
 
 
-def _live_update(part: Part, found: Discovery, parsed: Parsed, changes: list[GroupChange],
-                 totals: dict[int, int]) -> live.LiveUpdate:
+def _live_update(
+    part: Part, found: Discovery, parsed: Parsed, changes: list[GroupChange], totals: dict[int, int]
+) -> live.LiveUpdate:
     cid = part.connection_id
     received = part.received_range
     return live.LiveUpdate(

@@ -1,4 +1,5 @@
 """Raw statements on the batch's own connection and transaction, for the few hot queries of ingestion."""
+
 from __future__ import annotations
 
 from typing import Any

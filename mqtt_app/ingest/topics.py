@@ -3,6 +3,7 @@
 New rows are created in one bulk insert, with a parser when the registry claims the topic; counters of all the
 batch's topics are written in one bulk update at the end of the batch (`apply_counters`), never per message.
 """
+
 from __future__ import annotations
 
 import logging
@@ -123,8 +124,9 @@ def _rows_of(connection_id: int, names: list[str]) -> dict[str, TopicRow]:
 def _create_topics(connection_id: int, grouped: dict[str, list[Message]], result: Discovery) -> dict[str, TopicRow]:
     storable = [name for name in grouped if len(name) <= MAX_TOPIC_LENGTH]
     for name in set(grouped) - set(storable):
-        logger.warning("connection %s: topic of %d characters not stored (max %d)", connection_id, len(name),
-                       MAX_TOPIC_LENGTH)
+        logger.warning(
+            "connection %s: topic of %d characters not stored (max %d)", connection_id, len(name), MAX_TOPIC_LENGTH
+        )
     room = settings.MQTT_MAX_TOPICS_PER_CONNECTION - MqttTopic.objects.filter(connection_id=connection_id).count()
     if len(storable) > room:
         _warn_cap(connection_id, len(storable) - max(room, 0))
@@ -171,7 +173,10 @@ def _warn_cap(connection_id: int, over: int) -> None:
     _warned_cap.add(connection_id)
     logger.warning(
         "connection %s reached MQTT_MAX_TOPICS_PER_CONNECTION=%d: new topics are counted on the connection "
-        "but not stored (%d in this batch)", connection_id, settings.MQTT_MAX_TOPICS_PER_CONNECTION, over,
+        "but not stored (%d in this batch)",
+        connection_id,
+        settings.MQTT_MAX_TOPICS_PER_CONNECTION,
+        over,
     )
 
 
@@ -191,8 +196,9 @@ def apply_counters(topics: list[TopicBatch]) -> None:
         seen = adapt(max(m.received_at for m in entry.messages))
         sample = None if entry.sample is None else entry.sample.payload[:sample_bytes]
         size = None if entry.sample is None else len(entry.sample.payload)
-        rows.append((len(entry.messages), entry.errors, seen, seen, latest.qos, latest.retain, sample, size,
-                     entry.row.pk))
+        rows.append(
+            (len(entry.messages), entry.errors, seen, seen, latest.qos, latest.retain, sample, size, entry.row.pk)
+        )
     if is_postgresql():
         # The nine arrays bound server-side (nine parameters, however many topics).
         pg_fetch(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])

@@ -15,6 +15,7 @@ everything that was not acknowledged.
 Status and activity tasks leave through the same thread (the `control` queue), so one thread owns
 every Celery send of the listener and an unreachable Redis stalls nothing else.
 """
+
 from __future__ import annotations
 
 import base64

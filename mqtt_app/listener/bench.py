@@ -9,6 +9,7 @@ the `control` queue, listener processes, and this process as the reconciler. Fig
   configured interval (beat's schedule) running in this process.
 It creates its own site ("bench-lifecycle") and deletes it at the end.
 """
+
 from __future__ import annotations
 
 import os
@@ -80,8 +81,9 @@ class Bench:
     # --- processes ---------------------------------------------------------------------------------
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(args, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.processes[name] = process
         return process
 
@@ -89,13 +91,32 @@ class Bench:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1,000 sockets each side need room
         config = self.folder / "mosquitto.conf"
-        config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                          "max_queued_messages 100000\n" + ("user root\n" if os.geteuid() == 0 else ""))
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_queued_messages 100000\n" + ("user root\n" if os.geteuid() == 0 else "")
+        )
         mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.spawn("mosquitto", [mosquitto, "-c", str(config)])
         celery = str(Path(sys.executable).with_name("celery"))
-        self.spawn("worker", [celery, "-A", "project", "worker", "-Q", "control", "--concurrency", "1",
-                              "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h", "-l", "WARNING"])
+        self.spawn(
+            "worker",
+            [
+                celery,
+                "-A",
+                "project",
+                "worker",
+                "-Q",
+                "control",
+                "--concurrency",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"bench-{os.getpid()}@%h",
+                "-l",
+                "WARNING",
+            ],
+        )
 
     def start_listener(self, listener_id: str) -> subprocess.Popen:
         process = self.spawn(listener_id, [sys.executable, "manage.py", "mqtt_listener", "--id", listener_id])
@@ -117,8 +138,14 @@ class Bench:
         site, _ = Site.objects.get_or_create(name=SITE)
         have = MqttConnection.objects.filter(site=site).count()
         MqttConnection.objects.bulk_create(
-            MqttConnection(site=site, name=f"bench-{i}", host="127.0.0.1", port=self.port, is_active=active,
-                           topics=[{"filter": f"bench/{i}/#", "qos": 1}])
+            MqttConnection(
+                site=site,
+                name=f"bench-{i}",
+                host="127.0.0.1",
+                port=self.port,
+                is_active=active,
+                topics=[{"filter": f"bench/{i}/#", "qos": 1}],
+            )
             for i in range(have, total)
         )
 
@@ -145,8 +172,10 @@ class Bench:
             _wait(lambda: self.connected_in_db([pk]), 30, "connected", interval=0.005)
             samples.append(time.monotonic() - started)
         samples.sort()
-        self.out(f"start-to-connected ({self.trials} trials): p50 {statistics.median(samples):.3f} s, "
-                 f"max {samples[-1]:.3f} s (goal p50 < 1.5 s, seed limit 30 s)")
+        self.out(
+            f"start-to-connected ({self.trials} trials): p50 {statistics.median(samples):.3f} s, "
+            f"max {samples[-1]:.3f} s (goal p50 < 1.5 s, seed limit 30 s)"
+        )
 
     def reconcile_times(self) -> None:
         MqttConnection.objects.filter(site__name=SITE).update(is_active=True)
@@ -154,9 +183,11 @@ class Bench:
         first = run_reconcile()
         steady = [run_reconcile()["seconds"] for _ in range(5)]
         total = MqttConnection.objects.count()
-        self.out(f"reconcile with {total} connections: first assignment {first['seconds']:.3f} s "
-                 f"({first['status_changes']} status changes); steady cycle median {statistics.median(steady):.3f} s"
-                 f" (goal < 0.5 s, seed limit 5 s)")
+        self.out(
+            f"reconcile with {total} connections: first assignment {first['seconds']:.3f} s "
+            f"({first['status_changes']} status changes); steady cycle median {statistics.median(steady):.3f} s"
+            f" (goal < 0.5 s, seed limit 5 s)"
+        )
 
     def listener_footprint(self, listener_id: str) -> None:
         _wait(lambda: self.held_connected(listener_id) >= self.count, 180, f"{self.count} connected")
@@ -166,10 +197,12 @@ class Bench:
         cpu_before, wall = _cpu_seconds(pid), time.monotonic()
         time.sleep(10.0)
         idle = (_cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall) * 100
-        self.out(f"one listener holding {self.count} connections: all connected {waited:.1f} s after the reconcile "
-                 f"(seen through {settings.MQTT_LISTENER_HEARTBEAT:g} s heartbeats); "
-                 f"RSS {_proc_status(pid, 'VmRSS')}, {_proc_status(pid, 'Threads')} threads, idle CPU {idle:.2f}% "
-                 f"of one core")
+        self.out(
+            f"one listener holding {self.count} connections: all connected {waited:.1f} s after the reconcile "
+            f"(seen through {settings.MQTT_LISTENER_HEARTBEAT:g} s heartbeats); "
+            f"RSS {_proc_status(pid, 'VmRSS')}, {_proc_status(pid, 'Threads')} threads, idle CPU {idle:.2f}% "
+            f"of one core"
+        )
 
     def failover(self) -> None:
         interval = float(settings.MQTT_RECONCILE_INTERVAL)
@@ -188,9 +221,11 @@ class Bench:
         _wait(lambda: self.held_connected(second, doomed_ids) == len(doomed_ids), 300, "failover", interval=0.1)
         took = time.monotonic() - killed
         stop.set()
-        self.out(f"failover of {len(doomed_ids)} connections after SIGKILL: {took:.1f} s "
-                 f"(heartbeat TTL {settings.MQTT_LISTENER_TTL:g} s, then a survivor requests a reconcile; "
-                 f"beat every {interval:g} s as the backstop; goal < 45 s)")
+        self.out(
+            f"failover of {len(doomed_ids)} connections after SIGKILL: {took:.1f} s "
+            f"(heartbeat TTL {settings.MQTT_LISTENER_TTL:g} s, then a survivor requests a reconcile; "
+            f"beat every {interval:g} s as the backstop; goal < 45 s)"
+        )
 
     @staticmethod
     def _reconcile_every(interval: float, stop: threading.Event) -> None:

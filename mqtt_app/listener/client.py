@@ -8,6 +8,7 @@ Policy (after Home Assistant's MQTT client): our own reconnect loop with capped 
 jitter, a refused login parks the connection in `error` for MQTT_AUTH_RETRY_DELAY, subscriptions are sent
 again on every connect, and a connection that used to receive but went silent is flagged and resubscribed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -309,7 +310,9 @@ def _configure_tls(client: mqtt.Client, spec: ConnectionSpec) -> None:
                     out.write(pem)
                 paths[name] = path
         client.tls_set(
-            ca_certs=paths["ca"], certfile=paths["cert"], keyfile=paths["key"],
+            ca_certs=paths["ca"],
+            certfile=paths["cert"],
+            keyfile=paths["key"],
             cert_reqs=ssl.CERT_NONE if spec.tls_insecure else ssl.CERT_REQUIRED,
         )
         client.tls_insecure_set(spec.tls_insecure)
@@ -317,4 +320,3 @@ def _configure_tls(client: mqtt.Client, spec: ConnectionSpec) -> None:
         for path in paths.values():
             if path:
                 os.unlink(path)
-

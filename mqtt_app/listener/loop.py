@@ -5,6 +5,7 @@ thread waits on all the sockets with epoll and calls `loop_read`/`loop_write` on
 and `loop_misc` (keepalive pings) once a second. Other threads never touch the selector: they hand work
 to the loop with `call_soon_threadsafe`, which wakes it through a socket pair.
 """
+
 from __future__ import annotations
 
 import heapq

@@ -9,6 +9,7 @@ P = settings.REDIS_KEY_PREFIX
 - `P:reconcile:summary`     JSON summary of it, with `seconds` (duration) and `at`;
 - `P:failover:<ids>`        short-lived claim: one live listener asks for a reconcile when peers died.
 """
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ Threads, each with one job:
 - a small connect pool: blocking TCP connects and TLS handshakes.
 The listener reads connection settings from the database but never writes it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,20 @@ CONNECT_POOL = 8
 
 
 SPEC_FIELDS = (
-    "pk", "host", "port", "protocol", "keepalive", "client_id", "username", "password", "tls_enabled",
-    "tls_ca_certs", "tls_client_cert", "tls_client_key", "tls_insecure", "topics",
+    "pk",
+    "host",
+    "port",
+    "protocol",
+    "keepalive",
+    "client_id",
+    "username",
+    "password",
+    "tls_enabled",
+    "tls_ca_certs",
+    "tls_client_cert",
+    "tls_client_key",
+    "tls_insecure",
+    "topics",
 )
 
 
@@ -218,9 +231,15 @@ class ListenerService:
         held = list(self.clients.items())
         connections = {str(cid): {"status": c.status, "detail": c.detail, "silent": c.silent} for cid, c in held}
         return {
-            "host": socket.gethostname(), "pid": os.getpid(), "capacity": self.capacity,
-            "started_at": self.started_at, "connections": connections, "buffered": self.batcher.buffered,
-            "redis_ok": self.batcher.redis_ok, "stats": dict(self.batcher.stats), "loops": self.reactor.iterations,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "capacity": self.capacity,
+            "started_at": self.started_at,
+            "connections": connections,
+            "buffered": self.batcher.buffered,
+            "redis_ok": self.batcher.redis_ok,
+            "stats": dict(self.batcher.stats),
+            "loops": self.reactor.iterations,
         }
 
     # --- control thread: heartbeat + assignment ---------------------------------------------------------

@@ -1,4 +1,5 @@
 """A clear error, instead of a ProgrammingError deep inside, when a command runs on an unmigrated database."""
+
 from __future__ import annotations
 
 from django.core.management.base import CommandError

@@ -1,4 +1,5 @@
 """The data model of ARCHITECTURE.md (app label `mqtt`)."""
+
 from __future__ import annotations
 
 from .connections import ConnectionStatus, MqttConnection, Protocol, Site

@@ -1,4 +1,5 @@
 """Sites and their broker connections: `is_active` is the desired state, `status` the actual one."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -85,9 +86,7 @@ class MqttConnection(models.Model):
         ordering = ["site__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["site", "name"], name="mqtt_connection_unique_name_per_site"),
-            models.CheckConstraint(
-                condition=models.Q(port__gte=1, port__lte=65535), name="mqtt_connection_port_range"
-            ),
+            models.CheckConstraint(condition=models.Q(port__gte=1, port__lte=65535), name="mqtt_connection_port_range"),
         ]
         indexes = [models.Index(fields=["is_active", "status"], name="mqtt_conn_active_status")]
 

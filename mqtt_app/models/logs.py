@@ -1,4 +1,5 @@
 """Database logs: connection events and parse failures (the seed's "errors in DB")."""
+
 from __future__ import annotations
 
 from django.db import models

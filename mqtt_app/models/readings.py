@@ -1,4 +1,5 @@
 """Parsed telemetry and the record of ingested batches (for idempotent redelivery)."""
+
 from __future__ import annotations
 
 from django.db import models

@@ -1,4 +1,5 @@
 """API bearer tokens, one per user, printed by `manage.py mqtt_token <username>`."""
+
 from __future__ import annotations
 
 import hashlib

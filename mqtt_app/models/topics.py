@@ -1,4 +1,5 @@
 """Every topic seen on a connection, parsed or not (auto-discovery)."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -27,9 +28,7 @@ class MqttTopic(models.Model):
 
     class Meta:
         ordering = ["topic"]
-        constraints = [
-            models.UniqueConstraint(fields=["connection", "topic"], name="mqtt_topic_unique_per_connection")
-        ]
+        constraints = [models.UniqueConstraint(fields=["connection", "topic"], name="mqtt_topic_unique_per_connection")]
         indexes = [models.Index(fields=["connection", "-last_seen_at"], name="mqtt_topic_conn_lastseen")]
 
     def __str__(self) -> str:

@@ -1,4 +1,5 @@
 """Start/stop: change the desired state only, then ask for a reconcile once the change is committed."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -19,7 +20,9 @@ def set_active(connection_ids: Iterable[int], active: bool) -> int:
     """Set `is_active` on the given connections (and nothing else). Returns how many rows changed."""
     with transaction.atomic():
         changed = (
-            MqttConnection.objects.filter(pk__in=list(connection_ids)).exclude(is_active=active).update(is_active=active)
+            MqttConnection.objects.filter(pk__in=list(connection_ids))
+            .exclude(is_active=active)
+            .update(is_active=active)
         )
         request_reconcile()
     return changed

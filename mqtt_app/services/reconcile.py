@@ -4,6 +4,7 @@
 policy is testable without Redis; `run_reconcile()` reads, plans and writes under a Redis lock with a TTL
 so several beat ticks or workers never double-assign a connection.
 """
+
 from __future__ import annotations
 
 import logging
@@ -98,8 +99,12 @@ def plan(desired: list[Desired], live: dict[str, dict[str, Any]], assignments: d
 
 
 def _rebalance(
-    result: Plan, by_id: dict[int, Desired], live: dict[str, dict[str, Any]], current: dict[int, str],
-    load: dict[str, int], now: float,
+    result: Plan,
+    by_id: dict[int, Desired],
+    live: dict[str, dict[str, Any]],
+    current: dict[int, str],
+    load: dict[str, int],
+    now: float,
 ) -> None:
     """Move connections only when the busiest listener holds more than `slack` above the idlest one, and
     then unhealthy connections first: a new listener gets a share without a storm of reconnects."""

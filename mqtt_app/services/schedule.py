@@ -1,4 +1,5 @@
 """The beat schedule rows, created idempotently (after every `migrate`, and by `mqtt_setup`)."""
+
 from __future__ import annotations
 
 import json

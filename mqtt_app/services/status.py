@@ -4,6 +4,7 @@ Listeners never touch the database: they enqueue `tasks.status.record_status` an
 `tasks.status.record_heartbeat`, which call the functions here on a worker. Reconciliation calls
 `record_status` directly for the changes it decides (starting, stopping, reassigned).
 """
+
 from __future__ import annotations
 
 import logging
@@ -72,8 +73,12 @@ def record_statuses(changes: list[StatusChange], broadcast: bool = True) -> list
             recorded += [(change, group[3]) for change in _apply_group(group, members)]
     for change, event in recorded:
         connections_log.info(
-            "connection=%s event=%s status=%s listener=%s detail=%s", change.connection_id, event, change.status,
-            change.listener_id or "-", change.detail or "-",
+            "connection=%s event=%s status=%s listener=%s detail=%s",
+            change.connection_id,
+            event,
+            change.status,
+            change.listener_id or "-",
+            change.detail or "-",
         )
     ids = [change.connection_id for change, _ in recorded]
     if broadcast:
@@ -100,7 +105,9 @@ def _apply_group(group: tuple, members: list[StatusChange]) -> list[StatusChange
     in_order = Q(status_changed_at__isnull=True) | Q(status_changed_at__lte=at)
     wanted = {change.connection_id: change for change in members}
     eligible = list(
-        MqttConnection.objects.select_for_update().filter(pk__in=list(wanted)).filter(in_order)
+        MqttConnection.objects.select_for_update()
+        .filter(pk__in=list(wanted))
+        .filter(in_order)
         .values_list("pk", flat=True)
     )
     stale = set(wanted) - set(eligible)

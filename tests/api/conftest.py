@@ -1,4 +1,5 @@
 """Fixtures for the API tests: users of each kind, clients logged in as them, and small object factories."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """Who may do what: anonymous → 401, logged in but not staff → 403 on changes, tokens and CSRF."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """`mqtt_bench_api` prints its figures and leaves no data behind (its numbers are not asserted: a benchmark)."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Connections CRUD: the shape of a connection, validation errors that name the field, write-only secrets."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -13,9 +14,17 @@ pytestmark = pytest.mark.django_db
 
 
 def _valid(site_id: int, **changes) -> dict:
-    body = {"site": site_id, "name": "plant broker", "host": "broker.example", "port": 8883, "protocol": "5",
-            "username": "u", "password": SECRET, "topics": [{"filter": "sensors/#", "qos": 1}],
-            "tls": {"enabled": True, "ca_certs": "PEM-CA", "client_cert": "PEM-CERT", "client_key": "PEM-KEY"}}
+    body = {
+        "site": site_id,
+        "name": "plant broker",
+        "host": "broker.example",
+        "port": 8883,
+        "protocol": "5",
+        "username": "u",
+        "password": SECRET,
+        "topics": [{"filter": "sensors/#", "qos": 1}],
+        "tls": {"enabled": True, "ca_certs": "PEM-CA", "client_cert": "PEM-CERT", "client_key": "PEM-KEY"},
+    }
     body.update(changes)
     return body
 
@@ -143,8 +152,6 @@ def test_the_list_matches_its_documented_schema(staff_client, make_connection):
     body = staff_client.get("/api/connections").json()
     page = ConnectionPage.model_validate(body)  # the list skips ninja's response validation, for speed
     item = page.items[0]
-    assert (item.effective_client_id, item.restart_count, item.tls.has_client_key) == (
-        f"mqttmon-{item.id}", 2, True
-    )
+    assert (item.effective_client_id, item.restart_count, item.tls.has_client_key) == (f"mqttmon-{item.id}", 2, True)
     assert body["items"][0] == staff_client.get(f"/api/connections/{item.id}").json()
     assert (item.last_message_at, item.created_at, item.last_connected_at) == (seen, conn.created_at, None)

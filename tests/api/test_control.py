@@ -1,4 +1,5 @@
 """Start/stop only set `is_active` and enqueue a reconcile after commit; events are listed newest first."""
+
 from __future__ import annotations
 
 from datetime import timedelta

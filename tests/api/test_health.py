@@ -1,4 +1,5 @@
 """`GET /api/health`: no auth; 200 when the stack can do its job, 503 (with the reasons) when it cannot."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """The OpenAPI document loads, lists every endpoint, documents the error format and keeps secrets write-only."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The parser registry over the API: the list with schemas, and a dry run that stores nothing."""
+
 from __future__ import annotations
 
 import base64

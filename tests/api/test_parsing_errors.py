@@ -1,4 +1,5 @@
 """Parse failures: filtered by connection and topic, most recent first."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """Readings: filters, newest first, pages without counting, and a streamed CSV export."""
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,14 @@ def topic(make_connection, make_topic):
 def _add(topic, minute: int, metric: str = "temp", value: float = 1.0, **fields) -> TelemetryReading:
     at = T0 + timedelta(minutes=minute)
     return TelemetryReading.objects.create(
-        connection_id=topic.connection_id, topic=topic, device="boiler", metric=metric, value=value,
-        timestamp=at, received_at=at, **fields,
+        connection_id=topic.connection_id,
+        topic=topic,
+        device="boiler",
+        metric=metric,
+        value=value,
+        timestamp=at,
+        received_at=at,
+        **fields,
     )
 
 

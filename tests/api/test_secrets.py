@@ -1,4 +1,5 @@
 """The password and TLS client key never come back: not in any response, not in any log line."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Sites CRUD through the API, validated like the admin."""
+
 from __future__ import annotations
 
 import pytest

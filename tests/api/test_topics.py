@@ -1,4 +1,5 @@
 """Discovered topics: listed with counts and samples; staff set the parser and is_processable."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The admin works on day one; its start/stop actions change `is_active` and nothing else."""
+
 from __future__ import annotations
 
 import pytest
@@ -69,9 +70,20 @@ def test_stop_selected_only_clears_is_active(admin_client, connections):
 
 def _add_form(site_pk: int, **overrides) -> dict:
     form = {
-        "site": site_pk, "name": "new", "is_active": "on", "host": "broker.local", "port": "1883",
-        "protocol": "3.1.1", "keepalive": "60", "client_id": "", "username": "u", "password": "pw-1",
-        "tls_ca_certs": "", "tls_client_cert": "", "tls_client_key": "", "topics": '[{"filter": "a/#", "qos": 1}]',
+        "site": site_pk,
+        "name": "new",
+        "is_active": "on",
+        "host": "broker.local",
+        "port": "1883",
+        "protocol": "3.1.1",
+        "keepalive": "60",
+        "client_id": "",
+        "username": "u",
+        "password": "pw-1",
+        "tls_ca_certs": "",
+        "tls_client_cert": "",
+        "tls_client_key": "",
+        "topics": '[{"filter": "a/#", "qos": 1}]',
     }
     return form | overrides
 

@@ -1,4 +1,5 @@
 """The ASGI application serves HTTP pages and authenticated WebSockets (the real app, session auth)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Migrations match the models and reverse cleanly (the seed's rollback plan: `migrate mqtt zero`)."""
+
 from __future__ import annotations
 
 from io import StringIO

@@ -1,4 +1,5 @@
 """The data model: defaults, constraints and validation messages."""
+
 from __future__ import annotations
 
 import pytest

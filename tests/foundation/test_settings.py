@@ -1,4 +1,5 @@
 """Settings come from the environment; bad values fail at start with a clear message."""
+
 from __future__ import annotations
 
 import os

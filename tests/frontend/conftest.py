@@ -1,4 +1,5 @@
 """Fixtures for the web UI tests: users, a site with connections, a logged-in session cookie."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The web UI in headless Chromium against the live stack: daphne, a Celery worker, a listener, a broker."""
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,11 @@ def test_an_operator_starts_a_connection_sees_live_readings_and_stops_it(
         page.click("#theme-toggle")
 
     publisher("plant/boiler", json.dumps({"temperature": 20.5}).encode())
-    topic = wait_for(lambda: MqttTopic.objects.filter(connection=connection, topic="plant/boiler").first(),
-                     timeout=15, what="the topic to be discovered")
+    topic = wait_for(
+        lambda: MqttTopic.objects.filter(connection=connection, topic="plant/boiler").first(),
+        timeout=15,
+        what="the topic to be discovered",
+    )
     page.goto(f"{asgi_server.url}/connections/{connection.pk}/")
     page.locator(".tree a.name", has_text="boiler").wait_for()
     screenshot(page, "connection")

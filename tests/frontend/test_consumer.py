@@ -1,4 +1,5 @@
 """The /ws/events/ consumer through the real ASGI app: auth, origin, snapshot, subscriptions, event shapes."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -99,8 +100,14 @@ def test_a_logged_in_socket_gets_every_connection_status_without_asking(viewer_u
 
 def test_status_events_are_pushed_to_every_socket(viewer_user, connections):
     cookie = session_cookie(viewer_user)
-    event = ConnectionStatusEvent(connection=connections[0].pk, site=connections[0].site_id, name="line-0",
-                                  is_active=True, status="connected", status_changed_at=timezone.now())
+    event = ConnectionStatusEvent(
+        connection=connections[0].pk,
+        site=connections[0].site_id,
+        name="line-0",
+        is_active=True,
+        status="connected",
+        status_changed_at=timezone.now(),
+    )
 
     async def scenario():
         ws = communicator(cookie)
@@ -117,10 +124,22 @@ def connection_events(connection_id: int) -> list:
     now = timezone.now()
     return [
         TopicDiscoveredEvent(connection=connection_id, topics=[TopicInfo(id=7, topic="a/b", is_processable=False)]),
-        ReadingsEvent(connection=connection_id, counts={7: 3}, published_at=now.timestamp(), readings=[
-            LatestReading(topic_id=7, topic="a/b", metric="temperature", value=21.5, unit="°C", timestamp=now)]),
-        ParsingErrorEvent(connection=connection_id, topic="a/b", parser="senml", error_kind="validation",
-                          location="e.0.v", message="Input should be a valid number"),
+        ReadingsEvent(
+            connection=connection_id,
+            counts={7: 3},
+            published_at=now.timestamp(),
+            readings=[
+                LatestReading(topic_id=7, topic="a/b", metric="temperature", value=21.5, unit="°C", timestamp=now)
+            ],
+        ),
+        ParsingErrorEvent(
+            connection=connection_id,
+            topic="a/b",
+            parser="senml",
+            error_kind="validation",
+            location="e.0.v",
+            message="Input should be a valid number",
+        ),
         StatsEvent(connection=connection_id, messages_per_second=12.5, messages_received=1000),
     ]
 
@@ -146,8 +165,11 @@ def test_a_subscribed_socket_receives_that_connections_events_in_their_documente
         return ack, received, silent
 
     ack, received, silent = run(scenario)
-    assert ack == {"type": "subscribed", "connection": target,
-                   "events": ["parsing.error", "readings", "stats", "topic.discovered"]}
+    assert ack == {
+        "type": "subscribed",
+        "connection": target,
+        "events": ["parsing.error", "readings", "stats", "topic.discovered"],
+    }
     assert received == [event.model_dump(mode="json") for event in events]
     assert silent
 

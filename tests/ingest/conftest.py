@@ -1,4 +1,5 @@
 """Fixtures for the ingestion tests: a connection, and batches in the listener's wire format."""
+
 from __future__ import annotations
 
 import time
@@ -17,14 +18,27 @@ def connection(db):
     return MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
 
 
-def make_batch(connection_id: int, messages: list[tuple[str, bytes]], *, batch_id: str | None = None,
-               qos: int = 1, retain: bool = False, at: float | None = None) -> dict:
+def make_batch(
+    connection_id: int,
+    messages: list[tuple[str, bytes]],
+    *,
+    batch_id: str | None = None,
+    qos: int = 1,
+    retain: bool = False,
+    at: float | None = None,
+) -> dict:
     """A one-connection batch as the listener sends it; `messages` are (topic, payload bytes)."""
     return make_multi_batch({connection_id: messages}, batch_id=batch_id, qos=qos, retain=retain, at=at)
 
 
-def make_multi_batch(parts: dict[int, list[tuple[str, bytes]]], *, batch_id: str | None = None, qos: int = 1,
-                     retain: bool = False, at: float | None = None) -> dict:
+def make_multi_batch(
+    parts: dict[int, list[tuple[str, bytes]]],
+    *,
+    batch_id: str | None = None,
+    qos: int = 1,
+    retain: bool = False,
+    at: float | None = None,
+) -> dict:
     """A batch carrying several connections' messages: {connection id: [(topic, payload bytes), ...]}."""
     start = time.time() if at is None else at
     return {
@@ -46,8 +60,12 @@ def make_multi_batch(parts: dict[int, list[tuple[str, bytes]]], *, batch_id: str
 def old_shape(batch: dict) -> dict:
     """The same one-connection batch in the shape listeners sent before batches spanned connections."""
     (part,) = batch["parts"]
-    return {"id": batch["id"], "connection_id": part["connection_id"], "listener": batch["listener"],
-            "messages": part["messages"]}
+    return {
+        "id": batch["id"],
+        "connection_id": part["connection_id"],
+        "listener": batch["listener"],
+        "messages": part["messages"],
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -93,12 +111,16 @@ def live_connection(broker, db, celery_worker_process, listener_factory, redis_c
     from tests.lifecycle.conftest import held_status
 
     site = Site.objects.create(name="Seed plant")
-    connection = MqttConnection.objects.create(site=site, name="seed", host=broker.host, port=broker.port,
-                                               topics=[{"filter": "#", "qos": 1}])
+    connection = MqttConnection.objects.create(
+        site=site, name="seed", host=broker.host, port=broker.port, topics=[{"filter": "#", "qos": 1}]
+    )
     listener_factory("L1")
     run_reconcile()
-    wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=20,
-             what="the listener to connect")
+    wait_for(
+        lambda: held_status(redis_client, "L1", connection.pk) == "connected",
+        timeout=20,
+        what="the listener to connect",
+    )
     return connection
 
 

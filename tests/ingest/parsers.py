@@ -1,4 +1,5 @@
 """Parsers that exist only for tests, loaded through settings.MQTT_PARSERS like a project's own."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """A batch stores topics, readings and counters once, whatever redelivery or races happen."""
+
 from __future__ import annotations
 
 import threading
@@ -14,11 +15,14 @@ from tests.ingest.conftest import make_batch
 
 @pytest.mark.django_db
 def test_a_batch_stores_readings_and_counts_each_topic_once(connection):
-    batch = make_batch(connection.pk, [
-        ("home/kitchen/temperature", b"21.5"),
-        ("home/kitchen/temperature", b"22.0"),
-        ("site/boiler", b'{"water": {"temp": 61.5}, "on": true}'),
-    ])
+    batch = make_batch(
+        connection.pk,
+        [
+            ("home/kitchen/temperature", b"21.5"),
+            ("home/kitchen/temperature", b"22.0"),
+            ("site/boiler", b'{"water": {"temp": 61.5}, "on": true}'),
+        ],
+    )
 
     outcome = ingest_batch(batch)
 
@@ -30,8 +34,10 @@ def test_a_batch_stores_readings_and_counts_each_topic_once(connection):
     values = TelemetryReading.objects.filter(topic=temperature).order_by("value").values_list("metric", "value")
     assert list(values) == [("temperature", 21.5), ("temperature", 22.0)]
     boiler = TelemetryReading.objects.filter(topic__topic="site/boiler")
-    assert {(r.device, r.metric, r.display_value) for r in boiler} == {("boiler", "water.temp", 61.5),
-                                                                      ("boiler", "on", True)}
+    assert {(r.device, r.metric, r.display_value) for r in boiler} == {
+        ("boiler", "water.temp", 61.5),
+        ("boiler", "on", True),
+    }
     connection.refresh_from_db()
     assert connection.messages_received == 3
     assert connection.last_message_at is not None
@@ -101,8 +107,15 @@ def test_a_batch_for_a_deleted_connection_is_dropped_cleanly(connection):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("raw", [None, [], {"id": "nope", "connection_id": 1, "messages": []},
-                                 {"id": str(uuid.uuid4()), "connection_id": "x", "messages": []}])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        [],
+        {"id": "nope", "connection_id": 1, "messages": []},
+        {"id": str(uuid.uuid4()), "connection_id": "x", "messages": []},
+    ],
+)
 def test_an_unusable_batch_is_dropped_with_a_clear_status(raw):
     assert ingest_batch(raw).status == "bad_batch"
 
@@ -121,9 +134,7 @@ def test_malformed_entries_are_counted_but_the_rest_stored(connection):
 
 
 @pytest.mark.django_db
-def test_topics_beyond_the_cap_are_counted_on_the_connection_with_one_warning(
-    connection, settings, caplog
-):
+def test_topics_beyond_the_cap_are_counted_on_the_connection_with_one_warning(connection, settings, caplog):
     settings.MQTT_MAX_TOPICS_PER_CONNECTION = 3
     ingest_batch(make_batch(connection.pk, [(f"t/{i}", b"1") for i in range(5)]))
     ingest_batch(make_batch(connection.pk, [(f"t/{i}", b"1") for i in range(5, 8)] + [("t/0", b"2")]))

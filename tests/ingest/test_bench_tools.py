@@ -1,4 +1,5 @@
 """The benchmark's own tools are right: the hand-rolled publisher speaks MQTT, the mix parses as intended."""
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,30 @@ def test_the_benchmark_publisher_delivers_every_message_at_qos1(broker):
     assert subscribed.wait(10)
 
     out = subprocess.run(
-        [sys.executable, "-m", "mqtt_app.ingest.bench.publisher", "--port", str(broker.port), "--rate", "1000",
-         "--count", "20", "--start-seq", "0", "--probe-every", "10", "--probe-start", "0", "--client-id", "pub"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-m",
+            "mqtt_app.ingest.bench.publisher",
+            "--port",
+            str(broker.port),
+            "--rate",
+            "1000",
+            "--count",
+            "20",
+            "--start-seq",
+            "0",
+            "--probe-every",
+            "10",
+            "--probe-start",
+            "0",
+            "--client-id",
+            "pub",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     assert done.wait(10)
     client.loop_stop()

@@ -1,5 +1,6 @@
 """The seed's critical ingestion tests, end to end: a real MQTT client publishes to a private Mosquitto, a
 real listener batches into Redis, a real worker parses and stores; the test sees the rows."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,11 @@ def test_parser_validates_and_saves_telemetry(broker, live_connection):
 
     publish(broker, [("tele/plug1/SENSOR", tasmota), ("home/hall/temperature", b"19.5"), ("notes/free", b"hi")])
 
-    wait_for(lambda: TelemetryReading.objects.count() >= 3 and MqttTopic.objects.count() == 3, timeout=30,
-             what="readings of both parsed topics")
+    wait_for(
+        lambda: TelemetryReading.objects.count() >= 3 and MqttTopic.objects.count() == 3,
+        timeout=30,
+        what="readings of both parsed topics",
+    )
     by_metric = {r.metric: r for r in TelemetryReading.objects.select_related("topic")}
     assert by_metric["temperature"].value == 19.5 and by_metric["temperature"].device == "hall"
     assert any(r.value == 42.5 and r.topic.topic == "tele/plug1/SENSOR" for r in by_metric.values())

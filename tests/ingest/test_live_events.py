@@ -1,4 +1,5 @@
 """After commit a batch sends one coalesced event per kind to its connection's group, never one per message."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,9 +44,7 @@ def test_a_batch_sends_one_event_per_kind_with_the_latest_value_per_topic(connec
     assert events["stats"]["messages_received"] == 51
 
 
-def test_live_readings_are_coalesced_to_the_per_second_rate_and_held_back_values_sent_later(
-    monkeypatch, settings
-):
+def test_live_readings_are_coalesced_to_the_per_second_rate_and_held_back_values_sent_later(monkeypatch, settings):
     settings.MQTT_LIVE_READINGS_PER_SECOND = 2.0
     clock = iter([100.0, 100.1, 100.6])
     monkeypatch.setattr(live.time, "monotonic", lambda: next(clock))
@@ -67,8 +66,9 @@ def test_live_readings_are_coalesced_to_the_per_second_rate_and_held_back_values
 
 
 def test_a_channel_layer_failure_does_not_fail_the_batch(connection, settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
+    }
 
     outcome = ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"1")]))
 

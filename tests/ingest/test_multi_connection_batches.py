@@ -1,4 +1,5 @@
 """One listener batch carries several connections: each connection's rows, counters and errors are its own."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,17 +16,20 @@ def second(connection):
 
 @pytest.mark.django_db
 def test_a_batch_of_several_connections_stores_each_connections_rows_on_it(connection, second):
-    batch = make_multi_batch({
-        second.pk: [("home/hall/temperature", b"18"), ("site/pump", b"not json")],
-        connection.pk: [("home/hall/temperature", b"21"), ("home/hall/temperature", b"22"), ("notes", b"hi")],
-    })
+    batch = make_multi_batch(
+        {
+            second.pk: [("home/hall/temperature", b"18"), ("site/pump", b"not json")],
+            connection.pk: [("home/hall/temperature", b"21"), ("home/hall/temperature", b"22"), ("notes", b"hi")],
+        }
+    )
 
     outcome = ingest_batch(batch)
 
     assert (outcome.status, outcome.messages, outcome.readings, outcome.new_topics) == ("stored", 5, 3, 4)
     values = TelemetryReading.objects.values_list("connection_id", "topic__connection_id", "value")
-    assert sorted(values) == sorted([(connection.pk, connection.pk, 21.0), (connection.pk, connection.pk, 22.0),
-                                     (second.pk, second.pk, 18.0)])
+    assert sorted(values) == sorted(
+        [(connection.pk, connection.pk, 21.0), (connection.pk, connection.pk, 22.0), (second.pk, second.pk, 18.0)]
+    )
     first_topic = MqttTopic.objects.get(connection=connection, topic="home/hall/temperature")
     second_topic = MqttTopic.objects.get(connection=second, topic="home/hall/temperature")
     assert (first_topic.message_count, second_topic.message_count) == (2, 1)
@@ -38,11 +42,13 @@ def test_a_batch_of_several_connections_stores_each_connections_rows_on_it(conne
 
 @pytest.mark.django_db
 def test_parse_errors_of_a_shared_batch_are_grouped_per_connection(connection, second):
-    ingest_batch(make_multi_batch({connection.pk: [("site/pump", b'{"rpm": 1}')],
-                                   second.pk: [("site/pump", b'{"rpm": 1}')]}))  # claimed by generic_json
+    ingest_batch(
+        make_multi_batch({connection.pk: [("site/pump", b'{"rpm": 1}')], second.pk: [("site/pump", b'{"rpm": 1}')]})
+    )  # claimed by generic_json
 
-    outcome = ingest_batch(make_multi_batch({connection.pk: [("site/pump", b'{"rpm": ')] * 2,
-                                             second.pk: [("site/pump", b'{"rpm": ')]}))
+    outcome = ingest_batch(
+        make_multi_batch({connection.pk: [("site/pump", b'{"rpm": ')] * 2, second.pk: [("site/pump", b'{"rpm": ')]})
+    )
 
     assert outcome.errors == 3
     groups = dict(MqttParsingLog.objects.values_list("connection_id", "count"))
@@ -52,8 +58,7 @@ def test_parse_errors_of_a_shared_batch_are_grouped_per_connection(connection, s
 
 @pytest.mark.django_db
 def test_a_redelivered_shared_batch_stores_nothing_twice(connection, second):
-    batch = make_multi_batch({connection.pk: [("home/a/temperature", b"1")],
-                              second.pk: [("home/b/temperature", b"2")]})
+    batch = make_multi_batch({connection.pk: [("home/a/temperature", b"1")], second.pk: [("home/b/temperature", b"2")]})
 
     statuses = [ingest_batch(batch).status, ingest_batch(batch).status]
 
@@ -64,8 +69,9 @@ def test_a_redelivered_shared_batch_stores_nothing_twice(connection, second):
 
 @pytest.mark.django_db
 def test_a_deleted_connection_loses_only_its_own_part(connection, second):
-    batch = make_multi_batch({second.pk: [("home/gone/temperature", b"1")],
-                              connection.pk: [("home/kept/temperature", b"2")]})
+    batch = make_multi_batch(
+        {second.pk: [("home/gone/temperature", b"1")], connection.pk: [("home/kept/temperature", b"2")]}
+    )
     second.delete()
 
     outcome = ingest_batch(batch)
@@ -98,12 +104,20 @@ def test_each_connection_of_a_shared_batch_gets_its_own_live_events(connection, 
 
     channels = {connection.pk: subscribe(connection.pk), second.pk: subscribe(second.pk)}
 
-    outcome = ingest_batch(make_multi_batch({connection.pk: [("home/a/temperature", b"1")],
-                                             second.pk: [("home/b/temperature", b"2"), ("home/b/temperature", b"3")]}))
+    outcome = ingest_batch(
+        make_multi_batch(
+            {
+                connection.pk: [("home/a/temperature", b"1")],
+                second.pk: [("home/b/temperature", b"2"), ("home/b/temperature", b"3")],
+            }
+        )
+    )
 
     assert outcome.events == 6  # topic.discovered, readings, stats for each connection
-    for cid, topic, value, total in ((connection.pk, "home/a/temperature", 1.0, 1),
-                                     (second.pk, "home/b/temperature", 3.0, 2)):
+    for cid, topic, value, total in (
+        (connection.pk, "home/a/temperature", 1.0, 1),
+        (second.pk, "home/b/temperature", 3.0, 2),
+    ):
         events = {event["type"]: event for event in receive(channels[cid], 3)}
         assert [t["topic"] for t in events["topic.discovered"]["topics"]] == [topic]
         assert [(r["topic"], r["value"]) for r in events["readings"]["readings"]] == [(topic, value)]

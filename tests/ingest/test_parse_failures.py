@@ -1,4 +1,5 @@
 """Bad payloads become grouped MqttParsingLog rows (or a clear skip), and never stop the rest of a batch."""
+
 from __future__ import annotations
 
 import logging
@@ -23,17 +24,22 @@ def test_each_kind_of_bad_payload_gets_a_record_and_the_good_ones_are_stored(con
     settings.MQTT_MAX_PAYLOAD_BYTES = 1000
     claim_plain_number(connection)
     ingest_batch(make_batch(connection.pk, [("site/deep", b'{"a": 1}')]))
-    deep = b"{\"a\": " * 60 + b"1" + b"}" * 60
+    deep = b'{"a": ' * 60 + b"1" + b"}" * 60
 
-    outcome = ingest_batch(make_batch(connection.pk, [
-        (TOPIC, b"\xff\xfe\x00"),
-        (TOPIC, b""),
-        (TOPIC, b"9" * 2000),
-        (TOPIC, b"13.0"),
-        (TOPIC, b"warm"),
-        ("site/deep", deep),
-        ("site/deep", b'{"a": 2}'),
-    ]))
+    outcome = ingest_batch(
+        make_batch(
+            connection.pk,
+            [
+                (TOPIC, b"\xff\xfe\x00"),
+                (TOPIC, b""),
+                (TOPIC, b"9" * 2000),
+                (TOPIC, b"13.0"),
+                (TOPIC, b"warm"),
+                ("site/deep", deep),
+                ("site/deep", b'{"a": 2}'),
+            ],
+        )
+    )
 
     kinds = set(MqttParsingLog.objects.values_list("error_kind", flat=True))
     assert kinds == {"decode", "empty", "too_large", "validation", "json"}
@@ -92,9 +98,17 @@ def test_different_locations_are_different_groups(connection):
 
 
 def test_a_parser_exception_is_recorded_and_the_rest_of_the_batch_stored(connection, test_parsers):
-    outcome = ingest_batch(make_batch(connection.pk, [
-        ("explode/a", b"ok"), ("explode/a", b"boom"), ("explode/a", b"fine"), ("home/x/temperature", b"3"),
-    ]))
+    outcome = ingest_batch(
+        make_batch(
+            connection.pk,
+            [
+                ("explode/a", b"ok"),
+                ("explode/a", b"boom"),
+                ("explode/a", b"fine"),
+                ("home/x/temperature", b"3"),
+            ],
+        )
+    )
 
     assert outcome.readings == 3
     row = MqttParsingLog.objects.get()

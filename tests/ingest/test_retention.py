@@ -1,4 +1,5 @@
 """Retention deletes old readings and log rows in bounded chunks and keeps recent ones."""
+
 from __future__ import annotations
 
 import uuid
@@ -25,8 +26,15 @@ def make_rows(connection, age: timedelta, readings: int) -> None:  # noqa: ANN00
         for i in range(readings)
     )
     MqttConnectionLog.objects.create(connection=connection, event="connected", created_at=at)
-    MqttParsingLog.objects.create(connection=connection, topic_name="t", error_kind="json", message="x",
-                                  fingerprint=uuid.uuid4().hex, first_seen_at=at, last_seen_at=at)
+    MqttParsingLog.objects.create(
+        connection=connection,
+        topic_name="t",
+        error_kind="json",
+        message="x",
+        fingerprint=uuid.uuid4().hex,
+        first_seen_at=at,
+        last_seen_at=at,
+    )
     IngestBatch.objects.create(id=uuid.uuid4(), connection=connection, message_count=1, processed_at=at)
 
 

@@ -1,4 +1,5 @@
 """Through a real Celery worker process: batches sent like the listener sends them end up as rows."""
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,11 @@ def send(batch: dict) -> None:
 def test_a_batch_sent_like_the_listener_does_is_stored_by_the_worker(connection, celery_worker_process):
     send(make_batch(connection.pk, [("home/hall/temperature", b"19.5"), ("home/hall/temperature", b"x")]))
 
-    wait_for(lambda: TelemetryReading.objects.exists() and MqttParsingLog.objects.exists(), timeout=20,
-             what="a reading and a parsing log row")
+    wait_for(
+        lambda: TelemetryReading.objects.exists() and MqttParsingLog.objects.exists(),
+        timeout=20,
+        what="a reading and a parsing log row",
+    )
     assert TelemetryReading.objects.get().value == 19.5
     assert MqttTopic.objects.get().message_count == 2
 
@@ -32,8 +36,9 @@ def test_a_batch_sent_like_the_listener_does_is_stored_by_the_worker(connection,
 def test_a_worker_killed_mid_batch_stores_every_message_exactly_once_after_restart(
     connection, celery_worker_process, process_env, tmp_path, redis_client
 ):
-    batches = [make_batch(connection.pk, [(f"stall/{b}", str(b * 100 + i).encode()) for i in range(100)])
-               for b in range(5)]
+    batches = [
+        make_batch(connection.pk, [(f"stall/{b}", str(b * 100 + i).encode()) for i in range(100)]) for b in range(5)
+    ]
     batches[0]["parts"][0]["messages"][50]["payload"] = "LTE="  # base64 of "-1": the stalling parser's trigger
     for batch in batches:
         send(batch)
@@ -48,8 +53,12 @@ def test_a_worker_killed_mid_batch_stores_every_message_exactly_once_after_resta
 
     restarted = start_worker(process_env, tmp_path / "worker2.log")
     try:
-        wait_for(lambda: TelemetryReading.objects.count() >= 500, timeout=90, interval=0.5,
-                 what="all 500 readings after the restart")
+        wait_for(
+            lambda: TelemetryReading.objects.count() >= 500,
+            timeout=90,
+            interval=0.5,
+            what="all 500 readings after the restart",
+        )
         values = sorted(TelemetryReading.objects.values_list("value", flat=True))
         expected = sorted([float(b * 100 + i) for b in range(5) for i in range(100) if (b, i) != (0, 50)] + [-1.0])
         assert values == expected  # nothing lost, nothing twice
@@ -65,7 +74,24 @@ def unacked_age(redis_client) -> float:
 
 def start_worker(env: dict[str, str], log: Path) -> Process:
     return Process(
-        [celery_bin(), "-A", "project", "worker", "-Q", "ingest,control,default", "--concurrency", "1",
-         "--pool", "prefork", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", "again@%h"],
-        env=env, log_path=log,
+        [
+            celery_bin(),
+            "-A",
+            "project",
+            "worker",
+            "-Q",
+            "ingest,control,default",
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            "again@%h",
+        ],
+        env=env,
+        log_path=log,
     )

@@ -1,4 +1,5 @@
 """Fixtures for the lifecycle tests: connections in the test database and listener processes."""
+
 from __future__ import annotations
 
 import json
@@ -79,8 +80,11 @@ def listener_factory(process_env, tmp_path):
         started.append(process)
         if wait:
             client = redis_lib.Redis.from_url(redis_url or settings.REDIS_URL)
-            wait_for(lambda: heartbeat(client, listener_id) or not process.alive(), timeout=30,
-                     what=f"listener {listener_id} to heartbeat")
+            wait_for(
+                lambda: heartbeat(client, listener_id) or not process.alive(),
+                timeout=30,
+                what=f"listener {listener_id} to heartbeat",
+            )
             client.close()
             assert process.alive(), process.output()
         return process
@@ -104,8 +108,21 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+        args = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.folder),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ]
         self.process = Process(args, env={"PATH": "/usr/bin:/bin"}, log_path=self.folder / "redis.log")
         wait_for(lambda: port_open(self.port), timeout=10, what="the private redis-server")
 

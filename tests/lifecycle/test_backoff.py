@@ -1,4 +1,5 @@
 """Reconnect delays: exponential, capped, jittered."""
+
 from __future__ import annotations
 
 from mqtt_app.listener.client import backoff_delay

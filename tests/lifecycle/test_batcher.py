@@ -1,4 +1,5 @@
 """The batcher alone (no processes): ack only after the send, hold everything while Redis is away, bounded."""
+
 from __future__ import annotations
 
 import threading
@@ -37,8 +38,11 @@ class FlakySender:
 
     def messages(self) -> list[int]:
         with self.lock:
-            return [sum(len(part["messages"]) for part in args[0]["parts"]) for name, args in self.sent
-                    if name == INGEST_TASK]
+            return [
+                sum(len(part["messages"]) for part in args[0]["parts"])
+                for name, args in self.sent
+                if name == INGEST_TASK
+            ]
 
     def batches(self) -> list[dict]:
         with self.lock:

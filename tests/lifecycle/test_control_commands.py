@@ -1,4 +1,5 @@
 """mqtt_start / mqtt_stop change only the desired state (and ask for a reconcile); mqtt_status shows a table."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """What the listener puts on the `ingest` queue: the batch contract, binary payloads byte for byte."""
+
 from __future__ import annotations
 
 import base64
@@ -29,8 +30,21 @@ def test_batches_follow_the_contract_and_keep_binary_payloads_intact_at_every_qo
     payload = bytes(range(256)) * 3
     (tmp_path / "blob").write_bytes(payload)
     for qos in (0, 1, 2):
-        subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t", f"bin/q{qos}", "-f", str(tmp_path / "blob"),
-                        "-q", str(qos), *(["-r"] if qos == 2 else [])], check=True)
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                "-p",
+                str(broker.port),
+                "-t",
+                f"bin/q{qos}",
+                "-f",
+                str(tmp_path / "blob"),
+                "-q",
+                str(qos),
+                *(["-r"] if qos == 2 else []),
+            ],
+            check=True,
+        )
 
     def messages() -> list[dict]:
         return [m for batch in queued_batches(redis_client) for part in batch["parts"] for m in part["messages"]]

@@ -1,4 +1,5 @@
 """A real listener process against private Mosquitto brokers: connect, disconnect, reconnect."""
+
 from __future__ import annotations
 
 import subprocess
@@ -28,15 +29,24 @@ def test_reconcile_connects_active_connections_and_disconnects_inactive_ones(
     listener_factory("L1")
     run_reconcile()
     for connection in (first, second):
-        wait_for(lambda c=connection: held_status(redis_client, "L1", c.pk) == "connected", timeout=10,
-                 what=f"connection {connection.pk} connected")
+        wait_for(
+            lambda c=connection: held_status(redis_client, "L1", c.pk) == "connected",
+            timeout=10,
+            what=f"connection {connection.pk} connected",
+        )
     MqttConnection.objects.filter(pk=second.pk).update(is_active=False)
     run_reconcile()
-    wait_for(lambda: str(second.pk) not in heartbeat(redis_client, "L1")["connections"], timeout=5,
-             what="the inactive connection to be released")
+    wait_for(
+        lambda: str(second.pk) not in heartbeat(redis_client, "L1")["connections"],
+        timeout=5,
+        what="the inactive connection to be released",
+    )
     assert held_status(redis_client, "L1", first.pk) == "connected"
-    wait_for(lambda: f"Client mqttmon-{second.pk} disconnected" in broker.process.output(), timeout=5,
-             what="a clean DISCONNECT at the broker")
+    wait_for(
+        lambda: f"Client mqttmon-{second.pk} disconnected" in broker.process.output(),
+        timeout=5,
+        what="a clean DISCONNECT at the broker",
+    )
 
 
 def test_a_killed_and_restarted_broker_goes_reconnecting_then_connected(
@@ -47,11 +57,17 @@ def test_a_killed_and_restarted_broker_goes_reconnecting_then_connected(
     run_reconcile()
     wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=10, what="connected")
     broker.kill()
-    wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "reconnecting", timeout=10,
-             what="reconnecting after the broker died")
+    wait_for(
+        lambda: held_status(redis_client, "L1", connection.pk) == "reconnecting",
+        timeout=10,
+        what="reconnecting after the broker died",
+    )
     broker.start()
-    wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=15,
-             what="connected again after the broker came back")
+    wait_for(
+        lambda: held_status(redis_client, "L1", connection.pk) == "connected",
+        timeout=15,
+        what="connected again after the broker came back",
+    )
 
 
 def test_topic_changes_are_subscribed_without_reconnecting(broker, make_connection, listener_factory, redis_client):

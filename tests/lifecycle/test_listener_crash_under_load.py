@@ -1,4 +1,5 @@
 """A listener SIGKILLed while QoS 1 messages flow: once it is back, nothing is missing (at least once)."""
+
 from __future__ import annotations
 
 import threading
@@ -56,8 +57,11 @@ def test_a_listener_killed_mid_stream_loses_no_qos1_message(
     listener_factory("L1")  # same listener id, same assignment, same client id
     wait_for(done.is_set, timeout=60, what="the publisher to finish")
 
-    wait_for(lambda: TelemetryReading.objects.filter(metric="seq").values("value").distinct().count() == COUNT,
-             timeout=60, what="every published sequence number stored")
+    wait_for(
+        lambda: TelemetryReading.objects.filter(metric="seq").values("value").distinct().count() == COUNT,
+        timeout=60,
+        what="every published sequence number stored",
+    )
     values = list(TelemetryReading.objects.filter(metric="seq").values_list("value", flat=True))
     assert set(values) == {float(seq) for seq in range(COUNT)}
     # At least once: only messages batched but not yet acked when the listener died may come twice.

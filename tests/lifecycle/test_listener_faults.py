@@ -1,4 +1,5 @@
 """Faults: a SIGKILLed listener, a listener away while QoS 1 messages are published, Redis going away."""
+
 from __future__ import annotations
 
 import base64
@@ -33,8 +34,11 @@ def batched(client: redis_lib.Redis) -> list[tuple[int, str]]:
     for raw in client.lrange("ingest", 0, -1):
         body = json.loads(base64.b64decode(json.loads(raw)["body"]))
         batch = body[0][0]
-        found += [(part["connection_id"], base64.b64decode(m["payload"]).decode())
-                  for part in batch["parts"] for m in part["messages"]]
+        found += [
+            (part["connection_id"], base64.b64decode(m["payload"]).decode())
+            for part in batch["parts"]
+            for m in part["messages"]
+        ]
     return sorted(found)
 
 
@@ -49,8 +53,14 @@ def test_connections_of_a_sigkilled_listener_are_taken_over_after_the_next_recon
     doomed = listener_factory("L1")
     listener_factory("L2")
     run_reconcile()
-    wait_for(lambda: all(held_status(redis_client, registry.read_assignments(redis_client)[c.pk], c.pk) == "connected"
-                         for c in connections), timeout=15, what="all connected across two listeners")
+    wait_for(
+        lambda: all(
+            held_status(redis_client, registry.read_assignments(redis_client)[c.pk], c.pk) == "connected"
+            for c in connections
+        ),
+        timeout=15,
+        what="all connected across two listeners",
+    )
     assert set(registry.read_assignments(redis_client).values()) == {"L1", "L2"}
     doomed.kill()
     wait_for(lambda: not redis_client.exists(registry.listener_key("L1")), timeout=10, what="L1's heartbeat to expire")
@@ -58,8 +68,11 @@ def test_connections_of_a_sigkilled_listener_are_taken_over_after_the_next_recon
     wait_for(lambda: "tasks.reconcile.reconcile" in queued_tasks(redis_client), timeout=5, what="a reconcile request")
     run_reconcile()  # ...which a worker would run; this test has none
     assert set(registry.read_assignments(redis_client).values()) == {"L2"}
-    wait_for(lambda: all(held_status(redis_client, "L2", c.pk) == "connected" for c in connections), timeout=15,
-             what="L2 to hold every connection")
+    wait_for(
+        lambda: all(held_status(redis_client, "L2", c.pk) == "connected" for c in connections),
+        timeout=15,
+        what="L2 to hold every connection",
+    )
 
 
 def test_a_listener_restarted_with_the_same_client_id_gets_the_qos1_messages_published_while_down(
@@ -69,14 +82,20 @@ def test_a_listener_restarted_with_the_same_client_id_gets_the_qos1_messages_pub
     v5 = make_connection(broker, protocol="5")
     first = listener_factory("L1")
     run_reconcile()
-    wait_for(lambda: {held_status(redis_client, "L1", c.pk) for c in (v3, v5)} == {"connected"}, timeout=10,
-             what="both connected")
+    wait_for(
+        lambda: {held_status(redis_client, "L1", c.pk) for c in (v3, v5)} == {"connected"},
+        timeout=10,
+        what="both connected",
+    )
     first.stop()
     publish(broker, "site/meter", "m1", "m2")
     listener_factory("L1")
     expected = sorted((c.pk, p) for c in (v3, v5) for p in ("m1", "m2"))
-    wait_for(lambda: batched(redis_client) == expected, timeout=15,
-             what="the messages published while the listener was away, on MQTT 3.1.1 and 5")
+    wait_for(
+        lambda: batched(redis_client) == expected,
+        timeout=15,
+        what="the messages published while the listener was away, on MQTT 3.1.1 and 5",
+    )
 
 
 @override_settings()
@@ -99,8 +118,11 @@ def test_messages_are_acked_only_once_batched_and_redelivered_when_redis_was_dow
     listener.kill()
     private_redis.start()
     listener_factory("L1", redis_url=private_redis.url)
-    wait_for(lambda: batched_payloads(client) == ["before", "during-1", "during-2"], timeout=15,
-             what="the broker to redeliver what was never acknowledged, and nothing else")
+    wait_for(
+        lambda: batched_payloads(client) == ["before", "during-1", "during-2"],
+        timeout=15,
+        what="the broker to redeliver what was never acknowledged, and nothing else",
+    )
     client.close()
 
 

@@ -1,4 +1,5 @@
 """The reconcile policy as a pure function: who gets which connection."""
+
 from __future__ import annotations
 
 from mqtt_app.models import ConnectionEvent, ConnectionStatus

@@ -1,4 +1,5 @@
 """run_reconcile against the real Redis and database: assignments, statuses, the lock, the summary."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """The status service: database first, then log row, log line and broadcast; stale events ignored."""
+
 from __future__ import annotations
 
 import logging

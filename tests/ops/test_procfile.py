@@ -58,9 +58,7 @@ def test_release_migrates_and_sets_up_the_schedule(procfile_env, tmp_path):
     assert "Periodic tasks are in place." in release.output()
 
 
-def test_every_process_starts_answers_auto_starts_active_connections_and_stops_cleanly(
-    procfile_env, broker, tmp_path
-):
+def test_every_process_starts_answers_auto_starts_active_connections_and_stops_cleanly(procfile_env, broker, tmp_path):
     from mqtt_app.models import ConnectionStatus, MqttConnection, Site
 
     # Active before the stack starts: nobody clicks anything, beat's reconcile and the listener connect it.

@@ -4,6 +4,7 @@ The sequence number is published as one numeric field that the format's parser t
 reading, with the value SEQ_BASE + seq: the benchmark finds every stored message by that value (lost or
 duplicated), whatever metric name the format gives it.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,20 @@ PROBE_TOPIC = "bench/probe/seq"  # plain number; the latency probe (its value is
 
 
 def _senml(d: int, s: int) -> tuple[str, bytes]:
-    pack = [{"bn": f"urn:dev:mac:{d:012x}:", "bt": 1.7e9, "n": "temp", "u": "Cel", "v": 21.5},
-            {"n": "hum", "u": "%RH", "v": 40}, {"n": "seq", "v": SEQ_BASE + s}]
+    pack = [
+        {"bn": f"urn:dev:mac:{d:012x}:", "bt": 1.7e9, "n": "temp", "u": "Cel", "v": 21.5},
+        {"n": "hum", "u": "%RH", "v": 40},
+        {"n": "seq", "v": SEQ_BASE + s},
+    ]
     return f"senml/dev{d}", json.dumps(pack).encode()
 
 
 def _tasmota(d: int, s: int) -> tuple[str, bytes]:
-    body = {"Time": "2026-11-26T10:00:00", "ENERGY": {"Total": 12.3, "Power": 42, "Voltage": 230,
-                                                      "Current": 0.18}, "Seq": SEQ_BASE + s}
+    body = {
+        "Time": "2026-11-26T10:00:00",
+        "ENERGY": {"Total": 12.3, "Power": 42, "Voltage": 230, "Current": 0.18},
+        "Seq": SEQ_BASE + s,
+    }
     return f"tele/plug{d}/SENSOR", json.dumps(body).encode()
 
 
@@ -32,9 +39,15 @@ def _zigbee(d: int, s: int) -> tuple[str, bytes]:
 
 
 def _shelly(d: int, s: int) -> tuple[str, bytes]:
-    body = {"src": f"shellyplus1pm-{d:06x}", "dst": f"shellyplus1pm-{d:06x}/events", "method": "NotifyStatus",
-            "params": {"ts": 1.7e9, "switch:0": {"id": 0, "apower": 8.5, "voltage": 229.9,
-                                                  "temperature": {"tC": 41.2}, "seq": SEQ_BASE + s}}}
+    body = {
+        "src": f"shellyplus1pm-{d:06x}",
+        "dst": f"shellyplus1pm-{d:06x}/events",
+        "method": "NotifyStatus",
+        "params": {
+            "ts": 1.7e9,
+            "switch:0": {"id": 0, "apower": 8.5, "voltage": 229.9, "temperature": {"tC": 41.2}, "seq": SEQ_BASE + s},
+        },
+    }
     return f"shellyplus1pm-{d:06x}/events/rpc", json.dumps(body).encode()
 
 
@@ -52,8 +65,13 @@ def _generic(d: int, s: int) -> tuple[str, bytes]:
 
 
 FORMATS: dict[str, Callable[[int, int], tuple[str, bytes]]] = {
-    "senml": _senml, "tasmota": _tasmota, "zigbee2mqtt": _zigbee, "shelly": _shelly, "homie": _homie,
-    "plain_number": _plain, "generic_json": _generic,
+    "senml": _senml,
+    "tasmota": _tasmota,
+    "zigbee2mqtt": _zigbee,
+    "shelly": _shelly,
+    "homie": _homie,
+    "plain_number": _plain,
+    "generic_json": _generic,
 }
 
 

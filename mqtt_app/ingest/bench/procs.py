@@ -1,4 +1,5 @@
 """Child processes of the benchmark and CPU accounting from /proc (a process and all its descendants)."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ limit. This one pre-encodes every PUBLISH packet before the clock starts, then w
 chunks on one socket and counts PUBACKs: a few µs per message. It prints one JSON line: messages sent,
 PUBACKs received, the send time of every latency probe, and its own CPU seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,8 +81,13 @@ def run(args: argparse.Namespace) -> dict:
     while acked_bytes < 4 * sent and time.monotonic() < deadline:
         acked_bytes += _drain(sock)
         time.sleep(TICK)
-    return {"sent": sent, "acked": acked_bytes // 4, "seconds": time.monotonic() - start,
-            "probes": probe_times, "cpu": time.process_time()}
+    return {
+        "sent": sent,
+        "acked": acked_bytes // 4,
+        "seconds": time.monotonic() - start,
+        "probes": probe_times,
+        "cpu": time.process_time(),
+    }
 
 
 def _drain(sock: socket.socket) -> int:
@@ -96,8 +102,15 @@ def _drain(sock: socket.socket) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    for name, kind in (("--port", int), ("--rate", float), ("--count", int), ("--start-seq", int),
-                       ("--probe-every", int), ("--probe-start", int), ("--client-id", str)):
+    for name, kind in (
+        ("--port", int),
+        ("--rate", float),
+        ("--count", int),
+        ("--start-seq", int),
+        ("--probe-every", int),
+        ("--probe-start", int),
+        ("--client-id", str),
+    ):
         parser.add_argument(name, type=kind, required=True)
     print(json.dumps(run(parser.parse_args())), flush=True)
 

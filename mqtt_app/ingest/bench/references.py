@@ -5,6 +5,7 @@
   ORM (topic get_or_create, TelemetryReading.objects.create): the design this product replaces.
 Each prints one JSON line: messages received, seconds from the first to the last, CPU seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,9 @@ def naive_handler():  # noqa: ANN201
 
     def handle(msg) -> None:  # noqa: ANN001
         now = timezone.now()
-        topic, _ = MqttTopic.objects.get_or_create(connection=connection, topic=msg.topic,
-                                                   defaults={"first_seen_at": now, "last_seen_at": now})
+        topic, _ = MqttTopic.objects.get_or_create(
+            connection=connection, topic=msg.topic, defaults={"first_seen_at": now, "last_seen_at": now}
+        )
         parser = registry.claim(msg.topic, msg.payload)
         if parser is None:
             return
@@ -72,8 +74,15 @@ def naive_handler():  # noqa: ANN201
             return
         for r in readings:
             value = r.value if isinstance(r.value, int | float) else None
-            TelemetryReading.objects.create(connection=connection, topic=topic, device=r.device, metric=r.metric,
-                                            value=value, timestamp=r.timestamp or now, received_at=now)
+            TelemetryReading.objects.create(
+                connection=connection,
+                topic=topic,
+                device=r.device,
+                metric=r.metric,
+                value=value,
+                timestamp=r.timestamp or now,
+                received_at=now,
+            )
 
     return handle
 

@@ -10,6 +10,7 @@ after each phase: lost and duplicated messages by sequence number, and CPU µs p
 process (listener, worker incl. its pool, Redis, PostgreSQL backends of this database, broker, publisher).
 Redis and PostgreSQL are shared with anything else running on the machine: their figures include that.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,9 +51,25 @@ class IngestBench:
     def start(self) -> None:
         self.children.spawn("broker", [mosquitto_binary(), "-c", str(mosquitto_config(self.folder, self.port, True))])
         celery = str(Path(sys.executable).with_name("celery"))
-        self.children.spawn("worker", [celery, "-A", "project", "worker", "-Q", "ingest,control", "--concurrency",
-                                       str(self.concurrency), "--without-gossip", "--without-mingle",
-                                       "-n", f"bench-ingest-{self.port}@%h", "-l", "WARNING"])
+        self.children.spawn(
+            "worker",
+            [
+                celery,
+                "-A",
+                "project",
+                "worker",
+                "-Q",
+                "ingest,control",
+                "--concurrency",
+                str(self.concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"bench-ingest-{self.port}@%h",
+                "-l",
+                "WARNING",
+            ],
+        )
         self.children.spawn("listener", [sys.executable, "manage.py", "mqtt_listener", "--id", "bench-ingest"])
         wait(lambda: self.redis.exists(registry.listener_key("bench-ingest")), 60, "the listener heartbeat")
 
@@ -65,8 +82,9 @@ class IngestBench:
         Site.objects.filter(name=SITE).delete()
         site = Site.objects.create(name=SITE)
         self.connections = [
-            MqttConnection.objects.create(site=site, name=f"bench-{i}", host="127.0.0.1", port=self.port,
-                                          topics=[{"filter": "#", "qos": 1}]).pk
+            MqttConnection.objects.create(
+                site=site, name=f"bench-{i}", host="127.0.0.1", port=self.port, topics=[{"filter": "#", "qos": 1}]
+            ).pk
             for i in range(count)
         ]
 
@@ -94,9 +112,25 @@ class IngestBench:
         cpu_before, t0, batches_before = self.cpu(), time.monotonic(), self.batches()
         publisher = self.children.spawn(
             f"publisher-{name}",
-            [sys.executable, "-m", "mqtt_app.ingest.bench.publisher", "--port", str(self.port), "--rate", str(rate),
-             "--count", str(count), "--start-seq", str(start_seq), "--probe-every", str(probe_every),
-             "--probe-start", str(probe_start), "--client-id", f"bench-pub-{name}"],
+            [
+                sys.executable,
+                "-m",
+                "mqtt_app.ingest.bench.publisher",
+                "--port",
+                str(self.port),
+                "--rate",
+                str(rate),
+                "--count",
+                str(count),
+                "--start-seq",
+                str(start_seq),
+                "--probe-every",
+                str(probe_every),
+                "--probe-start",
+                str(probe_start),
+                "--client-id",
+                f"bench-pub-{name}",
+            ],
             stdout=-1,
         )
         seen, progress = self.watch(base, expected, probe_start)
@@ -104,8 +138,12 @@ class IngestBench:
         cpu_after = self.cpu()
         stored = self.stored() - base
         return {
-            "phase": name, "connections": len(self.connections), "offered_msgs_per_s": rate * len(self.connections),
-            "published": report.get("sent", 0), "pubacks": report.get("acked", 0), "stored": stored,
+            "phase": name,
+            "connections": len(self.connections),
+            "offered_msgs_per_s": rate * len(self.connections),
+            "published": report.get("sent", 0),
+            "pubacks": report.get("acked", 0),
+            "stored": stored,
             "stored_msgs_per_s": round(_rate(progress, base), 0),
             "mean_batch": round(stored / max(self.batches() - batches_before, 1)),
             "elapsed_s": round(time.monotonic() - t0, 2),
@@ -113,7 +151,8 @@ class IngestBench:
             **self.integrity(start_seq, count, probe_every),
             "cpu_us_per_msg": {
                 k: round((cpu_after.get(k, 0) - cpu_before.get(k, 0)) / max(stored, 1) * 1e6, 1) for k in cpu_after
-            } | {"publisher": round(report.get("cpu", 0) / max(stored, 1) * 1e6, 1)},
+            }
+            | {"publisher": round(report.get("cpu", 0) / max(stored, 1) * 1e6, 1)},
         }
 
     def watch(self, base: int, expected: int, probe_start: int) -> tuple[dict, list[tuple[float, int]]]:
@@ -121,8 +160,9 @@ class IngestBench:
         seen: dict[tuple[int, int], float] = {}
         progress: list[tuple[float, int]] = []
         last_change, last_total, next_total = time.monotonic(), -1, 0.0
-        topic_ids = list(MqttTopic.objects.filter(connection_id__in=self.connections, topic=PROBE_TOPIC)
-                         .values_list("id", flat=True))  # resolved once: the poll stays an index range scan
+        topic_ids = list(
+            MqttTopic.objects.filter(connection_id__in=self.connections, topic=PROBE_TOPIC).values_list("id", flat=True)
+        )  # resolved once: the poll stays an index range scan
         probes = TelemetryReading.objects.filter(topic_id__in=topic_ids, value__gte=probe_start, value__lt=SEQ_BASE)
         while True:
             now = time.time()
@@ -149,9 +189,15 @@ class IngestBench:
     def integrity(self, start_seq: int, count: int, probe_every: int) -> dict:
         """Each non-probe message has one reading valued SEQ_BASE + seq: missing ones are lost, extras duplicated."""
         per_connection = count - len(range(0, count, probe_every))
-        rows = (TelemetryReading.objects.filter(connection_id__in=self.connections, value__gte=SEQ_BASE + start_seq,
-                                                value__lt=SEQ_BASE + start_seq + count)
-                .values("connection_id").annotate(n=Count("id"), distinct=Count("value", distinct=True)))
+        rows = (
+            TelemetryReading.objects.filter(
+                connection_id__in=self.connections,
+                value__gte=SEQ_BASE + start_seq,
+                value__lt=SEQ_BASE + start_seq + count,
+            )
+            .values("connection_id")
+            .annotate(n=Count("id"), distinct=Count("value", distinct=True))
+        )
         found = {row["connection_id"]: row for row in rows}
         lost = sum(per_connection - (found.get(c) or {}).get("distinct", 0) for c in self.connections)
         dup = sum(row["n"] - row["distinct"] for row in found.values())
@@ -171,8 +217,9 @@ class IngestBench:
             return []  # SQLite runs inside the worker: its cost is in the worker's figure
         with db.cursor() as cursor:
             # Not this process's own backend: the benchmark's polling is not part of the system measured.
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
             return [row[0] for row in cursor.fetchall()]
 
     # --- the whole run -----------------------------------------------------------------------------------------
@@ -198,22 +245,58 @@ class IngestBench:
         env_connection = str(self.connections[0]) if self.connections else "0"
         self.children.env["BENCH_CONNECTION_ID"] = env_connection
         subscriber = self.children.spawn(
-            f"ref-{tag}", [sys.executable, "-m", "mqtt_app.ingest.bench.references", mode, "--port", str(port),
-                           "--expect", str(count)], stdout=-1, text=True)
+            f"ref-{tag}",
+            [
+                sys.executable,
+                "-m",
+                "mqtt_app.ingest.bench.references",
+                mode,
+                "--port",
+                str(port),
+                "--expect",
+                str(count),
+            ],
+            stdout=-1,
+            text=True,
+        )
         assert subscriber.stdout is not None
         subscriber.stdout.readline()  # {"ready": true} once subscribed
         publisher = self.children.spawn(
-            f"pub-{tag}", [sys.executable, "-m", "mqtt_app.ingest.bench.publisher", "--port", str(port), "--rate",
-                           str(rate), "--count", str(count), "--start-seq", str(self.seq), "--probe-every", "0",
-                           "--probe-start", "0", "--client-id", f"bench-pub-{tag}"], stdout=-1)
+            f"pub-{tag}",
+            [
+                sys.executable,
+                "-m",
+                "mqtt_app.ingest.bench.publisher",
+                "--port",
+                str(port),
+                "--rate",
+                str(rate),
+                "--count",
+                str(count),
+                "--start-seq",
+                str(self.seq),
+                "--probe-every",
+                "0",
+                "--probe-start",
+                "0",
+                "--client-id",
+                f"bench-pub-{tag}",
+            ],
+            stdout=-1,
+        )
         self.seq += count
         result = json.loads(subscriber.stdout.readline() or "{}")
         publisher.communicate(timeout=60)
         self.children.stop(f"broker-{tag}")
         received, seconds = result.get("received", 0), result.get("seconds", 0) or 1e-9
         cpu = round(result.get("cpu", 0) / max(received, 1) * 1e6, 1)
-        return {"reference": tag, "published": count, "received": received,
-                "msgs_per_s": round(received / seconds), "cpu_us_per_msg": cpu}
+        return {
+            "reference": tag,
+            "published": count,
+            "received": received,
+            "msgs_per_s": round(received / seconds),
+            "cpu_us_per_msg": cpu,
+        }
 
     def cleanup(self) -> None:
         self.children.stop_all()

@@ -4,6 +4,7 @@ The benchmark's broker allows 1,000 in-flight QoS 1 messages per client (Mosquit
 listener may leave up to that many unacknowledged before it must flush a batch (MQTT_ACK_WINDOW; the
 listener's default of 20 matches Mosquitto's default and would cap batches at 20 messages).
 """
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """Worker-side cost measured in this process: store_batch on realistic 500-message batches (no listener, no
 broker, no Celery): CPU µs per message for bulk_create and, on PostgreSQL, COPY; and the cost of the live
 events sent through one long-lived event loop versus `async_to_sync` per call."""
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,10 @@ def send_cost(connection_id: int, count: int = 200) -> dict[str, float]:
     group = connection_group(connection_id)
     event = StatsEvent(connection=connection_id, messages_per_second=0, messages_received=0)
     results = {}
-    for name, send in (("persistent_loop", lambda: live._loop.run(layer.group_send(group, {"type": "stats"}))),
-                       ("async_to_sync_each", lambda: broadcast(group, event))):
+    for name, send in (
+        ("persistent_loop", lambda: live._loop.run(layer.group_send(group, {"type": "stats"}))),
+        ("async_to_sync_each", lambda: broadcast(group, event)),
+    ):
         send()
         cpu, wall = time.process_time(), time.perf_counter()
         for _ in range(count):

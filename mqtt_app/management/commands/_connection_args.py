@@ -1,4 +1,5 @@
 """Shared by mqtt_start/mqtt_stop: find connections by id or name."""
+
 from __future__ import annotations
 
 from django.core.management.base import CommandError

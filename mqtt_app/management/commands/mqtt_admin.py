@@ -1,4 +1,5 @@
 """Create the first admin user for `make run` and print its password (kept in var/admin-password, mode 600)."""
+
 from __future__ import annotations
 
 import secrets

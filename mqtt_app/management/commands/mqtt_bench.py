@@ -1,4 +1,5 @@
 """`python manage.py mqtt_bench`: the ingestion benchmark (see mqtt_app/ingest/bench/run.py). Prints figures."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,10 @@ from mqtt_app.management.migrated import require_migrated
 
 
 class Command(BaseCommand):
-    help = "Publish a realistic mix through broker, listener, Redis, worker and database; print throughput, " \
-           "latency, loss and CPU per message, plus the raw-ceiling and naive-design references."
+    help = (
+        "Publish a realistic mix through broker, listener, Redis, worker and database; print throughput, "
+        "latency, loss and CPU per message, plus the raw-ceiling and naive-design references."
+    )
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("--connections", default="1,10", help="comma-separated scenarios (default 1,10)")
@@ -21,8 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=10, help="seconds per phase")
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes for the ingest queue")
         parser.add_argument("--no-references", action="store_true", help="skip the raw-ceiling and naive runs")
-        parser.add_argument("--worker-only", action="store_true",
-                            help="only the in-process worker-side cost (store_batch, COPY vs bulk_create, sends)")
+        parser.add_argument(
+            "--worker-only",
+            action="store_true",
+            help="only the in-process worker-side cost (store_batch, COPY vs bulk_create, sends)",
+        )
 
     def handle(self, *args, **options) -> None:
         require_migrated()
@@ -39,8 +45,11 @@ class Command(BaseCommand):
             for count in [int(c) for c in options["connections"].split(",") if c.strip()]:
                 results += bench.scenario(count, options["rate"], options["duration"])
             if not options["no_references"]:
-                for mode, count, rate, tuned in (("count", 100_000, 60_000, True), ("naive", 5_000, 10_000, True),
-                                                 ("naive", 10_000, 10_000, False)):
+                for mode, count, rate, tuned in (
+                    ("count", 100_000, 60_000, True),
+                    ("naive", 5_000, 10_000, True),
+                    ("naive", 10_000, 10_000, False),
+                ):
                     results.append(bench.reference(mode, count, rate, tuned))
                     self.stdout.write(json.dumps(results[-1]))
             self.stdout.write("SUMMARY " + json.dumps(results))

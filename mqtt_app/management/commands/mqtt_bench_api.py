@@ -6,6 +6,7 @@ parsing. It creates its own throwaway site, connections and staff user, and remo
 Wall time and this process's CPU time are both reported: on a shared machine the wall time mostly measures
 the neighbours, the CPU time what a request costs.
 """
+
 from __future__ import annotations
 
 import time

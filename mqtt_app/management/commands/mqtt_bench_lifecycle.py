@@ -1,4 +1,5 @@
 """`python manage.py mqtt_bench_lifecycle [--connections 1000] [--trials 20]`: lifecycle figures (see bench.py)."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser

@@ -1,4 +1,5 @@
 """`python manage.py mqtt_listener [--id ID] [--capacity N]`: run one listener process (see ARCHITECTURE.md)."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser

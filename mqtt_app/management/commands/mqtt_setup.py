@@ -1,4 +1,5 @@
 """Idempotent set-up run by the Procfile's release phase after `migrate`."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand

@@ -1,4 +1,5 @@
 """`python manage.py mqtt_status`: one line per connection: desired, actual, listener, last message."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -29,10 +30,17 @@ class Command(BaseCommand):
             rows = rows.filter(site__name=site)
         table = [("ID", "CONNECTION", "DESIRED", "ACTUAL", "LISTENER", "LAST MESSAGE", "DETAIL")]
         for row in rows:
-            table.append((
-                str(row.pk), f"{row.site.name}/{row.name}", "active" if row.is_active else "inactive", row.status,
-                row.listener or "-", _age(row.last_message_at), (row.status_detail or "")[:60],
-            ))
+            table.append(
+                (
+                    str(row.pk),
+                    f"{row.site.name}/{row.name}",
+                    "active" if row.is_active else "inactive",
+                    row.status,
+                    row.listener or "-",
+                    _age(row.last_message_at),
+                    (row.status_detail or "")[:60],
+                )
+            )
         widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
         for line in table:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())

@@ -1,4 +1,5 @@
 """`python manage.py mqtt_stop <id|name> ...`: clear is_active (the desired state), request a reconcile."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser

@@ -1,4 +1,5 @@
 """`manage.py mqtt_token <username>`: issue an API bearer token and print it (once)."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
