@@ -36,8 +36,8 @@ lint:
 
 # Re-pin after editing requirements/*.in.
 lock:
-	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --no-header base.in -o base.txt
-	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --no-header dev.in -o dev.txt
+	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --no-header --no-emit-index-url --no-emit-find-links base.in -o base.txt
+	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --no-header --no-emit-index-url --no-emit-find-links dev.in -o dev.txt
 
 clean-venv:
 	rm -rf $(VENV)
