@@ -11,7 +11,7 @@ import redis as redis_lib
 from django.conf import settings
 
 from tests.brokers import MosquittoBroker
-from tests.helpers import Process, celery_bin, wait_for
+from tests.helpers import Process, wait_for, worker_command
 
 pytest_plugins = ["tests.browser_fixtures"]
 
@@ -89,24 +89,7 @@ def broker_factory(tmp_path):
 def celery_worker_process(process_env, tmp_path):
     """A real `celery worker` process consuming every queue of this product, through the real Redis."""
     worker = Process(
-        [
-            celery_bin(),
-            "-A",
-            "project",
-            "worker",
-            "-Q",
-            "ingest,control,default",
-            "--concurrency",
-            "1",
-            "--pool",
-            "prefork",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            "test@%h",
-        ],
+        worker_command("test@%h"),
         env=process_env,
         log_path=tmp_path / "worker.log",
     )

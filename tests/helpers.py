@@ -89,3 +89,25 @@ def manage_py(*args: str) -> list[str]:
 
 def celery_bin() -> str:
     return str(Path(sys.executable).with_name("celery"))
+
+
+def worker_command(name: str) -> list[str]:
+    """A real Celery worker on every queue of this product, one prefork child, named `name`."""
+    return [
+        celery_bin(),
+        "-A",
+        "project",
+        "worker",
+        "-Q",
+        "ingest,control,default",
+        "--concurrency",
+        "1",
+        "--pool",
+        "prefork",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        name,
+    ]

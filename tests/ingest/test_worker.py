@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mqtt_app.models import MqttParsingLog, MqttTopic, TelemetryReading
-from tests.helpers import Process, celery_bin, wait_for
+from tests.helpers import Process, wait_for, worker_command
 from tests.ingest.conftest import make_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,24 +74,7 @@ def unacked_age(redis_client) -> float:
 
 def start_worker(env: dict[str, str], log: Path) -> Process:
     return Process(
-        [
-            celery_bin(),
-            "-A",
-            "project",
-            "worker",
-            "-Q",
-            "ingest,control,default",
-            "--concurrency",
-            "1",
-            "--pool",
-            "prefork",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            "again@%h",
-        ],
+        worker_command("again@%h"),
         env=env,
         log_path=log,
     )
