@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import models
+from .models.connections import BROKER_FIELDS
 
 
 @admin.register(models.Site)
@@ -29,24 +30,7 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = models.MqttConnection
-        fields = (
-            "site",
-            "name",
-            "is_active",
-            "host",
-            "port",
-            "protocol",
-            "keepalive",
-            "client_id",
-            "username",
-            "password",
-            "tls_enabled",
-            "tls_ca_certs",
-            "tls_client_cert",
-            "tls_client_key",
-            "tls_insecure",
-            "topics",
-        )
+        fields = ("site", "name", "is_active", *BROKER_FIELDS)
 
     def clean_password(self) -> str:
         value = self.cleaned_data.get("password")

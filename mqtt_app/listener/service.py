@@ -30,6 +30,7 @@ from mqtt_app.listener.batcher import Ack, Batcher, SendTask
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
 from mqtt_app.listener.loop import Reactor
 from mqtt_app.models import ConnectionStatus, MqttConnection
+from mqtt_app.models.connections import BROKER_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -37,22 +38,7 @@ CONNECT_TIMEOUT = 15.0  # seconds from socket open to CONNACK
 CONNECT_POOL = 8
 
 
-SPEC_FIELDS = (
-    "pk",
-    "host",
-    "port",
-    "protocol",
-    "keepalive",
-    "client_id",
-    "username",
-    "password",
-    "tls_enabled",
-    "tls_ca_certs",
-    "tls_client_cert",
-    "tls_client_key",
-    "tls_insecure",
-    "topics",
-)
+SPEC_FIELDS = ("pk", *BROKER_FIELDS)
 
 
 def load_specs(ids: set[int]) -> dict[int, ConnectionSpec]:

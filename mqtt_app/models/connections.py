@@ -46,6 +46,24 @@ class Protocol(models.TextChoices):
     MQTT5 = "5", "MQTT 5"
 
 
+# What a listener needs to open and subscribe a connection: a change to any of these means reconnecting.
+BROKER_FIELDS = (
+    "host",
+    "port",
+    "protocol",
+    "keepalive",
+    "client_id",
+    "username",
+    "password",
+    "tls_enabled",
+    "tls_ca_certs",
+    "tls_client_cert",
+    "tls_client_key",
+    "tls_insecure",
+    "topics",
+)
+
+
 class MqttConnection(models.Model):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="connections")
     name = models.CharField(max_length=200)
