@@ -91,23 +91,9 @@ def celery_bin() -> str:
     return str(Path(sys.executable).with_name("celery"))
 
 
-def worker_command(name: str) -> list[str]:
-    """A real Celery worker on every queue of this product, one prefork child, named `name`."""
-    return [
-        celery_bin(),
-        "-A",
-        "project",
-        "worker",
-        "-Q",
-        "ingest,control,default",
-        "--concurrency",
-        "1",
-        "--pool",
-        "prefork",
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "-n",
-        name,
-    ]
+def worker_command(
+    name: str, queues: str = "ingest,control,default", pool: str = "prefork", extra: tuple[str, ...] = ()
+) -> list[str]:
+    """A real Celery worker with one child on this product's queues, named `name`."""
+    return [celery_bin(), "-A", "project", "worker", "-Q", queues, "--concurrency", "1", "--pool", pool,
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", name, *extra]  # fmt: skip

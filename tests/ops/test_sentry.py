@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from mqtt_app.observability.sentry import capture_parse_failure
 from project.sentry import init_sentry
-from tests.helpers import Process, celery_bin, wait_for
+from tests.helpers import Process, celery_bin, wait_for, worker_command
 from tests.ops.sentry_sink import SentrySink
 
 BROKER_PASSWORD = "broker-secret-pw"  # noqa: S105 - the secret the tests look for
@@ -123,24 +123,7 @@ def test_a_logged_error_arrives_without_the_broker_password(sentry_here):
 def test_a_task_failure_in_a_real_worker_arrives_tagged_and_scrubbed(sink, process_env, tmp_path):
     env = {**process_env, "SENTRY_DSN": sink.dsn, "SENTRY_ENVIRONMENT": "ops-worker"}
     worker = Process(
-        [
-            celery_bin(),
-            "-A",
-            "project",
-            "worker",
-            "-Q",
-            "default",
-            "--concurrency",
-            "1",
-            "--pool",
-            "solo",
-            "--include",
-            "tests.ops.sentry_tasks",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            "sentry@%h",
-        ],
+        worker_command("sentry@%h", queues="default", pool="solo", extra=("--include", "tests.ops.sentry_tasks")),
         env=env,
         log_path=tmp_path / "worker.log",
     )
@@ -180,22 +163,7 @@ def test_a_beat_started_reconcile_checks_in_to_the_sentry_cron_monitor(sink, pro
     PeriodicTask.objects.filter(name=RECONCILE_TASK_NAME).update(interval=every_second, expire_seconds=None)
     env = {**process_env, "SENTRY_DSN": sink.dsn, "MQTT_RECONCILE_INTERVAL": "1"}
     worker = Process(
-        [
-            celery_bin(),
-            "-A",
-            "project",
-            "worker",
-            "-Q",
-            "control,default",
-            "--concurrency",
-            "1",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            "cron@%h",
-        ],
+        worker_command("cron@%h", queues="control,default", pool="solo"),
         env=env,
         log_path=tmp_path / "worker.log",
     )
