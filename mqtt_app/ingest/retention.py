@@ -24,7 +24,7 @@ def retention_plan() -> list[tuple[type[models.Model], str, int]]:
     """(model, age field, days) read at call time so override_settings works."""
     logs = settings.MQTT_LOG_RETENTION_DAYS
     return [
-        (TelemetryReading, "timestamp", settings.MQTT_READING_RETENTION_DAYS),
+        (TelemetryReading, "received_at", settings.MQTT_READING_RETENTION_DAYS),  # BRIN-indexed
         (MqttConnectionLog, "created_at", logs),
         (MqttParsingLog, "last_seen_at", logs),
         (IngestBatch, "processed_at", logs),

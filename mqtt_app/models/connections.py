@@ -9,16 +9,25 @@ from django.utils.text import slugify
 
 from mqtt_app.validators import validate_subscriptions
 
+from .deletion import LockingDeleteModel, LockingDeleteQuerySet
+
 
 def default_topics() -> list[dict]:
     return [{"filter": "#", "qos": 1}]
 
 
-class Site(models.Model):
+class SiteQuerySet(LockingDeleteQuerySet):
+    def connection_ids(self) -> list[int]:
+        return list(MqttConnection.objects.filter(site__in=self.values("pk")).values_list("pk", flat=True))
+
+
+class Site(LockingDeleteModel):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=200, unique=True, blank=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SiteQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -64,7 +73,12 @@ BROKER_FIELDS = (
 )
 
 
-class MqttConnection(models.Model):
+class ConnectionQuerySet(LockingDeleteQuerySet):
+    def connection_ids(self) -> list[int]:
+        return list(self.values_list("pk", flat=True))
+
+
+class MqttConnection(LockingDeleteModel):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="connections")
     name = models.CharField(max_length=200)
 
@@ -99,6 +113,8 @@ class MqttConnection(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConnectionQuerySet.as_manager()
 
     class Meta:
         ordering = ["site__name", "name"]

@@ -61,3 +61,33 @@ def test_the_retention_task_runs_the_same_retention(connection):
     make_rows(connection, timedelta(days=400), readings=1)
 
     assert task.apply().get()["TelemetryReading"] == 1
+
+
+def test_readings_age_by_when_they_were_stored_not_by_the_device_clock(connection, settings):
+    """A device clock set decades ahead must not make its readings immortal, nor a replayed old value vanish."""
+    settings.MQTT_READING_RETENTION_DAYS = 30
+    now = timezone.now()
+    topic = MqttTopic.objects.create(connection=connection, topic="t", first_seen_at=now, last_seen_at=now)
+    TelemetryReading.objects.bulk_create(
+        [
+            TelemetryReading(  # stored 40 days ago, the device said 2099: deleted
+                connection=connection,
+                topic=topic,
+                metric="future",
+                value=1,
+                timestamp=now.replace(year=2099),
+                received_at=now - timedelta(days=40),
+            ),
+            TelemetryReading(  # stored today, a backfilled value from last year: kept
+                connection=connection,
+                topic=topic,
+                metric="backfill",
+                value=2,
+                timestamp=now - timedelta(days=365),
+                received_at=now,
+            ),
+        ]
+    )
+
+    assert apply_retention()["TelemetryReading"] == 1
+    assert list(TelemetryReading.objects.values_list("metric", flat=True)) == ["backfill"]
