@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from channels.layers import get_channel_layer
 from django.conf import settings
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from mqtt_app.events import (
-    LatestReading,
     ParsingErrorEvent,
-    ReadingsEvent,
     StatsEvent,
     TopicDiscoveredEvent,
     TopicInfo,
@@ -88,7 +87,8 @@ class Coalescer:
         self.last_readings: dict[int, float] = {}
         self.last_stats: dict[int, float] = {}
 
-    def readings(self, update: LiveUpdate) -> ReadingsEvent | None:
+    def readings(self, update: LiveUpdate) -> dict | None:
+        """The channel-layer message of a ReadingsEvent when one is due, else None (held back)."""
         cid = update.connection_id
         self.latest.setdefault(cid, {}).update(update.latest)
         counts = self.counts.setdefault(cid, {})
@@ -99,10 +99,7 @@ class Coalescer:
         if not self._due(self.last_readings, cid, 1.0 / settings.MQTT_LIVE_READINGS_PER_SECOND):
             return None
         latest, counts = self.latest.pop(cid), self.counts.pop(cid)
-        readings = [latest_reading(key[0], *item) for key, item in latest.items()]
-        return ReadingsEvent(
-            connection=cid, readings=readings, counts=counts, published_at=self.published_at.pop(cid, None)
-        )
+        return readings_message(cid, latest, counts, self.published_at.pop(cid, None))
 
     def stats_due(self, connection_id: int) -> bool:
         return self._due(self.last_stats, connection_id, STATS_INTERVAL)
@@ -132,13 +129,41 @@ class RateMeter:
         return round((n1 - n0) / (t1 - t0), 1) if t1 - t0 >= 0.5 else 0.0
 
 
-def latest_reading(topic_id: int, topic: str, row: tuple) -> LatestReading:
-    """From a persist.COLUMNS row back to the event's typed value."""
-    _, _, device, metric, value_type, number, text, unit, timestamp, _ = row
-    value = bool(number) if value_type == "boolean" else (text if value_type == "text" else number)
-    return LatestReading(
-        topic_id=topic_id, topic=topic, device=device, metric=metric, value=value, unit=unit, timestamp=timestamp
-    )
+def readings_message(
+    connection_id: int,
+    latest: dict[tuple[int, str], tuple[str, tuple]],
+    counts: dict[int, int],
+    published_at: float | None,
+) -> dict:
+    """`message_for(ReadingsEvent(...))`, built without a Pydantic model per reading.
+
+    At ten busy connections an event per connection carries hundreds of readings several times a second: one
+    LatestReading model each cost more worker CPU than storing them. Plain dicts, made JSON-ready in one call
+    of pydantic-core's serializer (the one model_dump uses); a test keeps this equal to the model's output.
+    """
+    readings = []
+    for (topic_id, _metric), (topic, row) in latest.items():
+        _, _, device, metric, value_type, number, text, unit, timestamp, _ = row
+        value = bool(number) if value_type == "boolean" else (text if value_type == "text" else number)
+        readings.append(
+            {
+                "topic_id": topic_id,
+                "topic": topic,
+                "device": device,
+                "metric": metric,
+                "value": value,
+                "unit": unit,
+                "timestamp": timestamp,
+            }
+        )
+    payload = {
+        "type": "readings",
+        "connection": connection_id,
+        "readings": readings,
+        "counts": counts,
+        "published_at": published_at,
+    }
+    return {"type": "readings", "payload": to_jsonable_python(payload)}
 
 
 _loop = LoopThread()
@@ -146,9 +171,10 @@ _coalescer = Coalescer()
 _rates = RateMeter()
 
 
-def build_events(update: LiveUpdate) -> list[BaseModel]:
+def build_messages(update: LiveUpdate) -> list[dict]:
+    """The channel-layer messages of one committed batch of one connection, in order."""
     cid = update.connection_id
-    events: list[BaseModel] = []
+    events: list[BaseModel | dict] = []
     if update.new_topics:
         topics = [
             TopicInfo(id=t.row.pk, topic=t.row.topic, is_processable=t.row.is_processable, parser=t.row.parser_name)
@@ -163,7 +189,7 @@ def build_events(update: LiveUpdate) -> list[BaseModel]:
     rate = _rates.observe(cid, update.messages_received)
     if _coalescer.stats_due(cid):
         events.append(StatsEvent(connection=cid, messages_received=update.messages_received, messages_per_second=rate))
-    return events
+    return [event if isinstance(event, dict) else message_for(event) for event in events]
 
 
 def error_event(connection_id: int, changes: list[GroupChange]) -> ParsingErrorEvent:
@@ -193,7 +219,7 @@ def publish_all(updates: list[LiveUpdate]) -> int:
     layer = get_channel_layer()
     if layer is None:
         return 0
-    per_group = [(connection_group(u.connection_id), [message_for(e) for e in build_events(u)]) for u in updates]
+    per_group = [(connection_group(u.connection_id), build_messages(u)) for u in updates]
     per_group = [(group, messages) for group, messages in per_group if messages]
     count = sum(len(messages) for _, messages in per_group)
     if not count:

@@ -25,6 +25,19 @@ class Parsed:
     oversized: int = 0
     oversized_topics: set[int] = field(default_factory=set)
 
+    def merge(self, other: Parsed) -> None:
+        self.rows += other.rows
+        self.failures += other.failures
+        self.latest.update(other.latest)
+        self.oversized += other.oversized
+        self.oversized_topics |= other.oversized_topics
+
+    def drop_topics(self, gone: set[int]) -> None:
+        """Forget what belongs to topics deleted while the batch was parsed (readings: column 1 is topic_id)."""
+        self.rows = [row for row in self.rows if row[1] not in gone]
+        self.failures = [failure for failure in self.failures if failure.topic.pk not in gone]
+        self.latest = {key: value for key, value in self.latest.items() if key[0] not in gone}
+
 
 def parse_topics(connection_id: int, topics: list[TopicBatch]) -> Parsed:
     from mqtt_app.parsers import get_registry

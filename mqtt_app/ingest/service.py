@@ -1,14 +1,18 @@
 """One listener batch (the messages of one or several connections), stored in one transaction, then announced.
 
-Order inside the transaction, and why:
-1. Lock the batch's connections' rows in ascending id order and bump their counters: batches sharing a
-   connection are serialised (topic creation and error grouping need no further locking), the fixed order
-   cannot deadlock, and a deleted connection is seen (its part is dropped).
-2. Topics (read, and create the new ones), then parse in Python: no database round trips.
-3. INSERT the IngestBatch row ON CONFLICT DO NOTHING, before any reading is written: a redelivered batch, or
-   the same batch racing on a second worker (which waited on the locks of step 1), inserts nothing and the
+Order, and why:
+1. Outside any transaction: read the rows of the batch's known topics and parse their messages. Parsing is
+   most of a batch's CPU; done here, one worker parses while another holds the locks of step 2.
+2. In the transaction, lock the batch's connections' rows in ascending id order and bump their counters:
+   batches sharing a connection are serialised from here on (topic creation and error grouping need no
+   further locking), the fixed order cannot deadlock, and a deleted connection is seen (its part is dropped).
+   Every delete of a site, connection or topic takes the same locks first (models/deletion.py).
+3. Create the topics that had no row, and parse their messages (rare after the first batches).
+4. INSERT the IngestBatch row ON CONFLICT DO NOTHING, before any reading is written: a redelivered batch, or
+   the same batch racing on a second worker (which waited on the locks of step 2), inserts nothing and the
    transaction rolls back.
-4. Readings (one COPY or bulk_create for every connection), error groups, topic counters.
+5. Topic counters (which also tell which topics were deleted since step 1: their results are dropped), then
+   readings (one COPY or bulk_create for every connection) and error groups.
 After commit: the live events of each connection.
 """
 
@@ -30,7 +34,7 @@ from .errors import GroupChange, record_failures
 from .parse import Parsed, parse_topics
 from .persist import save_readings
 from .sql import is_postgresql, pg_fetch, table
-from .topics import Discovery, apply_counters, discover
+from .topics import Discovery, apply_counters, create_missing, known_topics
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ def ingest_batch(raw: Any, *, announce: bool = True) -> Outcome:
 
 def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
     now = timezone.now()
+    found = known_topics(batch.parts)
+    parsed = {cid: parse_topics(cid, discovery.topics) for cid, discovery in found.items()}
     with transaction.atomic():
         totals = _count_on_connections(batch.parts)
         parts = [part for part in batch.parts if part.connection_id in totals]
@@ -77,27 +83,45 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
                 )
         if not parts:
             return Outcome("no_connection", batch.message_count), []
-        found = discover(parts)
-        parsed = {p.connection_id: parse_topics(p.connection_id, found[p.connection_id].topics) for p in parts}
-        rows = [row for result in parsed.values() for row in result.rows]
-        failures = [failure for result in parsed.values() for failure in result.failures]
-        if not _claim(batch, parts[0].connection_id, now, len(rows), len(failures)):
+        for part in parts:
+            cid = part.connection_id
+            parsed[cid].merge(parse_topics(cid, create_missing(cid, found[cid])))
+        results = [parsed[p.connection_id] for p in parts]
+        failures = sum(len(result.failures) for result in results)
+        readings = sum(len(result.rows) for result in results)
+        if not _claim(batch, parts[0].connection_id, now, readings, failures):
             transaction.set_rollback(True)  # undo the counter bumps and any topic created above
             logger.info("batch %s already stored: skipped (redelivery)", batch.id)
             return Outcome("duplicate", batch.message_count), []
-        readings = save_readings(rows)
+        entries = [entry for p in parts for entry in found[p.connection_id].topics]
+        gone = {entry.row.pk for entry in entries} - apply_counters(entries)
+        if gone:
+            _forget_deleted(gone, [found[p.connection_id] for p in parts], results)
+        readings = save_readings([row for result in results for row in result.rows])
+        failures = [failure for result in results for failure in result.failures]
         changes = record_failures(failures, now)
-        apply_counters([entry for discovery in found.values() for entry in discovery.topics])
     outcome = Outcome(
         "stored",
         batch.message_count,
         readings,
         len(failures),
-        sum(len(d.new) for d in found.values()),
-        sum(d.dropped_messages for d in found.values()),
+        sum(len(found[p.connection_id].new) for p in parts),
+        sum(found[p.connection_id].dropped_messages for p in parts),
     )
     updates = [_live_update(p, found[p.connection_id], parsed[p.connection_id], changes, totals) for p in parts]
     return outcome, updates
+
+
+def _forget_deleted(gone: set[int], discoveries: list[Discovery], results: list[Parsed]) -> None:
+    """Topics deleted between reading them and locking: their messages are dropped like a capped topic's."""
+    for discovery in discoveries:
+        kept = [entry for entry in discovery.topics if entry.row.pk not in gone]
+        discovery.dropped_messages += sum(len(e.messages) for e in discovery.topics if e.row.pk in gone)
+        discovery.topics = kept
+        discovery.new = [entry for entry in discovery.new if entry.row.pk not in gone]
+    for result in results:
+        result.drop_topics(gone)
+    logger.info("%d topics deleted while their batch was parsed: their messages dropped", len(gone))
 
 
 def _live_update(

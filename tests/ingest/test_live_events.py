@@ -60,9 +60,42 @@ def test_live_readings_are_coalesced_to_the_per_second_rate_and_held_back_values
     held = coalescer.readings(update(2.0, 3))
     later = coalescer.readings(update(None, 1))
 
-    assert [r.value for r in first.readings] == [1.0] and first.counts == {7: 1}
+    assert [r["value"] for r in first["payload"]["readings"]] == [1.0] and first["payload"]["counts"] == {"7": 1}
     assert held is None
-    assert [r.value for r in later.readings] == [2.0] and later.counts == {7: 4}
+    assert [r["value"] for r in later["payload"]["readings"]] == [2.0] and later["payload"]["counts"] == {"7": 4}
+
+
+def test_the_readings_message_is_exactly_what_the_documented_event_model_gives():
+    """live.py builds ReadingsEvent messages without a model per reading: same JSON, every value type."""
+    from mqtt_app.events import LatestReading, ReadingsEvent, message_for
+
+    at = timezone.now()
+    rows = {
+        (7, "temp"): ("a/t", (1, 7, "dev", "temp", "number", 21.5, "", "°C", at, at)),
+        (7, "none"): ("a/t", (1, 7, "dev", "none", "number", None, "", "", at.replace(microsecond=0), at)),
+        (8, "on"): ("a/s", (1, 8, "", "on", "boolean", 1.0, "", "", at, at)),
+        (9, "state"): ("a/x", (1, 9, "d", "state", "text", None, "idle", "", at, at)),
+    }
+    values = {"temp": 21.5, "none": None, "on": True, "state": "idle"}
+    event = ReadingsEvent(
+        connection=1,
+        readings=[
+            LatestReading(
+                topic_id=key[0],
+                topic=topic,
+                device=row[2],
+                metric=row[3],
+                value=values[row[3]],
+                unit=row[7],
+                timestamp=row[8],
+            )
+            for key, (topic, row) in rows.items()
+        ],
+        counts={7: 2, 8: 1, 9: 1},
+        published_at=12.5,
+    )
+
+    assert live.readings_message(1, rows, {7: 2, 8: 1, 9: 1}, 12.5) == message_for(event)
 
 
 def test_a_channel_layer_failure_does_not_fail_the_batch(connection, settings):

@@ -14,6 +14,7 @@ Redis and PostgreSQL are shared with anything else running on the machine: their
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -46,9 +47,26 @@ class IngestBench:
         self.seq = 0
         self.probe = 0
         self.connections: list[int] = []
+        self.lock_key = ""
+        self.refused = False
 
     # --- processes ---------------------------------------------------------------------------------------
+    def lock(self) -> None:
+        """One benchmark at a time per Redis: two would share the ingest queue and the machine's two cores."""
+        from django.conf import settings
+
+        key = f"{settings.REDIS_KEY_PREFIX}:bench:ingest"
+        if not self.redis.set(key, os.getpid(), nx=True, ex=3600):
+            owner = self.redis.get(key)
+            self.refused = True  # cleanup() must not touch the other run's rows
+            raise RuntimeError(
+                f"another mqtt_bench (pid {owner}) is running against this Redis: its figures and these would "
+                f"both be wrong. Wait for it, or delete the key {key} if that process is gone."
+            )
+        self.lock_key = key
+
     def start(self) -> None:
+        self.lock()
         self.children.spawn("broker", [mosquitto_binary(), "-c", str(mosquitto_config(self.folder, self.port, True))])
         celery = str(Path(sys.executable).with_name("celery"))
         self.children.spawn(
@@ -299,8 +317,12 @@ class IngestBench:
         }
 
     def cleanup(self) -> None:
+        if self.refused:
+            return
         self.children.stop_all()
         Site.objects.filter(name=SITE).delete()
+        if self.lock_key and self.redis.get(self.lock_key) == str(os.getpid()).encode():
+            self.redis.delete(self.lock_key)
 
 
 def _port_open(port: int) -> bool:

@@ -19,3 +19,7 @@ MQTT_LISTENER_MAX_BUFFER = int(os.environ.get("MQTT_LISTENER_MAX_BUFFER", str(ma
 # Celery's Django fixup closes the database connection before and after every task unless this is set: a
 # new PostgreSQL connection (and server backend) per batch. Measured per 6-message task: see the report.
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
+
+# Figures for production: DEBUG on wraps every query in Django's recording cursor (CPU and memory per query).
+DEBUG = False
+FLOWER_BASIC_AUTH = os.environ.get("FLOWER_BASIC_AUTH") or "bench:no-flower-runs-here"  # a DEBUG-off check wants it

@@ -13,9 +13,13 @@ class Command(BaseCommand):
         parser.add_argument("--capacity", type=int, help="Most connections to hold (default MQTT_LISTENER_CAPACITY).")
 
     def handle(self, *args, listener_id: str | None = None, capacity: int | None = None, **options) -> None:
+        import gc
+
         from mqtt_app.listener.service import ListenerService
 
         if capacity is not None and capacity < 1:
             self.stderr.write("--capacity must be at least 1")
             raise SystemExit(2)
-        ListenerService(listener_id=listener_id, capacity=capacity).run()
+        service = ListenerService(listener_id=listener_id, capacity=capacity)
+        gc.freeze()  # the start-up heap is never garbage: collections need not walk it (see project/celery.py)
+        service.run()
