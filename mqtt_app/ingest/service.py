@@ -8,7 +8,7 @@ Order, and why:
    further locking), the fixed order cannot deadlock, and a deleted connection is seen (its part is dropped).
    Every delete of a site, connection or topic takes the same locks first (models/deletion.py).
 3. Create the topics that had no row, and parse their messages (rare after the first batches).
-4. INSERT the IngestBatch row ON CONFLICT DO NOTHING, before any reading is written: a redelivered batch, or
+4. INSERT the IngestBatch rows ON CONFLICT DO NOTHING, before any reading is written: a redelivered batch, or
    the same batch racing on a second worker (which waited on the locks of step 2), inserts nothing and the
    transaction rolls back.
 5. Topic counters (which also tell which topics were deleted since step 1: their results are dropped), then
@@ -87,9 +87,7 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
             cid = part.connection_id
             parsed[cid].merge(parse_topics(cid, create_missing(cid, found[cid])))
         results = [parsed[p.connection_id] for p in parts]
-        failures = sum(len(result.failures) for result in results)
-        readings = sum(len(result.rows) for result in results)
-        if not _claim(batch, parts[0].connection_id, now, readings, failures):
+        if not _claim(batch, parts, results, now):
             transaction.set_rollback(True)  # undo the counter bumps and any topic created above
             logger.info("batch %s already stored: skipped (redelivery)", batch.id)
             return Outcome("duplicate", batch.message_count), []
@@ -184,25 +182,37 @@ def _count_one(connection_id: int, count: int, newest: datetime | None) -> int |
     return None if row is None else row[0]
 
 
-def _claim(batch: Batch, connection_id: int, now: datetime, readings: int, errors: int) -> bool:
-    """Insert the IngestBatch row (on the batch's first connection that still exists: the model holds one),
-    before any reading is written; False when it already exists (committed by an earlier delivery, or by
-    another worker that held the connections' locks first)."""
+def _claim(batch: Batch, parts: list[Part], results: list[Parsed], now: datetime) -> bool:
+    """Insert one IngestBatch row per connection part, before any reading is written; False when any already
+    exists (committed by an earlier delivery, or by another worker that held the connections' locks first).
+    A part's row id depends on the batch and its connection only (see IngestBatch), so a redelivery collides
+    even when a connection was deleted in between."""
     meta = IngestBatch._meta
     qn = connection.ops.quote_name
-    columns = ["id", "connection_id", "message_count", "reading_count", "error_count", "processed_at"]
-    values = [
-        meta.get_field("id").get_db_prep_value(batch.id, connection),
-        connection_id,
-        batch.message_count,
-        readings,
-        errors,
-        meta.get_field("processed_at").get_db_prep_value(now, connection),
+    uuid_field = meta.get_field("id")
+    batch_value = uuid_field.get_db_prep_value(batch.id, connection)
+    processed_at = meta.get_field("processed_at").get_db_prep_value(now, connection)
+    first = batch.parts[0].connection_id  # as sent: the same on every delivery
+    rows = [
+        (
+            uuid_field.get_db_prep_value(
+                IngestBatch.part_id(batch.id, p.connection_id, p.connection_id == first), connection
+            ),
+            batch_value,
+            p.connection_id,
+            len(p.messages) + p.skipped,
+            len(result.rows),
+            len(result.failures),
+            processed_at,
+        )
+        for p, result in zip(parts, results, strict=True)
     ]
+    columns = ["id", "batch", "connection_id", "message_count", "reading_count", "error_count", "processed_at"]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
     sql = (
         f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608 - our own names
-        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({qn('id')}) DO NOTHING"
+        f"VALUES {placeholders} ON CONFLICT ({qn('id')}) DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        return cursor.rowcount == 1
+        cursor.execute(sql, [value for row in rows for value in row])
+        return cursor.rowcount == len(rows)

@@ -14,6 +14,8 @@ only what its queries need, measured with `mqtt_bench` on PostgreSQL:
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from .connections import MqttConnection
@@ -65,10 +67,20 @@ class TelemetryReading(models.Model):
 
 
 class IngestBatch(models.Model):
-    """One ingested listener batch. Inserted in the batch's transaction, so a redelivery stores nothing twice."""
+    """One connection's part of an ingested listener batch (a batch carries the messages of every connection a
+    listener holds). Inserted in the batch's transaction, so a redelivery stores nothing twice; per connection,
+    so the health report and /metrics count each connection's own messages.
+
+    The row of the batch's first connection has the batch's id; the others `part_id(batch, connection)`.
+    No database FK, and deleting a connection leaves its rows (retention removes them): a redelivered batch
+    must still find them, or its other connections' parts would be stored twice.
+    """
 
     id = models.UUIDField(primary_key=True)
-    connection = models.ForeignKey(MqttConnection, on_delete=models.CASCADE, related_name="batches")
+    batch = models.UUIDField(null=True, blank=True, help_text="The listener batch this part belongs to.")
+    connection = models.ForeignKey(
+        MqttConnection, on_delete=models.DO_NOTHING, related_name="batches", db_constraint=False
+    )
     message_count = models.PositiveIntegerField()
     reading_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
@@ -79,3 +91,7 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.id} ({self.message_count} messages)"
+
+    @staticmethod
+    def part_id(batch_id: uuid.UUID, connection_id: int, first: bool) -> uuid.UUID:
+        return batch_id if first else uuid.uuid5(batch_id, str(connection_id))

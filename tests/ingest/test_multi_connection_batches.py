@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from mqtt_app.ingest import ingest_batch
@@ -37,7 +39,8 @@ def test_a_batch_of_several_connections_stores_each_connections_rows_on_it(conne
     counts = dict(MqttConnection.objects.values_list("pk", "messages_received"))
     assert (counts[connection.pk], counts[second.pk]) == (3, 2)
     assert all(MqttConnection.objects.values_list("last_message_at", flat=True))
-    assert IngestBatch.objects.get(pk=batch["id"]).message_count == 5
+    parts = IngestBatch.objects.filter(batch=batch["id"]).values_list("connection_id", "message_count", "reading_count")
+    assert sorted(parts) == sorted([(connection.pk, 3, 2), (second.pk, 2, 1)])  # each connection its own record
 
 
 @pytest.mark.django_db
@@ -77,8 +80,20 @@ def test_a_deleted_connection_loses_only_its_own_part(connection, second):
     outcome = ingest_batch(batch)
 
     assert (outcome.status, outcome.readings) == ("stored", 1)
-    assert IngestBatch.objects.get(pk=batch["id"]).connection_id == connection.pk
+    assert IngestBatch.objects.get(batch=batch["id"]).connection_id == connection.pk
     assert list(TelemetryReading.objects.values_list("value", flat=True)) == [2.0]
+
+
+@pytest.mark.django_db
+def test_a_redelivery_after_the_first_connection_was_deleted_stores_nothing_twice(connection, second):
+    """The batch records of the other connections survive the deletion and still stop the redelivery."""
+    batch = make_multi_batch({second.pk: [("home/a/temperature", b"1")], connection.pk: [("home/b/temperature", b"2")]})
+    assert ingest_batch(batch).status == "stored"
+    second.delete()
+
+    assert ingest_batch(batch).status == "duplicate"
+    assert list(TelemetryReading.objects.values_list("value", flat=True)) == [2.0]
+    assert MqttConnection.objects.get().messages_received == 1
 
 
 @pytest.mark.django_db
@@ -122,3 +137,16 @@ def test_each_connection_of_a_shared_batch_gets_its_own_live_events(connection, 
         assert [t["topic"] for t in events["topic.discovered"]["topics"]] == [topic]
         assert [(r["topic"], r["value"]) for r in events["readings"]["readings"]] == [(topic, value)]
         assert events["stats"]["messages_received"] == total
+
+
+@pytest.mark.django_db
+def test_health_and_metrics_count_each_connection_its_own_messages_of_a_shared_batch(connection, second):
+    from django.utils import timezone
+
+    from mqtt_app.observability.health import message_counts
+
+    ingest_batch(make_multi_batch({connection.pk: [("home/a/temperature", b"1")] * 3, second.pk: [("b/t", b"2")]}))
+
+    now = timezone.now()
+    counts = message_counts([connection.pk, second.pk], now - timedelta(minutes=5), now + timedelta(minutes=1))
+    assert (counts[connection.pk].received_messages, counts[second.pk].received_messages) == (3, 1)
