@@ -229,6 +229,14 @@ def _checked(readings: Any, parser: str, received_at: datetime | None) -> list[R
                 ) from None
         if value.__class__ is float and value - value != 0.0:  # NaN or ±inf
             raise ParseFailure.invalid(reading.metric, "value is not a finite number", "finite_number", parser)
+        if (
+            reading.device.__class__ is not str
+            or reading.metric.__class__ is not str
+            or reading.unit.__class__ is not str
+        ):
+            raise ParseFailure(
+                base.PARSER_EXCEPTION, f"{reading.metric!r}: device, metric and unit must be text", parser
+            )
         if not reading.metric or len(reading.metric) > MAX_NAME or len(reading.device) > MAX_NAME:
             raise ParseFailure.invalid(
                 reading.metric[:MAX_NAME], f"device and metric need 1 to {MAX_NAME} characters", "name_length", parser

@@ -57,6 +57,13 @@ class WrongReturnParser(MeterParser):
         return {"kwh": payload.kwh}
 
 
+class NonTextNameParser(MeterParser):
+    name = "non_text_name"
+
+    def parse(self, topic: str, payload: Meter) -> list[Reading]:
+        return [Reading(device=["a", "list"], metric="kwh", value=payload.kwh)]  # type: ignore[arg-type]
+
+
 class NotAParser:
     name = "nope"
 

@@ -72,6 +72,14 @@ def test_a_parser_returning_something_else_than_readings_is_a_parser_exception(r
     assert failure.kind == "parser_exception"
 
 
+def test_a_reading_with_a_non_text_device_is_a_parser_exception_not_a_failed_database_write(registry):
+    with override_settings(MQTT_PARSERS=["tests.parsers.custom_parsers.NonTextNameParser"]):
+        from mqtt_app.parsers import get_registry
+
+        failure = failure_of(get_registry(), "non_text_name", "x", b'{"kwh": 1}')
+    assert failure.kind == "parser_exception" and "must be text" in failure.message
+
+
 def test_a_failure_serialises_to_the_contract_fields(registry):
     failure = failure_of(registry, "plain_number", "a/b", b"abc")
     assert set(failure.as_dict()) == {"kind", "message", "parser", "errors", "location"}
