@@ -1,10 +1,14 @@
 """The listener's batch decoded into plain messages, bad entries skipped.
 
-Two shapes are accepted:
-- {"id", "listener", "parts": [{"connection_id", "messages": [...]}, ...]}: one batch for every connection a
-  listener holds (what the listener sends);
-- {"id", "connection_id", "listener", "messages": [...]}: one connection (what listeners sent before; a batch
-  queued before an upgrade is still stored).
+The envelope: {"id", "listener", "parts": [part, ...]}, a part per connection the listener holds, or
+{"id", "connection_id", "listener", "messages": [...]}, one connection (what listeners sent before).
+A part's messages come in one of two forms:
+- columns (what the listener sends, serialized with msgpack): {"connection_id", "topics": [str],
+  "payloads": [bytes], "qos": [int], "retain": [bool], "received_at": [float]}, the i-th entry of each list
+  being the i-th message. Cheap to build and to encode on the listener, cheap to read here. A payload may
+  also be a base64 string (a JSON-serialized batch cannot carry bytes);
+- {"connection_id", "messages": [{"topic", "payload" (base64), "qos", "retain", "received_at"}, ...]}: what
+  listeners sent before; a batch queued before an upgrade is still stored.
 """
 
 from __future__ import annotations
@@ -81,29 +85,64 @@ def decode_batch(raw: Any) -> Batch:
     batch = Batch(batch_id, str(raw.get("listener", "")), [])
     by_connection: dict[int, Part] = {}
     for entry in entries:
-        connection_id, messages = _envelope(entry)
+        connection_id = _connection_id(entry)
         part = by_connection.get(connection_id)
         if part is None:  # two parts of one connection are merged: its rows are locked and counted once
             part = by_connection[connection_id] = Part(connection_id)
             batch.parts.append(part)
-        _decode_messages(part, messages)
+        if "topics" in entry:
+            _decode_columns(part, entry)
+        else:
+            _decode_messages(part, _messages(entry))
     skipped = sum(part.skipped for part in batch.parts)
     if skipped:
         logger.warning("batch %s: skipped %d malformed entries", batch_id, skipped)
     return batch
 
 
-def _envelope(entry: Any) -> tuple[int, list]:
+def _connection_id(entry: Any) -> int:
     if not isinstance(entry, dict):
         raise BadBatch(f"a batch part must be an object, got {type(entry).__name__}")
     try:
-        connection_id = int(entry["connection_id"])
+        return int(entry["connection_id"])
     except (KeyError, ValueError, TypeError) as exc:
         raise BadBatch(f"a batch needs an integer 'connection_id' in each part: {exc}") from None
+
+
+def _messages(entry: dict) -> list:
     messages = entry.get("messages")
     if not isinstance(messages, list):
-        raise BadBatch("a batch needs a 'messages' list in each part")
-    return connection_id, messages
+        raise BadBatch("a batch needs a 'messages' list (or the message columns) in each part")
+    return messages
+
+
+COLUMNS = ("topics", "payloads", "qos", "retain", "received_at")
+
+
+def _decode_columns(part: Part, entry: dict) -> None:
+    """The column form: checked like the envelope (columns of one length), each message like one entry."""
+    columns = [entry.get(name) for name in COLUMNS]
+    if not all(isinstance(column, list) for column in columns):
+        raise BadBatch(f"a batch part needs the lists {', '.join(COLUMNS)}")
+    if len({len(column) for column in columns}) != 1:
+        raise BadBatch("a batch part's message columns differ in length")
+    stamps: dict[float, datetime] = {}  # one read's messages share their receive time: convert it once
+    append = part.messages.append
+    for topic, payload, qos, retain, received_at in zip(*columns, strict=True):
+        try:
+            if type(payload) is not bytes:
+                payload = base64.b64decode(payload, validate=True)
+            when = stamps.get(received_at)
+            if when is None:
+                when = stamps[received_at] = datetime.fromtimestamp(float(received_at), tz=UTC)
+            qos = int(qos)
+        except (TypeError, ValueError, OverflowError, OSError, binascii.Error):
+            part.skipped += 1
+            continue
+        if type(topic) is not str or not topic or "\x00" in topic:  # MQTT forbids NUL in topic names
+            part.skipped += 1
+            continue
+        append(Message(topic, payload, qos, bool(retain), when))
 
 
 def _decode_messages(part: Part, entries: list) -> None:

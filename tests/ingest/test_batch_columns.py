@@ -1,0 +1,102 @@
+"""The listener's column form of a batch (msgpack, raw payload bytes): decoded and stored like the others."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from kombu.serialization import dumps, loads
+
+from mqtt_app.ingest import ingest_batch
+from mqtt_app.ingest.decode import BadBatch, decode_batch
+from mqtt_app.models import MqttTopic, TelemetryReading
+from tests.ingest.conftest import make_multi_batch
+
+BINARY = bytes(range(256))
+AT = 1_790_000_000.25
+
+
+def columns(batch: dict) -> dict:
+    """`batch` (the message-dict form) in the listener's column form."""
+    parts = []
+    for part in batch["parts"]:
+        messages = part["messages"]
+        parts.append(
+            {
+                "connection_id": part["connection_id"],
+                "topics": [m["topic"] for m in messages],
+                "payloads": [base64.b64decode(m["payload"]) for m in messages],
+                "qos": [m["qos"] for m in messages],
+                "retain": [m["retain"] for m in messages],
+                "received_at": [m["received_at"] for m in messages],
+            }
+        )
+    return {**batch, "parts": parts}
+
+
+def through_msgpack(batch: dict) -> dict:
+    """What the worker gets: the batch as Celery's msgpack serializer carries it."""
+    content_type, encoding, body = dumps(([batch], {}, {}), serializer="msgpack")
+    return loads(body, content_type, encoding, accept=[content_type])[0][0]
+
+
+def part(**overrides: list) -> dict:
+    fields = {
+        "connection_id": 7,
+        "topics": ["a/b", "c"],
+        "payloads": [BINARY, b"1"],
+        "qos": [1, 0],
+        "retain": [False, True],
+        "received_at": [AT, AT],
+    }
+    return fields | overrides
+
+
+def test_columns_decode_to_messages_with_raw_or_base64_payloads():
+    batch = through_msgpack({"id": str(uuid.uuid4()), "listener": "L1", "parts": [part()]})
+    assert batch["parts"][0]["payloads"] == [BINARY, b"1"]  # bytes survive msgpack as bytes
+    (decoded,) = decode_batch(batch).parts
+    when = datetime.fromtimestamp(AT, tz=UTC)
+    assert [(m.topic, m.payload, m.qos, m.retain, m.received_at) for m in decoded.messages] == [
+        ("a/b", BINARY, 1, False, when),
+        ("c", b"1", 0, True, when),
+    ]
+    as_text = part(payloads=[base64.b64encode(BINARY).decode(), "MQ=="])  # a JSON-serialized batch
+    assert [m.payload for m in decode_batch({"id": str(uuid.uuid4()), "parts": [as_text]}).parts[0].messages] == [
+        BINARY,
+        b"1",
+    ]
+
+
+def test_bad_entries_in_columns_are_skipped_and_counted():
+    bad = part(
+        topics=["ok", "", "nul\x00", 5, "bad-payload", "bad-time", "ok2"],
+        payloads=[b"1", b"2", b"3", b"4", "not base64!", b"6", b"7"],
+        qos=[1] * 7,
+        retain=[False] * 7,
+        received_at=[AT, AT, AT, AT, AT, "never", AT + 1],
+    )
+    (decoded,) = decode_batch({"id": str(uuid.uuid4()), "parts": [bad]}).parts
+    assert [m.topic for m in decoded.messages] == ["ok", "ok2"] and decoded.skipped == 5
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [part(qos=[1]), part(received_at=None), {"connection_id": 7, "topics": []}],
+)
+def test_columns_of_different_lengths_or_missing_make_the_batch_unusable(broken):
+    with pytest.raises(BadBatch):
+        decode_batch({"id": str(uuid.uuid4()), "parts": [broken]})
+
+
+@pytest.mark.django_db
+def test_a_column_batch_is_stored_like_the_message_form(connection):
+    batch = make_multi_batch(
+        {connection.pk: [("home/kitchen/temperature", b"21.5"), ("cam/1", BINARY), ("home/kitchen/temperature", b"22")]}
+    )
+    outcome = ingest_batch(through_msgpack(columns(batch)))
+    assert (outcome.status, outcome.readings) == ("stored", 2)
+    assert sorted(TelemetryReading.objects.values_list("value", flat=True)) == [21.5, 22.0]
+    assert bytes(MqttTopic.objects.get(topic="cam/1").last_payload) == BINARY
