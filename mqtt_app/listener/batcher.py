@@ -1,10 +1,11 @@
 """Raw messages → `tasks.ingest.ingest_batch`, acknowledged to the broker only once the batch is in Redis.
 
-The loop thread calls `add()` (a lock and a list append, nothing slow). The batcher thread sends ONE batch
+The loop thread calls `add_chunks()` once per loop round (a lock and list appends, nothing per message).
+Messages travel in `Chunk`s: columns of the messages one read brought. The batcher thread sends ONE batch
 for all the connections the listener holds (a part per connection, at most MQTT_BATCH_SIZE messages in all)
 when MQTT_BATCH_SIZE messages wait, or one connection has MQTT_ACK_WINDOW unacknowledged ones (the broker's
 in-flight limit is per client), or the oldest message is MQTT_BATCH_INTERVAL old; then it hands the QoS 1/2
-acknowledgements back to the loop thread, which sends each on its own client. One batch across connections
+acknowledgements back to the loop thread, which writes each client's in one go. One batch across connections
 rather than one per connection: the worker's cost is mostly per batch, so ten quiet connections no longer
 make ten small batches. If Redis is unreachable nothing is acked (the broker keeps
 the messages: back-pressure) and sending is retried with a growing delay. The buffer is
@@ -18,7 +19,7 @@ every Celery send of the listener and an unreachable Redis stalls nothing else.
 
 from __future__ import annotations
 
-import base64
+import itertools
 import logging
 import threading
 import time
@@ -32,37 +33,89 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 INGEST_TASK = "tasks.ingest.ingest_batch"
+# msgpack carries payloads as raw bytes: no base64 and a far cheaper encoding than JSON (the worker must
+# accept it: CELERY_ACCEPT_CONTENT). Control tasks keep the default serializer.
+BATCH_SERIALIZER = "msgpack"
 MAX_CONTROL_BACKLOG = 20_000
 
 
-@dataclass
-class Received:
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    retain: bool
-    received_at: float
+@dataclass(slots=True)
+class Chunk:
+    """Messages of one connection that arrived together (one read, one connection generation), in columns:
+    the batch's wire form is columns too, so building it is list concatenation, not work per message."""
+
     generation: int
+    received_at: float
+    topics: list[str]
+    payloads: list[bytes]
+    qos: list[int]
+    retain: list[bool]
+    mids: list[int]  # the packet id of each message (0 for QoS 0)
+
+    def __len__(self) -> int:
+        return len(self.mids)
+
+    def unacked(self) -> int:
+        return len(self.mids) - self.mids.count(0)
+
+    def split(self, n: int) -> tuple[Chunk, Chunk]:
+        """The first n messages, and the rest."""
+        first = Chunk(
+            self.generation,
+            self.received_at,
+            self.topics[:n],
+            self.payloads[:n],
+            self.qos[:n],
+            self.retain[:n],
+            self.mids[:n],
+        )
+        rest = Chunk(
+            self.generation,
+            self.received_at,
+            self.topics[n:],
+            self.payloads[n:],
+            self.qos[n:],
+            self.retain[n:],
+            self.mids[n:],
+        )
+        return first, rest
+
+    def acks(self) -> list[tuple[int, list[int]]]:
+        """(qos, packet ids) of the messages that need an acknowledgement."""
+        if self.qos.count(1) == len(self.qos):
+            return [(1, self.mids)]  # the usual case: all QoS 1
+        return [(q, [m for m, mq in zip(self.mids, self.qos, strict=True) if mq == q]) for q in (1, 2) if q in self.qos]
+
+
+def chunk_of(generation: int, messages: list[Any], now: float) -> Chunk:
+    """A chunk from paho MQTTMessage objects (paho's own path: QoS 2, and anything the fast reader leaves it)."""
+    topics = []
+    for message in messages:
+        try:
+            topics.append(message.topic)
+        except UnicodeDecodeError:  # a broker that lets an invalid topic through: keep it, visibly
+            topics.append(message._topic.decode("utf-8", "backslashreplace"))  # noqa: SLF001
+    return Chunk(
+        generation,
+        now,
+        topics,
+        [bytes(m.payload) for m in messages],
+        [m.qos for m in messages],
+        [bool(m.retain) for m in messages],
+        [m.mid if m.qos else 0 for m in messages],
+    )
 
 
 @dataclass
 class Buffer:
     """One connection's waiting messages."""
 
-    messages: list[Received] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    count: int = 0
     unacked: int = 0  # QoS 1/2 messages waiting: the broker stops sending at its in-flight limit
 
 
-def _received(generation: int, message: Any, now: float) -> Received:  # noqa: ANN401 - MQTTMessage
-    try:
-        topic = message.topic
-    except UnicodeDecodeError:  # a broker that lets an invalid topic through: keep it, visibly
-        topic = message._topic.decode("utf-8", "backslashreplace")  # noqa: SLF001
-    return Received(message.mid, message.qos, topic, bytes(message.payload), bool(message.retain), now, generation)
-
-
-Ack = tuple[int, int, int, int]  # connection id, generation, mid, qos
+Ack = tuple[int, int, int, list[int]]  # connection id, generation, qos, packet ids
 SendTask = Callable[..., Any]
 
 
@@ -105,45 +158,56 @@ class Batcher:
         self.thread = threading.Thread(target=self.run, name="mqtt-batcher", daemon=True)
 
     # --- producer side (loop thread and control thread) -----------------------------------------
-    def add(self, connection_id: int, generation: int, message: Any) -> bool:  # noqa: ANN401 - MQTTMessage
-        """Buffer one message. Returns False when it was dropped because the buffer is full."""
-        return self.add_many([(connection_id, generation, message)]) == 1
-
-    def add_many(self, received: list[tuple[int, int, Any]]) -> int:
-        """Buffer the messages one loop iteration read (one lock round for all of them). Returns how
-        many were kept; the rest were dropped because the buffer is full."""
-        now = time.time()
-        items = [(cid, _received(generation, message, now)) for cid, generation, message in received]
+    def add_chunks(self, received: list[tuple[int, Chunk]]) -> int:
+        """Buffer what one loop iteration read (one lock round for all of it). Returns how many messages
+        were kept; the rest were dropped because the buffer is full."""
         kept = 0
         with self.cond:
-            wake = False
-            for cid, item in items:
-                if self.buffered >= self.max_buffer:
-                    self._overflow(cid, item)
-                    continue
+            before = self.buffered
+            for cid, chunk in received:
+                room = self.max_buffer - self.buffered
+                if len(chunk) > room:
+                    chunk, dropped = chunk.split(max(room, 0))
+                    self._overflow(cid, dropped)
+                    if not chunk:
+                        continue
                 buffer = self.buffers.get(cid)
                 if buffer is None:
                     buffer = self.buffers[cid] = Buffer()
                 if not self.buffered:
                     self.first_at = time.monotonic()
-                buffer.messages.append(item)
-                self.buffered += 1
-                kept += 1
-                if item.qos:
-                    buffer.unacked += 1
-                    if buffer.unacked == self.window:
-                        self.window_full = wake = True
-                wake = wake or self.buffered in (1, self.batch_size)
-            if wake:
+                buffer.chunks.append(chunk)
+                buffer.count += len(chunk)
+                self.buffered += len(chunk)
+                kept += len(chunk)
+                unacked = chunk.unacked()
+                if unacked:
+                    buffer.unacked += unacked
+                    self.window_full = self.window_full or buffer.unacked >= self.window
+            if kept and (not before or self.window_full or before < self.batch_size <= self.buffered):
                 self.cond.notify()
         return kept
 
-    def _overflow(self, connection_id: int, item: Received) -> None:
-        if item.qos == 0:
-            self.stats["dropped_qos0"] += 1
-            return
-        self.stats["overflowed"] += 1
-        self.on_overflow(connection_id)
+    def add_many(self, received: list[tuple[int, int, Any]]) -> int:  # noqa: ANN401 - MQTTMessage-like
+        """`add_chunks` for (connection id, generation, message) triples: consecutive messages of one
+        connection and generation share a chunk."""
+        now = time.time()
+        chunks = [
+            (cid, chunk_of(generation, [m for _, _, m in group], now))
+            for (cid, generation), group in itertools.groupby(received, key=lambda item: item[:2])
+        ]
+        return self.add_chunks(chunks)
+
+    def add(self, connection_id: int, generation: int, message: Any) -> bool:  # noqa: ANN401 - MQTTMessage
+        """Buffer one message. Returns False when it was dropped because the buffer is full."""
+        return self.add_many([(connection_id, generation, message)]) == 1
+
+    def _overflow(self, connection_id: int, dropped: Chunk) -> None:
+        qos0 = dropped.mids.count(0)
+        self.stats["dropped_qos0"] += qos0
+        if len(dropped) > qos0:
+            self.stats["overflowed"] += len(dropped) - qos0
+            self.on_overflow(connection_id)
 
     def enqueue_control(self, task: str, args: list, kwargs: dict | None = None) -> None:
         with self.cond:
@@ -191,33 +255,27 @@ class Batcher:
             return 1.0
         return 0 if self._due(now) else max(0.0, self.first_at + self.interval - now)
 
-    def _take_due(self, now: float, flush_all: bool) -> tuple[dict[int, list[Received]], list]:
+    def _take_due(self, now: float, flush_all: bool) -> tuple[dict[int, list[Chunk]], list]:
         """Every connection's messages at once when a bound is reached (sent as one or more batches)."""
         if not self.redis_ok and now < self.retry_at and not flush_all:
             return {}, []
-        due: dict[int, list[Received]] = {}
+        due: dict[int, list[Chunk]] = {}
         if self.buffers and (flush_all or self._due(now)):
-            due = {cid: buffer.messages for cid, buffer in self.buffers.items()}
+            due = {cid: buffer.chunks for cid, buffer in self.buffers.items()}
             self.buffers, self.buffered, self.window_full = {}, 0, False
         control, self.control = self.control, []
         return due, control
 
-    def _send(self, due: dict[int, list[Received]], control: list) -> None:
+    def _send(self, due: dict[int, list[Chunk]], control: list) -> None:
         try:
             while due:
-                parts = _next_parts(due, self.batch_size)
-                self._publish(INGEST_TASK, [self._batch(parts)], {}, "ingest")
+                parts, rest = _next_parts(due, self.batch_size)
+                self._publish(INGEST_TASK, [self._batch(parts)], {}, "ingest", BATCH_SERIALIZER)
                 # Sent: from here on a failure must not put these messages back (they would be sent twice).
-                acks: list[Ack] = []
-                for cid, chunk in parts:
-                    rest = due[cid][len(chunk) :]
-                    if rest:
-                        due[cid] = rest
-                    else:
-                        del due[cid]
-                    acks += [(cid, m.generation, m.mid, m.qos) for m in chunk if m.qos > 0]
-                    self.stats["messages"] += len(chunk)
+                due = rest
+                self.stats["messages"] += sum(len(c) for _, chunks in parts for c in chunks)
                 self.stats["batches"] += 1
+                acks = _acks(parts)
                 if acks:  # each batch's acks at once: the brokers' windows reopen before the next send
                     self.on_acks(acks)
             while control:
@@ -228,19 +286,19 @@ class Batcher:
         except Exception as exc:  # noqa: BLE001 - Redis unreachable (kombu raises several types)
             self._redis_down(exc, due, control)
 
-    def _publish(self, task: str, args: list, kwargs: dict, queue: str) -> None:
+    def _publish(self, task: str, args: list, kwargs: dict, queue: str, serializer: str | None = None) -> None:
         # retry=False: fail at once when Redis is away (we keep the data and retry ourselves);
-        # ignore_result: the Redis result backend would otherwise subscribe per task, and block on an outage.
-        self.send_task(task, args=args, kwargs=kwargs, queue=queue, retry=False, ignore_result=True)
+        # ignore_result: the Redis result backend would otherwise subscribe per task, and block on an outage;
+        # argsrepr: Celery would otherwise repr() the arguments for its logs (a batch: costly, useless).
+        options: dict[str, Any] = {"retry": False, "ignore_result": True}
+        if serializer:
+            options |= {"serializer": serializer, "argsrepr": f"<batch of {_size(args[0])}>"}
+        self.send_task(task, args=args, kwargs=kwargs, queue=queue, **options)
 
-    def _batch(self, parts: list[tuple[int, list[Received]]]) -> dict:
-        return {
-            "id": str(uuid.uuid4()),
-            "listener": self.listener_id,
-            "parts": [{"connection_id": cid, "messages": [_wire(m) for m in messages]} for cid, messages in parts],
-        }
+    def _batch(self, parts: list[tuple[int, list[Chunk]]]) -> dict:
+        return {"id": str(uuid.uuid4()), "listener": self.listener_id, "parts": [_part(c, k) for c, k in parts]}
 
-    def _redis_down(self, exc: Exception, due: dict[int, list[Received]], control: list) -> None:
+    def _redis_down(self, exc: Exception, due: dict[int, list[Chunk]], control: list) -> None:
         """Put back what was not sent (at the front: order per connection is kept) and wait."""
         self.stats["send_failures"] += 1
         delay, self.backoff = self.backoff, min(5.0, self.backoff * 2)
@@ -251,12 +309,14 @@ class Batcher:
             self.retry_at = time.monotonic() + delay
             if due and not self.buffered:
                 self.first_at = time.monotonic()
-            for cid, messages in due.items():
+            for cid, chunks in due.items():
                 buffer = self.buffers.setdefault(cid, Buffer())
-                buffer.messages[:0] = messages
-                buffer.unacked += sum(1 for m in messages if m.qos)
+                buffer.chunks[:0] = chunks
+                count = sum(len(c) for c in chunks)
+                buffer.count += count
+                buffer.unacked += sum(c.unacked() for c in chunks)
                 self.window_full = self.window_full or buffer.unacked >= self.window
-                self.buffered += len(messages)
+                self.buffered += count
             self.control[:0] = control
 
     def _redis_back(self) -> None:
@@ -267,23 +327,67 @@ class Batcher:
         self.backoff = 0.2
 
 
-def _next_parts(due: dict[int, list[Received]], size: int) -> list[tuple[int, list[Received]]]:
-    """The next batch: connections in the order they started waiting, at most `size` messages in all."""
-    parts, room = [], size
-    for cid, messages in due.items():
-        chunk = messages[:room]
-        parts.append((cid, chunk))
-        room -= len(chunk)
+def _next_parts(due: dict[int, list[Chunk]], size: int) -> tuple[list[tuple[int, list[Chunk]]], dict[int, list[Chunk]]]:
+    """The next batch (connections in the order they started waiting, at most `size` messages in all), and
+    what is left after it. `due` itself is not changed: if the send fails, all of it goes back."""
+    parts: list[tuple[int, list[Chunk]]] = []
+    rest: dict[int, list[Chunk]] = {}
+    room = size
+    for cid, chunks in due.items():
         if not room:
-            break
-    return parts
+            rest[cid] = chunks
+            continue
+        taken: list[Chunk] = []
+        for index, chunk in enumerate(chunks):
+            if len(chunk) > room:
+                head, tail = chunk.split(room)
+                taken.append(head)
+                rest[cid] = [tail, *chunks[index + 1 :]]
+                room = 0
+                break
+            taken.append(chunk)
+            room -= len(chunk)
+            if not room:
+                if index + 1 < len(chunks):
+                    rest[cid] = chunks[index + 1 :]
+                break
+        parts.append((cid, taken))
+    return parts, rest
 
 
-def _wire(m: Received) -> dict:
+def _part(cid: int, chunks: list[Chunk]) -> dict:
+    """One connection's messages in the wire's columns (see mqtt_app.ingest.decode)."""
+    if len(chunks) == 1:
+        (c,) = chunks
+        topics, payloads, qos, retain, received_at = c.topics, c.payloads, c.qos, c.retain, [c.received_at] * len(c)
+    else:
+        chain = itertools.chain.from_iterable
+        topics = list(chain(c.topics for c in chunks))
+        payloads = list(chain(c.payloads for c in chunks))
+        qos = list(chain(c.qos for c in chunks))
+        retain = list(chain(c.retain for c in chunks))
+        received_at = list(chain([c.received_at] * len(c) for c in chunks))
     return {
-        "topic": m.topic,
-        "payload": base64.b64encode(m.payload).decode("ascii"),
-        "qos": m.qos,
-        "retain": m.retain,
-        "received_at": m.received_at,
+        "connection_id": cid,
+        "topics": topics,
+        "payloads": payloads,
+        "qos": qos,
+        "retain": retain,
+        "received_at": received_at,
     }
+
+
+def _acks(parts: list[tuple[int, list[Chunk]]]) -> list[Ack]:
+    """The acknowledgements a sent batch releases: one entry per connection, generation and QoS, so each
+    client writes them at once."""
+    grouped: dict[tuple[int, int, int], list[int]] = {}
+    for cid, chunks in parts:
+        for chunk in chunks:
+            for qos, mids in chunk.acks():
+                if mids:
+                    grouped.setdefault((cid, chunk.generation, qos), []).extend(mids)
+    return [(cid, generation, qos, mids) for (cid, generation, qos), mids in grouped.items()]
+
+
+def _size(batch: dict) -> int:
+    return sum(len(part["topics"]) for part in batch["parts"])

@@ -1,6 +1,6 @@
 """One broker connection: a paho-mqtt 2.x client plus the policy around it.
 
-The client never runs its own network thread. The service's selector loop drives it (`loop_read`,
+The client never runs its own network thread. The service's selector loop drives it (`read_ready`,
 `loop_write`, `loop_misc`) and every method here runs in that loop thread, except `open_socket()`,
 which runs in a small connect pool because TCP connect and the TLS handshake block.
 
@@ -22,10 +22,11 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from django.conf import settings
-from paho.mqtt import _packet
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from mqtt_app.listener.batcher import Chunk, chunk_of
+from mqtt_app.listener.reader import ReaderClient
 from mqtt_app.models import ConnectionEvent, ConnectionStatus
 
 logger = logging.getLogger(__name__)
@@ -68,59 +69,19 @@ class Host(Protocol):
     def want_write(self, client: ConnectionClient, sock: Any, wanted: bool) -> None: ...  # noqa: ANN401
     def schedule_connect(self, client: ConnectionClient, delay: float) -> None: ...
     def report(self, client: ConnectionClient, status: str, detail: str, event: str | None = None) -> None: ...
-    def message(self, client: ConnectionClient, message: mqtt.MQTTMessage) -> None: ...
+    def received(self, client: ConnectionClient, chunk: Chunk) -> None: ...
 
 
-class BufferedClient(mqtt.Client):
-    """paho reads each packet with two to five `recv` calls (command byte, length bytes one by one, body).
-    Serving those small reads from one 64 KiB `recv` cuts the syscalls per message to a fraction at high
-    rates. `_sock_recv` is paho 2.2's private read hook (the version is pinned)."""
-
-    READ_SIZE = 65536
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        super().__init__(*args, **kwargs)
-        self._rbuf = b""
-        self._rpos = 0
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if self._rpos >= len(self._rbuf):
-            data = super()._sock_recv(self.READ_SIZE)  # raises BlockingIOError when nothing is there
-            if not data:
-                return data  # the broker closed the connection
-            self._rbuf, self._rpos = data, 0
-        chunk = self._rbuf[self._rpos : self._rpos + bufsize]
-        self._rpos += len(chunk)
-        return chunk
-
-    def _sock_close(self) -> None:
-        self._rbuf, self._rpos = b"", 0  # bytes of a dead connection must not leak into the next one
-        super()._sock_close()
-
-    def _handle_publish(self) -> mqtt.MQTTErrorCode:
-        """QoS 0/1 PUBLISH without paho's per-message MQTTMessageInfo, which allocates a threading.Condition
-        for every received message (a quarter of the read path) that only outgoing messages use. QoS 2
-        keeps paho's own PUBREC/PUBREL flow. We always run with manual_ack, so QoS 1 is not acked here."""
-        packet = self._in_packet
-        result = _packet.decode_publish(packet["command"], packet["packet"], self._protocol)
-        if result.qos == 2:
-            return super()._handle_publish()
-        message = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
-        message.timestamp, message.state, message.info = time.monotonic(), 0, None
-        message.mid, message._topic, message.payload = result.mid, result.topic, result.payload  # noqa: SLF001
-        message.dup, message.qos, message.retain = result.dup, result.qos, result.retain
-        message.properties = result.properties
-        self._handle_on_message(message)
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
-        # We register no per-topic callbacks, so skip paho's topic matcher: it walks a trie for every
-        # message, a fifth of the read path at high rates.
-        with self._in_callback_mutex:
-            try:
-                self.on_message(self, self._userdata, message)
-            except Exception:  # noqa: BLE001 - one bad message must not break the connection
-                logger.exception("error handling a message on %s", self._client_id)
+def decode_topics(raw: list[bytes]) -> list[str]:
+    """Topic names as text: one decode for the whole list (topics cannot hold NUL, the separator); one by
+    one when some topic is not valid UTF-8 (kept, visibly) or holds a NUL anyway (the worker rejects it)."""
+    try:
+        topics = b"\x00".join(raw).decode().split("\x00")
+        if len(topics) == len(raw):
+            return topics
+    except UnicodeDecodeError:
+        pass
+    return [topic.decode("utf-8", "backslashreplace") for topic in raw]
 
 
 def backoff_delay(attempt: int, minimum: float, maximum: float) -> float:
@@ -143,13 +104,13 @@ class ConnectionClient:
         self.silent = False
         self.refusal_delay: float | None = None
         self.subscribed: dict[str, int] = {}
-        self.paho: BufferedClient = self._build()
+        self.paho: ReaderClient = self._build()
 
     # --- construction ---------------------------------------------------------------------------
-    def _build(self) -> BufferedClient:
+    def _build(self) -> ReaderClient:
         spec = self.spec
         v5 = spec.protocol == "5"
-        client = BufferedClient(
+        client = ReaderClient(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=spec.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -171,6 +132,7 @@ class ConnectionClient:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publishes = self._on_publishes
         client.on_socket_open = lambda _c, _u, sock: self.host.socket_opened(self, sock)
         client.on_socket_close = lambda _c, _u, sock: self.host.socket_closed(self, sock)
         client.on_socket_register_write = lambda _c, _u, sock: self.host.want_write(self, sock, True)
@@ -258,18 +220,33 @@ class ConnectionClient:
             self.subscribe_to(dict(spec.topics))
 
     # --- messages and health --------------------------------------------------------------------
+    def _on_publishes(self, topics: list[bytes], payloads: list[bytes], headers: list[int], mids: list[int]) -> None:
+        """The QoS 0/1 messages of one read (the reader's fast path), as columns."""
+        count = len(headers)
+        first = headers[0]
+        if headers.count(first) == count:  # the usual case: one kind of message
+            qos, retain = [(first >> 1) & 3] * count, [bool(first & 1)] * count
+        else:
+            qos, retain = [(h >> 1) & 3 for h in headers], [bool(h & 1) for h in headers]
+        chunk = Chunk(self.generation, time.time(), decode_topics(topics), payloads, qos, retain, mids)
+        self._received(chunk)
+
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:  # noqa: ANN401
+        """One message from paho's own path (QoS 2)."""
+        self._received(chunk_of(self.generation, [message], time.time()))
+
+    def _received(self, chunk: Chunk) -> None:
         self.last_message_mono = time.monotonic()
         if self.silent:
             self.silent = False
             self._set(ConnectionStatus.CONNECTED, "messages resumed", ConnectionEvent.SILENT)
-        self.host.message(self, message)
+        self.host.received(self, chunk)
 
-    def ack(self, generation: int, mid: int, qos: int) -> None:
+    def ack(self, generation: int, qos: int, mids: list[int]) -> None:
         # After a reconnect the broker resends what was not acked (persistent session); an ack for the
         # previous socket's packet id must not be sent on the new one.
         if generation == self.generation and self.paho.is_connected():
-            self.paho.ack(mid, qos)
+            self.paho.send_acks(mids, qos)
 
     def check_silence(self, now: float, timeout: float) -> None:
         if self.silent or self.status != ConnectionStatus.CONNECTED or not self.last_message_mono:

@@ -1,7 +1,7 @@
 """One selector loop that drives every paho client of a listener.
 
 paho's own `loop_start()` costs a thread per connection (a thousand threads for a thousand sites); here one
-thread waits on all the sockets with epoll and calls `loop_read`/`loop_write` on the ones that are ready,
+thread waits on all the sockets with epoll and calls `read_ready`/`loop_write` on the ones that are ready,
 and `loop_misc` (keepalive pings) once a second. Other threads never touch the selector: they hand work
 to the loop with `call_soon_threadsafe`, which wakes it through a socket pair.
 """
@@ -22,8 +22,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 logger = logging.getLogger(__name__)
-
-READ_BUDGET = 256  # packets read from one socket before the others get a turn
 
 
 class Reactor:
@@ -109,23 +107,20 @@ class Reactor:
         return min(max_wait, max(0.0, self._timers[0][0] - time.monotonic()))
 
     def _read(self, owner: Any) -> None:  # noqa: ANN401
-        """Read every complete packet waiting on the socket, up to a budget. paho's `loop_read` reads
-        one packet per call (per select), which costs a syscall round per message; `_packet_read` is the
-        step it repeats (paho 2.2, pinned)."""
-        client: mqtt.Client = owner.paho
-        for _ in range(READ_BUDGET):
-            if client._sock is None:  # noqa: SLF001
-                return
-            try:
-                rc = client._packet_read()  # noqa: SLF001
-            except Exception:  # noqa: BLE001 - one bad packet/callback must not stop every connection
-                logger.exception("error reading from connection %s", getattr(owner, "spec", owner))
-                return
-            if rc == mqtt.MQTT_ERR_AGAIN:
-                return
-            if rc > 0:
-                self._guard(lambda rc=rc: client._loop_rc_handle(rc))  # noqa: SLF001
-                return
+        """Read and handle what the socket holds, up to the reader's byte budget (see reader.py)."""
+        client = owner.paho
+        if client._sock is None:  # noqa: SLF001
+            return
+        try:
+            rc = client.read_ready()
+        except Exception:  # noqa: BLE001 - one bad packet/callback must not stop every connection
+            logger.exception("error reading from connection %s", getattr(owner, "spec", owner))
+            return
+        if rc == mqtt.MQTT_ERR_AGAIN:
+            return
+        if rc > 0:
+            self._guard(lambda: client._loop_rc_handle(rc))  # noqa: SLF001
+            return
         self._again.append(owner)  # budget spent: more may wait (even in an SSL buffer epoll can't see)
 
     def _guard(self, fn: Callable[[], Any]) -> None:

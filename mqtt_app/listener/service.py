@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from mqtt_app.listener import registry
-from mqtt_app.listener.batcher import Ack, Batcher, SendTask
+from mqtt_app.listener.batcher import Ack, Batcher, Chunk, SendTask
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
 from mqtt_app.listener.loop import Reactor
 from mqtt_app.models import ConnectionStatus, MqttConnection
@@ -86,7 +86,7 @@ class ListenerService:
         self.wake_control = threading.Event()
         self._next_tick = 0.0
         self.spec_cache = SpecCache()
-        self.inbox: list[tuple[int, int, Any]] = []
+        self.inbox: list[tuple[int, Chunk]] = []
 
     # --- Host protocol (called by clients in the loop thread, or by the connect pool) -----------
     def socket_opened(self, client: ConnectionClient, sock: Any) -> None:  # noqa: ANN401
@@ -115,13 +115,13 @@ class ListenerService:
         args = [client.spec.id, status, detail, self.id, time.time()]
         self.batcher.enqueue_control("tasks.status.record_status", args, {"event": event})
 
-    def message(self, client: ConnectionClient, message: Any) -> None:  # noqa: ANN401
-        self.inbox.append((client.spec.id, client.generation, message))  # handed over after each loop round
+    def received(self, client: ConnectionClient, chunk: Chunk) -> None:
+        self.inbox.append((client.spec.id, chunk))  # handed over after each loop round
 
     def _hand_over(self) -> None:
         if self.inbox:
             inbox, self.inbox = self.inbox, []
-            self.batcher.add_many(inbox)
+            self.batcher.add_chunks(inbox)
 
     # --- connecting -------------------------------------------------------------------------------
     def _connect(self, client: ConnectionClient) -> None:
@@ -143,10 +143,10 @@ class ListenerService:
         self.reactor.call_soon_threadsafe(lambda: self._send_acks(acks))
 
     def _send_acks(self, acks: list[Ack]) -> None:
-        for cid, generation, mid, qos in acks:
+        for cid, generation, qos, mids in acks:
             client = self.clients.get(cid)
             if client is not None:
-                client.ack(generation, mid, qos)
+                client.ack(generation, qos, mids)
 
     def _overflowed(self, connection_id: int) -> None:
         self.overflowed.add(connection_id)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -52,6 +54,33 @@ class ListenerProcess(Process):
     def __init__(self, listener_id: str, env: dict[str, str], log_path: Path) -> None:
         self.listener_id = listener_id
         super().__init__(manage_py("mqtt_listener", "--id", listener_id), env=env, log_path=log_path)
+
+
+def queued_batches(client: redis_lib.Redis) -> list[dict]:
+    """The batches waiting on the `ingest` queue (nobody consumes it in these tests), as the worker gets them:
+    kombu's envelope opened and the body deserialized with the content type it was sent with."""
+    from kombu.serialization import loads
+
+    batches = []
+    for raw in client.lrange("ingest", 0, -1):
+        envelope = json.loads(raw)
+        body = base64.b64decode(envelope["body"])
+        content_type = envelope["content-type"]
+        args, _kwargs, _embed = loads(body, content_type, envelope["content-encoding"], accept=[content_type])
+        batches.append(args[0])
+    return batches
+
+
+def queued_messages(client: redis_lib.Redis) -> list[tuple[int, Any]]:
+    """(connection id, decoded Message) of every queued message, through the worker's own decoding."""
+    from mqtt_app.ingest.decode import decode_batch
+
+    return [
+        (part.connection_id, message)
+        for batch in queued_batches(client)
+        for part in decode_batch(batch).parts
+        for message in part.messages
+    ]
 
 
 def heartbeat(client: redis_lib.Redis, listener_id: str) -> dict | None:

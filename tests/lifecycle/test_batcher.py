@@ -28,20 +28,20 @@ class FlakySender:
     def __init__(self) -> None:
         self.down = False
         self.sent: list[tuple[str, list]] = []
+        self.options: list[dict] = []
         self.lock = threading.Lock()
 
-    def __call__(self, name: str, args: list, kwargs: dict, queue: str, retry: bool, ignore_result: bool) -> None:
+    def __call__(self, name: str, args: list, kwargs: dict, queue: str, retry: bool, **options) -> None:
         if self.down:
             raise ConnectionError("Redis is down")
         with self.lock:
             self.sent.append((name, args))
+            self.options.append(options)
 
     def messages(self) -> list[int]:
         with self.lock:
             return [
-                sum(len(part["messages"]) for part in args[0]["parts"])
-                for name, args in self.sent
-                if name == INGEST_TASK
+                sum(len(part["topics"]) for part in args[0]["parts"]) for name, args in self.sent if name == INGEST_TASK
             ]
 
     def batches(self) -> list[dict]:
@@ -49,10 +49,23 @@ class FlakySender:
             return [args[0] for name, args in self.sent if name == INGEST_TASK]
 
 
+class AckLog(list):
+    """The batcher's on_acks: keeps every (connection, generation, mid, qos) and the groups as handed over
+    (one per connection, generation and QoS in a batch: what a client writes at once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: list[tuple[int, int, int, list[int]]] = []
+
+    def __call__(self, acks: list) -> None:
+        self.groups += acks
+        self.extend((cid, generation, mid, qos) for cid, generation, qos, mids in acks for mid in mids)
+
+
 @contextmanager
-def running(sender: FlakySender, acks: list, before: list | None = None) -> Iterator[Batcher]:
+def running(sender: FlakySender, acks: AckLog, before: list | None = None) -> Iterator[Batcher]:
     """A started batcher (after `before` was buffered, so they are all there at its first look), stopped after."""
-    batcher = Batcher("L1", acks.extend, lambda cid: None, send_task=sender)
+    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender)
     batcher.add_many(before or [])
     batcher.start()
     try:
@@ -66,8 +79,8 @@ def rig(settings):
     settings.MQTT_BATCH_SIZE = 50
     settings.MQTT_BATCH_INTERVAL = 0.01
     settings.MQTT_LISTENER_MAX_BUFFER = 100
-    sender, acks, overflowed = FlakySender(), [], []
-    batcher = Batcher("L1", acks.extend, overflowed.append, send_task=sender)
+    sender, acks, overflowed = FlakySender(), AckLog(), []
+    batcher = Batcher("L1", acks, overflowed.append, send_task=sender)
     batcher.start()
     yield batcher, sender, acks, overflowed
     batcher.stop()
@@ -106,7 +119,7 @@ def test_a_connection_is_sent_at_the_broker_window_without_waiting_for_the_inter
     settings.MQTT_BATCH_SIZE = 500
     settings.MQTT_BATCH_INTERVAL = 30.0  # so only the window can explain a prompt send
     settings.MQTT_ACK_WINDOW = 20
-    sender, acks = FlakySender(), []
+    sender, acks = FlakySender(), AckLog()
     with running(sender, acks) as batcher:
         batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 21)])
         wait_for(lambda: len(acks) == 20, timeout=5, what="a send at the in-flight window")
@@ -118,18 +131,18 @@ def test_messages_of_several_connections_leave_in_one_batch_with_a_part_each(rig
     wait_for(lambda: len(acks) == 3, timeout=5, what="acks")
     (batch,) = sender.batches()
     assert set(batch) == {"id", "listener", "parts"} and batch["listener"] == "L1"
-    assert [(p["connection_id"], len(p["messages"])) for p in batch["parts"]] == [(7, 2), (8, 1), (9, 1)]
+    assert [(p["connection_id"], len(p["topics"])) for p in batch["parts"]] == [(7, 2), (8, 1), (9, 1)]
     assert sorted(acks) == [(7, 1, 1, 1), (7, 1, 2, 1), (8, 3, 1, 1)]  # each ack names its own client
 
 
 def test_a_shared_batch_is_split_at_the_batch_size_keeping_each_connections_order(settings):
     settings.MQTT_BATCH_SIZE = 4
     settings.MQTT_BATCH_INTERVAL = 30.0
-    sender, acks = FlakySender(), []
+    sender, acks = FlakySender(), AckLog()
     messages = [(7, 1, Message(mid)) for mid in range(1, 4)] + [(8, 1, Message(mid)) for mid in range(1, 4)]
     with running(sender, acks, before=messages):
         wait_for(lambda: len(acks) == 6, timeout=5, what="both batches acked")
-    sizes = [[(p["connection_id"], len(p["messages"])) for p in b["parts"]] for b in sender.batches()]
+    sizes = [[(p["connection_id"], len(p["topics"])) for p in b["parts"]] for b in sender.batches()]
     assert sizes == [[(7, 3), (8, 1)], [(8, 2)]]
     assert [mid for cid, _, mid, _ in acks if cid == 8] == [1, 2, 3]
 
@@ -150,9 +163,50 @@ def test_one_connection_at_its_window_sends_every_connections_messages(settings)
     settings.MQTT_BATCH_SIZE = 500
     settings.MQTT_BATCH_INTERVAL = 30.0  # so only the window can explain a prompt send
     settings.MQTT_ACK_WINDOW = 5
-    sender, acks = FlakySender(), []
+    sender, acks = FlakySender(), AckLog()
     with running(sender, acks) as batcher:
         batcher.add_many([(8, 1, Message(mid)) for mid in range(1, 5)])  # 4 < window: waits
         batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 6)])  # 5 = window of connection 7
         wait_for(lambda: len(acks) == 9, timeout=5, what="a send at one connection's in-flight window")
     assert sender.messages() == [9]
+
+
+def test_a_batch_carries_columns_with_raw_payload_bytes_and_goes_as_msgpack(rig):
+    batcher, sender, acks, _ = rig
+    binary = bytes(range(256))
+    batcher.add_many([(7, 1, Message(1, payload=binary)), (7, 1, Message(0, qos=0, topic="site/b", retain=True))])
+    wait_for(lambda: len(acks) == 1, timeout=5, what="acks")
+    (batch,) = sender.batches()
+    (part,) = batch["parts"]
+    assert part["topics"] == ["site/a", "site/b"] and part["payloads"] == [binary, b"\x00\xff"]
+    assert part["qos"] == [1, 0] and part["retain"] == [False, True]
+    assert len(part["received_at"]) == 2 and all(isinstance(t, float) for t in part["received_at"])
+    assert sender.options[0]["serializer"] == "msgpack"
+
+
+def test_a_batchs_acks_are_one_group_per_client_generation_and_qos(settings):
+    settings.MQTT_BATCH_SIZE = 500
+    settings.MQTT_BATCH_INTERVAL = 30.0
+    settings.MQTT_ACK_WINDOW = 8
+    sender, acks = FlakySender(), AckLog()
+    with running(sender, acks) as batcher:
+        batcher.add_many([(7, 1, Message(mid)) for mid in (1, 2)] + [(7, 2, Message(1)), (7, 2, Message(3, qos=0))])
+        batcher.add_many([(7, 2, Message(mid)) for mid in (4, 5)] + [(7, 2, Message(6, qos=2))])
+        batcher.add_many([(8, 1, Message(mid)) for mid in (1, 2)] + [(7, 2, Message(7))])
+        assert not sender.batches()  # 7 unacked on connection 7: below its window
+        batcher.add_many([(7, 2, Message(8))])
+        wait_for(lambda: sender.batches(), timeout=5, what="a send at the window")
+    assert sorted(acks.groups) == [(7, 1, 1, [1, 2]), (7, 2, 1, [1, 4, 5, 7, 8]), (7, 2, 2, [6]), (8, 1, 1, [1, 2])]
+
+
+def test_a_chunk_that_does_not_fit_is_cut_at_the_bound(rig):
+    batcher, sender, acks, overflowed = rig
+    sender.down = True
+    assert batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 98)]) == 97
+    cut = [(8, 1, Message(1)), (8, 1, Message(2, qos=0)), (8, 1, Message(3)), (8, 1, Message(4, qos=0))]
+    assert batcher.add_many(cut) == 3  # room for three
+    assert batcher.buffered == 100 and batcher.stats["dropped_qos0"] == 1 and overflowed == []
+    assert batcher.add_many([(8, 1, Message(5))]) == 0 and overflowed == [8]
+    sender.down = False
+    wait_for(lambda: len(acks) == 99, timeout=10, what="everything kept, acked")
+    assert [mid for cid, _, mid, _ in acks if cid == 8] == [1, 3]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import subprocess
 
 import pytest
@@ -11,13 +9,9 @@ import pytest
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
 
-from .conftest import held_status
+from .conftest import held_status, queued_batches, queued_messages
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def queued_batches(client) -> list[dict]:
-    return [json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0] for raw in client.lrange("ingest", 0, -1)]
 
 
 def test_batches_follow_the_contract_and_keep_binary_payloads_intact_at_every_qos(
@@ -46,19 +40,19 @@ def test_batches_follow_the_contract_and_keep_binary_payloads_intact_at_every_qo
             check=True,
         )
 
-    def messages() -> list[dict]:
-        return [m for batch in queued_batches(redis_client) for part in batch["parts"] for m in part["messages"]]
-
-    wait_for(lambda: len(messages()) == 3, timeout=10, what="three messages batched")
+    wait_for(lambda: len(queued_messages(redis_client)) == 3, timeout=10, what="three messages batched")
     batch = queued_batches(redis_client)[0]
     assert set(batch) == {"id", "listener", "parts"}
     assert batch["listener"] == "L1"
-    assert [set(part) for part in batch["parts"]] == [{"connection_id", "messages"}]
+    assert [set(part) for part in batch["parts"]] == [
+        {"connection_id", "topics", "payloads", "qos", "retain", "received_at"}
+    ]
     assert batch["parts"][0]["connection_id"] == connection.pk
-    by_topic = {m["topic"]: m for m in messages()}
+    assert all(type(p) is bytes for b in queued_batches(redis_client) for p in b["parts"][0]["payloads"])  # msgpack
+    by_topic = {m.topic: m for _, m in queued_messages(redis_client)}
     assert sorted(by_topic) == ["bin/q0", "bin/q1", "bin/q2"]
     for qos in (0, 1, 2):
         message = by_topic[f"bin/q{qos}"]
-        assert base64.b64decode(message["payload"]) == payload
-        assert message["qos"] == qos and isinstance(message["received_at"], float)
-    assert [by_topic[f"bin/q{q}"]["retain"] for q in (0, 1, 2)] == [False, False, False]  # live, not from store
+        assert message.payload == payload
+        assert message.qos == qos
+    assert [by_topic[f"bin/q{q}"].retain for q in (0, 1, 2)] == [False, False, False]  # live, not from store

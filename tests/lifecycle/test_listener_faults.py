@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 
@@ -14,7 +13,7 @@ from mqtt_app.listener import registry
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
 
-from .conftest import held_status
+from .conftest import held_status, queued_messages
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -30,16 +29,7 @@ def queued_tasks(client: redis_lib.Redis, queue: str = "control") -> list[str]:
 
 def batched(client: redis_lib.Redis) -> list[tuple[int, str]]:
     """(connection id, payload) of every message in the `ingest` queue (nobody consumes it here), sorted."""
-    found = []
-    for raw in client.lrange("ingest", 0, -1):
-        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
-        batch = body[0][0]
-        found += [
-            (part["connection_id"], base64.b64decode(m["payload"]).decode())
-            for part in batch["parts"]
-            for m in part["messages"]
-        ]
-    return sorted(found)
+    return sorted((cid, message.payload.decode()) for cid, message in queued_messages(client))
 
 
 def batched_payloads(client: redis_lib.Redis) -> list[str]:
