@@ -79,7 +79,7 @@ def scenario(port: int, count: int, rate: float, seconds: float, profile: str | 
     if profile:
         spy = subprocess.Popen(
             [str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(os.getpid()), "-f", "raw"]
-            + ["-o", profile, "-r", "500", "-d", str(int(seconds)), "--nonblocking", "--gil"],
+            + ["-o", profile, "-r", "1000", "-d", str(int(seconds)), "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

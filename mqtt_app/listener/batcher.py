@@ -111,7 +111,6 @@ class Buffer:
     """One connection's waiting messages."""
 
     chunks: list[Chunk] = field(default_factory=list)
-    count: int = 0
     unacked: int = 0  # QoS 1/2 messages waiting: the broker stops sending at its in-flight limit
 
 
@@ -165,11 +164,13 @@ class Batcher:
         with self.cond:
             before = self.buffered
             for cid, chunk in received:
+                count = len(chunk)
                 room = self.max_buffer - self.buffered
-                if len(chunk) > room:
+                if count > room:
                     chunk, dropped = chunk.split(max(room, 0))
                     self._overflow(cid, dropped)
-                    if not chunk:
+                    count = len(chunk)
+                    if not count:
                         continue
                 buffer = self.buffers.get(cid)
                 if buffer is None:
@@ -177,9 +178,8 @@ class Batcher:
                 if not self.buffered:
                     self.first_at = time.monotonic()
                 buffer.chunks.append(chunk)
-                buffer.count += len(chunk)
-                self.buffered += len(chunk)
-                kept += len(chunk)
+                self.buffered += count
+                kept += count
                 unacked = chunk.unacked()
                 if unacked:
                     buffer.unacked += unacked
@@ -312,11 +312,9 @@ class Batcher:
             for cid, chunks in due.items():
                 buffer = self.buffers.setdefault(cid, Buffer())
                 buffer.chunks[:0] = chunks
-                count = sum(len(c) for c in chunks)
-                buffer.count += count
                 buffer.unacked += sum(c.unacked() for c in chunks)
                 self.window_full = self.window_full or buffer.unacked >= self.window
-                self.buffered += count
+                self.buffered += sum(len(c) for c in chunks)
             self.control[:0] = control
 
     def _redis_back(self) -> None:

@@ -77,7 +77,10 @@ class Reactor:
             return
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wanted else 0)
         if key.events != events:
-            self.selector.modify(sock, events, key.data)
+            try:
+                self.selector.modify(sock, events, key.data)
+            except OSError:
+                logger.debug("socket closed before its events changed", exc_info=True)
 
     def socket_count(self) -> int:
         return len(self.selector.get_map()) - 1

@@ -88,7 +88,8 @@ class ReaderClient(mqtt.Client):
                 return CONN_LOST
             if not data:
                 return CONN_LOST
-            budget -= len(data)
+            size = len(data)
+            budget -= size
             self._last_bytes_received = time.monotonic()  # paho's keepalive clock (loop thread only)
             if self._tail:
                 self._tail.append(data)
@@ -100,6 +101,10 @@ class ReaderClient(mqtt.Client):
             rc = self._handle_data(data)
             if rc:
                 return rc
+            if size < self.READ_SIZE and not self._ssl:
+                # Drained: spare the recv that would only raise. The selector is level-triggered, so bytes
+                # arriving now wake the loop again. (Not for TLS: a read returns one record at most.)
+                return AGAIN
         return SUCCESS
 
     def _handle_data(self, data: bytes) -> MQTTErrorCode:
@@ -117,7 +122,10 @@ class ReaderClient(mqtt.Client):
             if start > end:
                 break
             length = data[pos + 1]
-            if length > 127:
+            if length > 127 and start < end and data[start] < 128:  # two length bytes: most payloads
+                length = (length & 127) | (data[start] << 7)
+                start += 1
+            elif length > 127:
                 length, start = _remaining_length(data, pos + 1, end)
                 if length == -1:
                     break
