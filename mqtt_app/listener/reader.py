@@ -61,7 +61,7 @@ def _remaining_length(data: bytes, pos: int, end: int) -> tuple[int, int]:
 
 class ReaderClient(mqtt.Client):
     READ_SIZE = 65536
-    READ_BUDGET = 1 << 20  # bytes read from one socket before the other sockets get a turn
+    READ_BUDGET = 1 << 18  # bytes read from one socket (about a thousand messages) before the others get a turn
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         super().__init__(*args, **kwargs)

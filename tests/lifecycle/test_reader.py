@@ -12,7 +12,7 @@ from paho.mqtt.enums import _ConnectionState
 from mqtt_app.ingest.bench.publisher import _length as varint  # MQTT's variable-length integer
 from mqtt_app.listener.batcher import Chunk
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec, decode_topics
-from mqtt_app.listener.reader import AGAIN, CONN_LOST, PROTOCOL, ReaderClient
+from mqtt_app.listener.reader import AGAIN, CONN_LOST, PROTOCOL, SUCCESS, ReaderClient
 
 BINARY = bytes(range(256))
 
@@ -229,3 +229,15 @@ def test_acks_are_sent_only_on_the_connection_generation_they_were_received_on()
     client.ack(2, 1, [7])
     assert broker.recv(100) == b"\x40\x02\x00\x07"
     broker.close()
+
+
+def test_a_busy_socket_yields_after_its_read_budget_and_continues_on_the_next_turn(rig):
+    r = rig()
+    r.client.READ_SIZE, r.client.READ_BUDGET = 64, 128  # two reads a turn
+    stream = b"".join(publish(b"site/n", str(n).encode() * 20, qos=1, mid=n + 1) for n in range(10))
+    r.broker.sendall(stream)
+    assert r.client.read_ready() == SUCCESS  # budget spent: the loop comes back to this socket
+    assert 0 < len(r.published()) < 10
+    while r.client.read_ready() == SUCCESS:
+        pass
+    assert [mid for *_, mid in r.published()] == list(range(1, 11))
