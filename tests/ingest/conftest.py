@@ -76,6 +76,7 @@ def _fresh_process_state(monkeypatch):
 
     monkeypatch.setattr(live, "_coalescer", live.Coalescer())
     monkeypatch.setattr(live, "_rates", live.RateMeter())
+    monkeypatch.setattr(live, "_watchers", live.Watchers())
     monkeypatch.setattr(topics, "_warned_cap", set())
 
 

@@ -106,3 +106,19 @@ def test_a_channel_layer_failure_does_not_fail_the_batch(connection, settings):
     outcome = ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"1")]))
 
     assert outcome.status == "stored" and outcome.events == 0
+
+
+def test_a_connection_nobody_watches_gets_no_events_built_until_a_browser_subscribes(connection, monkeypatch):
+    """Events for a group with no WebSocket in it are skipped; the group is re-read after UNWATCHED_TTL."""
+    monkeypatch.setattr(live.Watchers, "UNWATCHED_TTL", 60.0)
+    first = ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"1")]))
+    assert (first.status, first.events) == ("stored", 0)
+
+    channel = subscribe(connection.pk)
+    cached = ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"2")]))
+    assert cached.events == 0  # "nobody" is remembered for UNWATCHED_TTL
+
+    live._watchers.known.clear()  # as if UNWATCHED_TTL had passed
+    seen = ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"3")]))
+    events = {event["type"]: event for event in receive(channel, seen.events)}
+    assert [r["value"] for r in events["readings"]["readings"]] == [3.0]

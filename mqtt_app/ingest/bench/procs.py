@@ -32,7 +32,9 @@ def wait(condition: Callable[[], Any], timeout: float, what: str, interval: floa
     raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int], reaped: bool = False) -> float:
+    """CPU seconds of these processes; with `reaped`, plus what their exited children used (a parent's
+    cutime/cstime: a PostgreSQL backend or a pool process that ended during a phase still counts)."""
     total = 0.0
     for pid in pids:
         try:
@@ -40,6 +42,8 @@ def cpu_seconds(pids: list[int]) -> float:
         except OSError:
             continue  # gone since listed
         total += (int(fields[11]) + int(fields[12])) / TICKS
+        if reaped:
+            total += (int(fields[13]) + int(fields[14])) / TICKS
     return total
 
 
@@ -54,6 +58,20 @@ def session_pids(session: int) -> list[int]:
                 continue
             if int(fields[3]) == session:
                 found.append(int(entry.name))
+    return found
+
+
+def pids_by_command(command: str) -> list[int]:
+    """Every process whose command name (/proc/PID/comm) is `command`: PostgreSQL backends rewrite their
+    argv, so `pidof` misses some of them."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == command:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
     return found
 
 

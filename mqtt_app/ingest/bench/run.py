@@ -30,7 +30,16 @@ from mqtt_app.models import IngestBatch, MqttConnection, MqttTopic, Site, Teleme
 from mqtt_app.services.reconcile import run_reconcile
 
 from .mix import DEVICES, FORMATS, PROBE_TOPIC, SEQ_BASE
-from .procs import Children, cpu_seconds, free_port, mosquitto_binary, mosquitto_config, pids_named, wait
+from .procs import (
+    Children,
+    cpu_seconds,
+    free_port,
+    mosquitto_binary,
+    mosquitto_config,
+    pids_by_command,
+    pids_named,
+    wait,
+)
 
 SITE = "bench-ingest"
 PROBES_PER_SECOND = 50
@@ -112,7 +121,9 @@ class IngestBench:
         return sum(1 for cid in self.connections if (held.get(str(cid)) or {}).get("status") == "connected")
 
     def batches(self) -> int:
-        return IngestBatch.objects.filter(connection_id__in=self.connections).count()
+        """Listener batches stored (IngestBatch has a row per connection part of a batch)."""
+        rows = IngestBatch.objects.filter(connection_id__in=self.connections)
+        return rows.values("batch").distinct().count()
 
     def stored(self) -> int:
         rows = MqttConnection.objects.filter(pk__in=self.connections)
@@ -224,21 +235,24 @@ class IngestBench:
     def cpu(self) -> dict[str, float]:
         return {
             "listener": cpu_seconds(self.children.pids("listener")),
-            "worker": cpu_seconds(self.children.pids("worker")),
+            "worker": cpu_seconds(self.children.pids("worker"), reaped=True),
             "redis": cpu_seconds(pids_named("redis-server")),
-            "database": cpu_seconds(self.db_pids()),
+            "database": self.db_cpu(),
             "broker": cpu_seconds(self.children.pids("broker")),
         }
 
-    def db_pids(self) -> list[int]:
+    def db_cpu(self) -> float:
+        """Every PostgreSQL process (backends, WAL writer, checkpointer, autovacuum: ingestion causes their
+        work too) plus the backends that exited (the postmaster reaps them: their CPU is in its children's
+        time; a worker reconnects every CELERY_DB_REUSE_MAX batches), minus this process's own backend (the
+        benchmark's polling is not the system measured). The server is shared with whatever else runs."""
         if db.vendor != "postgresql":
-            return []  # SQLite runs inside the worker: its cost is in the worker's figure
+            return 0.0  # SQLite runs inside the worker: its cost is in the worker's figure
         with db.cursor() as cursor:
-            # Not this process's own backend: the benchmark's polling is not part of the system measured.
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT pg_backend_pid()")
+            own = cursor.fetchone()[0]
+        pids = pids_by_command("postgres")
+        return cpu_seconds(pids, reaped=True) - cpu_seconds([own])
 
     # --- the whole run -----------------------------------------------------------------------------------------
     def scenario(self, count: int, rate: float, seconds: float) -> list[dict]:
