@@ -137,7 +137,7 @@ def test_messages_of_several_connections_leave_in_one_batch_with_a_part_each(rig
 
 def test_a_shared_batch_is_split_at_the_batch_size_keeping_each_connections_order(settings):
     settings.MQTT_BATCH_SIZE = 4
-    settings.MQTT_BATCH_INTERVAL = 30.0
+    settings.MQTT_BATCH_INTERVAL = 0.2  # the remainder of a size flush leaves once it is this old
     sender, acks = FlakySender(), AckLog()
     messages = [(7, 1, Message(mid)) for mid in range(1, 4)] + [(8, 1, Message(mid)) for mid in range(1, 4)]
     with running(sender, acks, before=messages):
@@ -210,3 +210,16 @@ def test_a_chunk_that_does_not_fit_is_cut_at_the_bound(rig):
     sender.down = False
     wait_for(lambda: len(acks) == 99, timeout=10, what="everything kept, acked")
     assert [mid for cid, _, mid, _ in acks if cid == 8] == [1, 3]
+
+
+def test_a_flush_for_size_sends_whole_batches_and_keeps_the_remainder_for_the_next(settings):
+    """At high rates a size flush used to find a batch and a bit (520 of 500) and send the bit alone."""
+    settings.MQTT_BATCH_SIZE = 10
+    settings.MQTT_BATCH_INTERVAL = 0.5
+    settings.MQTT_ACK_WINDOW = 1000
+    sender, acks = FlakySender(), AckLog()
+    with running(sender, acks, before=[(7, 1, Message(mid)) for mid in range(1, 24)]) as batcher:
+        wait_for(lambda: len(sender.messages()) == 2, timeout=5, what="the two whole batches")
+        assert sender.messages() == [10, 10] and batcher.buffered == 3 and len(acks) == 20
+        wait_for(lambda: sum(sender.messages()) == 23, timeout=5, what="the remainder, once it aged")
+        assert sender.messages() == [10, 10, 3] and len(acks) == 23
