@@ -225,7 +225,7 @@ MQTT_AUTH_RETRY_DELAY = env_float("MQTT_AUTH_RETRY_DELAY", 300.0, minimum=1.0)
 MQTT_SILENCE_TIMEOUT = env_float("MQTT_SILENCE_TIMEOUT", 300.0, minimum=1.0)
 MQTT_SESSION_EXPIRY = env_int("MQTT_SESSION_EXPIRY", 86400, minimum=0)
 MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 500, minimum=1)
-MQTT_BATCH_INTERVAL = env_float("MQTT_BATCH_INTERVAL", 0.05, minimum=0.001)
+MQTT_BATCH_INTERVAL = env_float("MQTT_BATCH_INTERVAL", 0.025, minimum=0.001)
 # A batch is also sent once this many QoS>0 messages wait for their ack; match the broker's
 # max_inflight_messages (Mosquitto: 20), or the broker stalls waiting for acks the listener holds back.
 MQTT_ACK_WINDOW = env_int("MQTT_ACK_WINDOW", 20, minimum=1)

@@ -41,7 +41,7 @@ def environment(tmp: Path, redis_db: int, database_url: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="project.settings", SQLITE_PATH=str(tmp / "db.sqlite3"), DEBUG="true",
         REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}", REDIS_KEY_PREFIX="mqttmon-bench-ui", LOG_DIR=str(tmp / "logs"),
         PYTHONUNBUFFERED="1", DJANGO_ALLOW_ASYNC_UNSAFE="true", MQTT_LISTENER_HEARTBEAT="0.5", MQTT_LISTENER_TTL="2",
-        MQTT_BATCH_INTERVAL=os.environ.get("MQTT_BATCH_INTERVAL", "0.05"),
+        MQTT_BATCH_INTERVAL=os.environ.get("MQTT_BATCH_INTERVAL", "0.025"),
     )  # fmt: skip
     return env
 
