@@ -11,8 +11,9 @@ Order, and why:
 4. INSERT the IngestBatch rows ON CONFLICT DO NOTHING, before any reading is written: a redelivered batch, or
    the same batch racing on a second worker (which waited on the locks of step 2), inserts nothing and the
    transaction rolls back.
-5. Topic counters (which also tell which topics were deleted since step 1: their results are dropped), then
-   readings (one COPY or bulk_create for every connection) and error groups.
+5. Topic counters, which also return every topic's parser settings as they are now: a topic given another
+   parser since step 1 is parsed again, a topic deleted since is discovered again (`_revise`); then the
+   topics' error counts, the readings (one COPY or bulk_create for every connection) and error groups.
 After commit: the live events of each connection.
 """
 
@@ -34,7 +35,16 @@ from .errors import GroupChange, record_failures
 from .parse import Parsed, parse_topics
 from .persist import save_readings
 from .sql import is_postgresql, pg_fetch, table
-from .topics import Discovery, apply_counters, create_missing, known_topics
+from .topics import (
+    Current,
+    Discovery,
+    TopicBatch,
+    TopicRow,
+    apply_counters,
+    apply_errors,
+    create_missing,
+    known_topics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +101,10 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
             transaction.set_rollback(True)  # undo the counter bumps and any topic created above
             logger.info("batch %s already stored: skipped (redelivery)", batch.id)
             return Outcome("duplicate", batch.message_count), []
-        entries = [entry for p in parts for entry in found[p.connection_id].topics]
-        gone = {entry.row.pk for entry in entries} - apply_counters(entries)
-        if gone:
-            _forget_deleted(gone, [found[p.connection_id] for p in parts], results)
+        current = apply_counters([(p.connection_id, e) for p in parts for e in found[p.connection_id].topics])
+        for part in parts:
+            _revise(part.connection_id, found[part.connection_id], parsed[part.connection_id], current)
+        apply_errors([entry for p in parts for entry in found[p.connection_id].topics])
         readings = save_readings([row for result in results for row in result.rows])
         failures = [failure for result in results for failure in result.failures]
         changes = record_failures(failures, now)
@@ -110,16 +120,36 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
     return outcome, updates
 
 
-def _forget_deleted(gone: set[int], discoveries: list[Discovery], results: list[Parsed]) -> None:
-    """Topics deleted between reading them and locking: their messages are dropped like a capped topic's."""
-    for discovery in discoveries:
-        kept = [entry for entry in discovery.topics if entry.row.pk not in gone]
-        discovery.dropped_messages += sum(len(e.messages) for e in discovery.topics if e.row.pk in gone)
-        discovery.topics = kept
-        discovery.new = [entry for entry in discovery.new if entry.row.pk not in gone]
-    for result in results:
-        result.drop_topics(gone)
-    logger.info("%d topics deleted while their batch was parsed: their messages dropped", len(gone))
+def _revise(cid: int, found: Discovery, parsed: Parsed, current: Current) -> None:
+    """Under the lock, with every row's settings as they are now (`apply_counters`): topics given another
+    parser (or turned on or off) since the batch was parsed are parsed again; topics deleted meanwhile are
+    discovered again, like new ones (rare: staff edits and deletes during the batch)."""
+    stale: list[TopicBatch] = []
+    gone: list[TopicBatch] = []
+    for entry in found.topics:
+        now = current.get(entry.row.pk)
+        if now is None:
+            gone.append(entry)
+        elif (now[1], now[2]) != (entry.row.is_processable, entry.row.parser_name):
+            stale.append(entry)
+    if not stale and not gone:
+        return
+    parsed.drop_topics({entry.row.pk for entry in stale + gone})
+    for entry in stale:
+        row = entry.row
+        entry.row = TopicRow(row.pk, row.topic, current[row.pk][1], current[row.pk][2])
+        entry.errors = 0
+    parsed.merge(parse_topics(cid, stale))
+    if gone:
+        logger.info("connection %s: %d topics deleted since the batch was read: discovered again", cid, len(gone))
+        gone_ids = {entry.row.pk for entry in gone}
+        found.topics = [entry for entry in found.topics if entry.row.pk not in gone_ids]
+        found.new = [entry for entry in found.new if entry.row.pk not in gone_ids]
+        for entry in gone:
+            found.missing[entry.row.topic] = entry.messages
+        fresh = create_missing(cid, found)
+        parsed.merge(parse_topics(cid, fresh))
+        current.update(apply_counters([(cid, entry) for entry in fresh]))
 
 
 def _live_update(

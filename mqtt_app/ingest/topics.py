@@ -65,7 +65,8 @@ def group_by_topic(messages: list[Message]) -> dict[str, list[Message]]:
 def known_topics(parts: list[Part]) -> dict[int, Discovery]:
     """Per connection of the batch: its topics that already have a row (one query for all the connections on
     PostgreSQL), and the names that have none. Read before the batch takes any lock, so the batch can be
-    parsed outside its transaction; rows deleted meanwhile are caught by `apply_counters`."""
+    parsed outside its transaction; `apply_counters` then says, under the lock, which rows were deleted or
+    given another parser meanwhile. (A per-process cache of these rows was measured: no gain.)"""
     grouped = {part.connection_id: group_by_topic(part.messages) for part in parts}
     existing = _existing_rows({cid: list(names) for cid, names in grouped.items()})
     found: dict[int, Discovery] = {}
@@ -193,51 +194,72 @@ def _warn_cap(connection_id: int, over: int) -> None:
     )
 
 
-def apply_counters(topics: list[TopicBatch]) -> set[int]:
-    """Counts, last seen, sample, QoS, retained flag and errors of every topic of the batch, in one round trip;
-    returns the ids of the rows that still exist (a topic deleted since `known_topics` read it is not among
-    them: its readings must not be stored). Runs before the readings are written, under the connections' locks
-    that every delete takes first (models/deletion.py), so a row returned here stays until commit.
+Current = dict[int, tuple[int, bool, str]]  # topic id -> (connection id, is_processable, parser_name)
+
+
+def apply_counters(topics: list[tuple[int, TopicBatch]]) -> Current:
+    """Counts, last seen, sample, QoS and retained flag of every topic of the batch, in one round trip; returns
+    the rows that still exist with their parser settings now. A topic deleted since `known_topics` read it is
+    not among them (its readings must not be stored); one whose parser changed must be parsed again. Runs
+    before the readings are written, under the connections' locks that every delete takes first
+    (models/deletion.py), so what it returns stays true until commit. Error counts: `apply_errors`, once the
+    parse is final. `topics`: (connection id, entry); the row must still belong to that connection.
 
     PostgreSQL: one UPDATE with the values as arrays. SQLite (in process): one statement per topic.
     Both measured far cheaper than `bulk_update`, whose CASE WHEN expressions Django resolves per row.
     """
     if not topics:
-        return set()
+        return {}
     adapt = connection.ops.adapt_datetimefield_value
     sample_bytes = settings.MQTT_PAYLOAD_SAMPLE_BYTES
     rows = []
-    for entry in topics:
+    for cid, entry in topics:
         latest = entry.messages[-1]
         seen = adapt(max(m.received_at for m in entry.messages))
         sample = None if entry.sample is None else entry.sample.payload[:sample_bytes]
         size = None if entry.sample is None else len(entry.sample.payload)
-        rows.append(
-            (len(entry.messages), entry.errors, seen, seen, latest.qos, latest.retain, sample, size, entry.row.pk)
-        )
+        rows.append((len(entry.messages), seen, seen, latest.qos, latest.retain, sample, size, entry.row.pk, cid))
     if is_postgresql():
         # The nine arrays bound server-side (nine parameters, however many topics).
-        return {row[0] for row in pg_fetch(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])}
-    alive = set()
+        returned = pg_fetch(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])
+    else:
+        returned = []
+        with connection.cursor() as cursor:
+            for row in rows:
+                cursor.execute(_update_sql(), row)
+                returned += cursor.fetchall()
+    return {pk: (cid, bool(processable), parser) for pk, cid, processable, parser in returned}
+
+
+def apply_errors(topics: list[TopicBatch]) -> None:
+    """error_count of the topics whose messages failed to parse in this batch (none in most batches)."""
+    failed = [(entry.errors, entry.row.pk) for entry in topics if entry.errors]
+    if not failed:
+        return
+    name = table(MqttTopic)
+    if is_postgresql():
+        sql = (
+            f"UPDATE {name} AS t SET error_count = t.error_count + v.e "  # noqa: S608 - our own table name
+            "FROM unnest(%b::bigint[], %b::bigint[]) AS v(e, id) WHERE t.id = v.id"
+        )
+        pg_fetch(sql, [[f[0] for f in failed], [f[1] for f in failed]])
+        return
     with connection.cursor() as cursor:
-        for row in rows:
-            cursor.execute(_update_sql(), row)
-            if cursor.rowcount:
-                alive.add(row[-1])
-    return alive
+        cursor.executemany(f"UPDATE {name} SET error_count = error_count + %s WHERE id = %s", failed)  # noqa: S608
 
 
 def _unnest_update_sql() -> str:
-    """PostgreSQL: one UPDATE for all the batch's topics, its values as nine arrays (nine parameters, however
+    """PostgreSQL: one UPDATE for all the batch's topics, its values as arrays (nine parameters, however
     many topics: thousands of separate placeholders cost more to bind than the update itself)."""
     table = connection.ops.quote_name(MqttTopic._meta.db_table)
     return (
-        f"UPDATE {table} AS t SET message_count = t.message_count + v.n, error_count = t.error_count + v.e, "  # noqa: S608
+        f"UPDATE {table} AS t SET message_count = t.message_count + v.n, "  # noqa: S608
         "last_seen_at = GREATEST(t.last_seen_at, v.seen), last_qos = v.qos, retained = v.retained, "
         "last_payload = COALESCE(v.sample, t.last_payload), last_payload_size = COALESCE(v.size, t.last_payload_size) "
-        "FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::smallint[], "
-        "%b::boolean[], %b::bytea[], %b::integer[], %b::bigint[]) AS v(n, e, seen, seen2, qos, retained, sample, "
-        "size, id) WHERE t.id = v.id RETURNING t.id"
+        "FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::smallint[], %b::boolean[], "
+        "%b::bytea[], %b::integer[], %b::bigint[], %b::bigint[]) AS v(n, seen, seen2, qos, retained, sample, size, "
+        "id, c) WHERE t.id = v.id AND t.connection_id = v.c "
+        "RETURNING t.id, t.connection_id, t.is_processable, t.parser_name"
     )
 
 
@@ -246,8 +268,8 @@ def _update_sql() -> str:
     table = qn(MqttTopic._meta.db_table)
     # An oversized-only batch has no sample (NULL): the previous sample stays.
     return (
-        f"UPDATE {table} SET message_count = message_count + %s, error_count = error_count + %s, "  # noqa: S608
+        f"UPDATE {table} SET message_count = message_count + %s, "  # noqa: S608
         "last_seen_at = CASE WHEN last_seen_at < %s THEN %s ELSE last_seen_at END, last_qos = %s, retained = %s, "
         "last_payload = COALESCE(%s, last_payload), last_payload_size = COALESCE(%s, last_payload_size) "
-        "WHERE id = %s"
+        "WHERE id = %s AND connection_id = %s RETURNING id, connection_id, is_processable, parser_name"
     )

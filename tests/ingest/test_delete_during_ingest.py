@@ -86,9 +86,9 @@ def test_a_delete_waits_for_the_batch_in_flight_and_removes_what_it_stored(victi
     assert TelemetryReading.objects.filter(topic_id=topic.pk).count() == 0
 
 
-def test_a_topic_deleted_while_its_batch_is_parsed_gets_no_reading(monkeypatch):
-    """The batch reads its topics and parses before locking; a topic deleted in that gap is dropped, and the
-    batch's other topics are stored."""
+def test_a_topic_deleted_while_its_batch_is_parsed_is_discovered_again(monkeypatch):
+    """The batch reads its topics and parses before locking; a topic deleted in that gap gets a new row under
+    the lock, like a topic never seen, and its messages are stored there (never under the deleted row)."""
     site = Site.objects.create(name="Plant")
     conn = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
     service.ingest_batch(make_batch(conn.pk, [("plain/a", b"1"), ("plain/b", b"1")]), announce=False)
@@ -103,7 +103,33 @@ def test_a_topic_deleted_while_its_batch_is_parsed_gets_no_reading(monkeypatch):
     monkeypatch.setattr(service, "known_topics", known_then_delete)
     outcome = service.ingest_batch(make_batch(conn.pk, [("plain/a", b"2"), ("plain/b", b"2")]), announce=False)
 
-    assert (outcome.status, outcome.readings, outcome.dropped) == ("stored", 1, 1)
+    assert (outcome.status, outcome.readings, outcome.dropped, outcome.new_topics) == ("stored", 2, 0, 1)
     assert orphan_readings() == 0
+    reborn = MqttTopic.objects.get(connection=conn, topic="plain/a")
+    assert reborn.pk != doomed.pk and reborn.message_count == 1
     stored = TelemetryReading.objects.filter(connection=conn).values_list("topic__topic", "value")
-    assert sorted(stored) == [("plain/b", 1.0), ("plain/b", 2.0)]
+    assert sorted(stored) == [("plain/a", 2.0), ("plain/b", 1.0), ("plain/b", 2.0)]
+
+
+def test_a_parser_changed_while_the_batch_was_parsed_is_applied_to_that_batch(monkeypatch):
+    """Settings read before the lock (or cached by the process) are checked under it: a topic switched off
+    in the gap stores no reading from this batch, one given another parser is parsed with the new one."""
+    site = Site.objects.create(name="Plant")
+    conn = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
+    service.ingest_batch(make_batch(conn.pk, [("plain/off", b"1"), ("site/json", b'{"t": 1}')]), announce=False)
+    real_known = service.known_topics
+
+    def known_then_edit(parts):  # noqa: ANN001, ANN202
+        found = real_known(parts)
+        MqttTopic.objects.filter(connection=conn, topic="plain/off").update(is_processable=False)
+        MqttTopic.objects.filter(connection=conn, topic="site/json").update(parser_name="plain_number")
+        return found
+
+    monkeypatch.setattr(service, "known_topics", known_then_edit)
+    outcome = service.ingest_batch(
+        make_batch(conn.pk, [("plain/off", b"2"), ("site/json", b'{"t": 2}')]), announce=False
+    )
+
+    assert (outcome.status, outcome.readings, outcome.errors) == ("stored", 0, 1)  # {"t": 2} is not a number
+    assert TelemetryReading.objects.filter(connection=conn).count() == 2  # the first batch's only
+    assert MqttTopic.objects.get(connection=conn, topic="site/json").error_count == 1
