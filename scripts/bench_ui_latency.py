@@ -125,6 +125,8 @@ def percentile(values: list[float], q: float) -> float:
 def run(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
     env = environment(tmp, args.redis_db, args.database_url)
+    if "DATABASE_URL" not in env:
+        os.environ.pop("DATABASE_URL", None)  # this process must migrate the same database the children use
     os.environ.update(env)
     import django
 
