@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from mqtt_app.models import ParseErrorKind
+from mqtt_app.parsers import ParseFailure
 
 from .decode import Message, clean_text
 from .errors import Failure, excerpt, parsing_logger
@@ -57,8 +58,6 @@ def parse_topics(connection_id: int, topics: list[TopicBatch]) -> Parsed:
 
 
 def _parse_one(registry, connection_id: int, entry: TopicBatch, message: Message, result: Parsed) -> None:  # noqa: ANN001
-    from mqtt_app.parsers import ParseFailure
-
     row = entry.row
     try:
         readings = registry.run(row.parser_name, row.topic, message.payload, message.received_at)
