@@ -225,6 +225,10 @@ MQTT_AUTH_RETRY_DELAY = env_float("MQTT_AUTH_RETRY_DELAY", 300.0, minimum=1.0)
 MQTT_SILENCE_TIMEOUT = env_float("MQTT_SILENCE_TIMEOUT", 300.0, minimum=1.0)
 MQTT_SESSION_EXPIRY = env_int("MQTT_SESSION_EXPIRY", 86400, minimum=0)
 MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 500, minimum=1)
+# While batches wait in the ingest queue (the workers are behind), bigger batches: fewer transactions and
+# topic updates per message, when throughput is what is short. See mqtt_app/listener/batcher.py.
+MQTT_BATCH_SIZE_BUSY = env_int("MQTT_BATCH_SIZE_BUSY", 2000, minimum=1)
+MQTT_BATCH_INTERVAL_BUSY = env_float("MQTT_BATCH_INTERVAL_BUSY", 0.1, minimum=0.001)
 MQTT_BATCH_INTERVAL = env_float("MQTT_BATCH_INTERVAL", 0.025, minimum=0.001)
 # A batch is also sent once this many QoS>0 messages wait for their ack; match the broker's
 # max_inflight_messages (Mosquitto: 20), or the broker stalls waiting for acks the listener holds back.

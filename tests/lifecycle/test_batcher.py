@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -223,3 +224,63 @@ def test_a_flush_for_size_sends_whole_batches_and_keeps_the_remainder_for_the_ne
         assert sender.messages() == [10, 10] and batcher.buffered == 3 and len(acks) == 20
         wait_for(lambda: sum(sender.messages()) == 23, timeout=5, what="the remainder, once it aged")
         assert sender.messages() == [10, 10, 3] and len(acks) == 23
+
+
+def test_batches_grow_to_the_busy_size_while_the_ingest_queue_has_a_backlog_and_shrink_after(settings):
+    settings.MQTT_BATCH_SIZE = 10
+    settings.MQTT_BATCH_SIZE_BUSY = 30
+    settings.MQTT_BATCH_INTERVAL = 30.0  # only sizes trigger sends here
+    settings.MQTT_ACK_WINDOW = 1000
+    waiting = [12]  # batches in Redis, as the queue length probe reports them (BUSY_BACKLOG is 10)
+    sender, acks = FlakySender(), AckLog()
+    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender, backlog=lambda: waiting[0])
+    batcher.start()
+    try:
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 11)])
+        wait_for(lambda: sender.messages() == [10], timeout=5, what="a first batch at the normal size")
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(11, 31)])
+        assert batcher.buffered == 20  # the workers are behind: waiting for a busy-size batch
+        waiting[0] = 0
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(31, 41)])
+        wait_for(lambda: sender.messages() == [10, 30], timeout=5, what="a busy-size batch")
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(41, 51)])
+        wait_for(lambda: sender.messages() == [10, 30, 10], timeout=5, what="the normal size again")
+    finally:
+        batcher.stop()
+
+
+def test_an_unreadable_queue_length_keeps_the_normal_size(settings):
+    settings.MQTT_BATCH_SIZE = 10
+    settings.MQTT_BATCH_SIZE_BUSY = 30
+    settings.MQTT_BATCH_INTERVAL = 30.0
+    sender, acks = FlakySender(), AckLog()
+    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender, backlog=lambda: None)
+    batcher.start()
+    try:
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 21)])
+        wait_for(lambda: sender.messages() == [10, 10], timeout=5, what="two normal batches")
+    finally:
+        batcher.stop()
+
+
+def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(settings):
+    settings.MQTT_BATCH_SIZE = 10
+    settings.MQTT_BATCH_SIZE_BUSY = 1000
+    settings.MQTT_BATCH_INTERVAL = 0.02
+    settings.MQTT_BATCH_INTERVAL_BUSY = 0.3
+    settings.MQTT_ACK_WINDOW = 1000
+    waiting = [50]
+    sender, acks = FlakySender(), AckLog()
+    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender, backlog=lambda: waiting.pop(0) if waiting else 0)
+    batcher.start()
+    try:
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 11)])
+        wait_for(lambda: sender.messages() == [10], timeout=5, what="a batch that finds a backlog")
+        assert (batcher.batch_size, batcher.interval) == (1000, 0.3)
+        time.sleep(0.35)  # quieter than a busy batch's age
+        started = time.monotonic()
+        batcher.add_many([(7, 1, Message(11))])
+        wait_for(lambda: sender.messages() == [10, 1], timeout=5, what="the lone message")
+        assert time.monotonic() - started < 0.25 and batcher.batch_size == 10
+    finally:
+        batcher.stop()
