@@ -337,6 +337,7 @@ class Batcher:
         """Messages arrive after a quiet spell longer than a busy batch's age: the backlog that made batches
         big is gone by now, and the next message must not wait a busy interval to find that out."""
         if time.monotonic() - self.last_sent >= self.busy_interval:
+            logger.info("ingest quiet: batches of up to %d messages, %g s again", self.base_size, self.base_interval)
             self.batch_size, self.interval = self.base_size, self.base_interval
 
     def _size_for_backlog(self) -> None:
@@ -346,7 +347,7 @@ class Batcher:
         busy = waiting >= BUSY_BACKLOG or (self.batch_size == self.busy_size and waiting > 0)
         size, interval = (self.busy_size, self.busy_interval) if busy else (self.base_size, self.base_interval)
         if size != self.batch_size:
-            logger.debug("ingest queue %d batches long: batches of %d, %g s", waiting, size, interval)
+            logger.info("ingest queue %d batches long: batches of up to %d messages, %g s", waiting, size, interval)
             self.batch_size, self.interval = size, interval
 
     def _publish(self, task: str, args: list, kwargs: dict, queue: str, serializer: str | None = None) -> None:
