@@ -16,18 +16,14 @@ def default_topics() -> list[dict]:
     return [{"filter": "#", "qos": 1}]
 
 
-class SiteQuerySet(LockingDeleteQuerySet):
-    def connection_ids(self) -> list[int]:
-        return list(MqttConnection.objects.filter(site__in=self.values("pk")).values_list("pk", flat=True))
-
-
 class Site(LockingDeleteModel):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=200, unique=True, blank=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = SiteQuerySet.as_manager()
+    objects = LockingDeleteQuerySet.as_manager()
+    connection_lookup = "connections__pk"
 
     class Meta:
         ordering = ["name"]
@@ -73,11 +69,6 @@ BROKER_FIELDS = (
 )
 
 
-class ConnectionQuerySet(LockingDeleteQuerySet):
-    def connection_ids(self) -> list[int]:
-        return list(self.values_list("pk", flat=True))
-
-
 class MqttConnection(LockingDeleteModel):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="connections")
     name = models.CharField(max_length=200)
@@ -114,7 +105,8 @@ class MqttConnection(LockingDeleteModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = ConnectionQuerySet.as_manager()
+    objects = LockingDeleteQuerySet.as_manager()
+    connection_lookup = "pk"
 
     class Meta:
         ordering = ["site__name", "name"]

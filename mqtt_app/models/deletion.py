@@ -6,20 +6,23 @@ locks its connections' rows (FOR UPDATE, ascending id) for its whole transaction
 same locks first waits for any batch in flight, and only then collects what to cascade, so it sees (and
 deletes) that batch's rows. A batch that starts after the lock waits, then finds its connection gone and
 drops its part. SQLite serialises writers on its own; `select_for_update` is a no-op there.
+
+A model opts in with `LockingDeleteModel` and `objects = LockingDeleteQuerySet.as_manager()`, and names the
+lookup from its rows to their connections' ids in `connection_lookup`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import models, transaction
 
 
-def lock_connections(ids: Iterable[int], using: str | None = None) -> None:
+def lock_connections(ids: Iterable[int | None], using: str | None = None) -> None:
     from .connections import MqttConnection
 
-    ordered = sorted(set(ids))
+    ordered = sorted({pk for pk in ids if pk is not None})  # a site without connections yields None
     if ordered:
         rows = MqttConnection.objects.using(using).filter(pk__in=ordered).order_by("pk").select_for_update()
         list(rows.values_list("pk", flat=True))
@@ -28,12 +31,10 @@ def lock_connections(ids: Iterable[int], using: str | None = None) -> None:
 class LockingDeleteQuerySet(models.QuerySet):
     """`delete()` inside a transaction that first locks the connections of the rows being deleted."""
 
-    def connection_ids(self) -> list[int]:
-        raise NotImplementedError
-
     def delete(self) -> tuple[int, dict[str, int]]:
         with transaction.atomic(using=self.db):
-            lock_connections(self.connection_ids(), self.db)
+            lookup = self.model.connection_lookup
+            lock_connections(self.order_by().values_list(lookup, flat=True).distinct(), self.db)
             return super().delete()
 
     delete.alters_data = True
@@ -43,11 +44,14 @@ class LockingDeleteQuerySet(models.QuerySet):
 class LockingDeleteModel(models.Model):
     """The same for `instance.delete()` (the admin's delete view, the API)."""
 
+    connection_lookup: ClassVar[str]  # e.g. "pk" on a connection, "connection_id" on a topic
+
     class Meta:
         abstract = True
 
     def delete(self, using: str | None = None, keep_parents: bool = False) -> Any:  # noqa: ANN401
         using = using or self._state.db
         with transaction.atomic(using=using):
-            lock_connections(type(self)._default_manager.filter(pk=self.pk).connection_ids(), using)
+            rows = type(self)._default_manager.using(using).filter(pk=self.pk)
+            lock_connections(rows.values_list(self.connection_lookup, flat=True), using)
             return super().delete(using=using, keep_parents=keep_parents)

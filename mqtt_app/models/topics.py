@@ -17,11 +17,6 @@ from .deletion import LockingDeleteModel, LockingDeleteQuerySet
 MAX_TOPIC_LENGTH = 1024  # longer topics are counted on the connection but not stored as rows
 
 
-class TopicQuerySet(LockingDeleteQuerySet):
-    def connection_ids(self) -> list[int]:
-        return list(self.order_by().values_list("connection_id", flat=True).distinct())
-
-
 class MqttTopic(LockingDeleteModel):
     # db_index=False: the unique (connection, topic) index leads with it.
     connection = models.ForeignKey(MqttConnection, on_delete=models.CASCADE, related_name="topic_rows", db_index=False)
@@ -40,7 +35,8 @@ class MqttTopic(LockingDeleteModel):
     last_qos = models.PositiveSmallIntegerField(default=0)
     retained = models.BooleanField(default=False)
 
-    objects = TopicQuerySet.as_manager()
+    objects = LockingDeleteQuerySet.as_manager()
+    connection_lookup = "connection_id"
 
     class Meta:
         ordering = ["topic"]
