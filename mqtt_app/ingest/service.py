@@ -130,14 +130,14 @@ def _revise(cid: int, found: Discovery, parsed: Parsed, current: Current) -> Non
         now = current.get(entry.row.pk)
         if now is None:
             gone.append(entry)
-        elif (now[1], now[2]) != (entry.row.is_processable, entry.row.parser_name):
+        elif now != (entry.row.is_processable, entry.row.parser_name):
             stale.append(entry)
     if not stale and not gone:
         return
     parsed.drop_topics({entry.row.pk for entry in stale + gone})
     for entry in stale:
         row = entry.row
-        entry.row = TopicRow(row.pk, row.topic, current[row.pk][1], current[row.pk][2])
+        entry.row = TopicRow(row.pk, row.topic, *current[row.pk])
         entry.errors = 0
     parsed.merge(parse_topics(cid, stale))
     if gone:
@@ -149,7 +149,7 @@ def _revise(cid: int, found: Discovery, parsed: Parsed, current: Current) -> Non
             found.missing[entry.row.topic] = entry.messages
         fresh = create_missing(cid, found)
         parsed.merge(parse_topics(cid, fresh))
-        current.update(apply_counters([(cid, entry) for entry in fresh]))
+        apply_counters([(cid, entry) for entry in fresh])  # rows this transaction has just created or read
 
 
 def _live_update(

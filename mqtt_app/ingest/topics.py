@@ -1,7 +1,7 @@
 """Topic auto-discovery: every topic of a batch becomes (or already is) an MqttTopic row of its connection.
 
 New rows are created in one bulk insert, with a parser when the registry claims the topic; counters of all the
-batch's topics are written in one bulk update at the end of the batch (`apply_counters`), never per message.
+batch's topics are written in one bulk update per batch (`apply_counters`), never per message.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def _warn_cap(connection_id: int, over: int) -> None:
     )
 
 
-Current = dict[int, tuple[int, bool, str]]  # topic id -> (connection id, is_processable, parser_name)
+Current = dict[int, tuple[bool, str]]  # topic id -> (is_processable, parser_name) as the row is now
 
 
 def apply_counters(topics: list[tuple[int, TopicBatch]]) -> Current:
@@ -218,9 +218,9 @@ def apply_counters(topics: list[tuple[int, TopicBatch]]) -> Current:
         seen = adapt(max(m.received_at for m in entry.messages))
         sample = None if entry.sample is None else entry.sample.payload[:sample_bytes]
         size = None if entry.sample is None else len(entry.sample.payload)
-        rows.append((len(entry.messages), seen, seen, latest.qos, latest.retain, sample, size, entry.row.pk, cid))
+        rows.append((len(entry.messages), seen, latest.qos, latest.retain, sample, size, entry.row.pk, cid))
     if is_postgresql():
-        # The nine arrays bound server-side (nine parameters, however many topics).
+        # The eight arrays bound server-side (eight parameters, however many topics).
         returned = pg_fetch(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])
     else:
         returned = []
@@ -228,7 +228,7 @@ def apply_counters(topics: list[tuple[int, TopicBatch]]) -> Current:
             for row in rows:
                 cursor.execute(_update_sql(), row)
                 returned += cursor.fetchall()
-    return {pk: (cid, bool(processable), parser) for pk, cid, processable, parser in returned}
+    return {pk: (bool(processable), parser) for pk, processable, parser in returned}
 
 
 def apply_errors(topics: list[TopicBatch]) -> None:
@@ -249,27 +249,27 @@ def apply_errors(topics: list[TopicBatch]) -> None:
 
 
 def _unnest_update_sql() -> str:
-    """PostgreSQL: one UPDATE for all the batch's topics, its values as arrays (nine parameters, however
+    """PostgreSQL: one UPDATE for all the batch's topics, its values as arrays (eight parameters, however
     many topics: thousands of separate placeholders cost more to bind than the update itself)."""
     table = connection.ops.quote_name(MqttTopic._meta.db_table)
     return (
         f"UPDATE {table} AS t SET message_count = t.message_count + v.n, "  # noqa: S608
         "last_seen_at = GREATEST(t.last_seen_at, v.seen), last_qos = v.qos, retained = v.retained, "
         "last_payload = COALESCE(v.sample, t.last_payload), last_payload_size = COALESCE(v.size, t.last_payload_size) "
-        "FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::smallint[], %b::boolean[], "
-        "%b::bytea[], %b::integer[], %b::bigint[], %b::bigint[]) AS v(n, seen, seen2, qos, retained, sample, size, "
-        "id, c) WHERE t.id = v.id AND t.connection_id = v.c "
-        "RETURNING t.id, t.connection_id, t.is_processable, t.parser_name"
+        "FROM unnest(%b::bigint[], %b::timestamptz[], %b::smallint[], %b::boolean[], %b::bytea[], %b::integer[], "
+        "%b::bigint[], %b::bigint[]) AS v(n, seen, qos, retained, sample, size, id, c) "
+        "WHERE t.id = v.id AND t.connection_id = v.c RETURNING t.id, t.is_processable, t.parser_name"
     )
 
 
 def _update_sql() -> str:
     qn = connection.ops.quote_name
     table = qn(MqttTopic._meta.db_table)
-    # An oversized-only batch has no sample (NULL): the previous sample stays.
+    # An oversized-only batch has no sample (NULL): the previous sample stays. SQLite's two-argument MAX() is
+    # GREATEST (Django stores these times as ISO text, which sorts as the times do).
     return (
-        f"UPDATE {table} SET message_count = message_count + %s, "  # noqa: S608
-        "last_seen_at = CASE WHEN last_seen_at < %s THEN %s ELSE last_seen_at END, last_qos = %s, retained = %s, "
+        f"UPDATE {table} SET message_count = message_count + %s, last_seen_at = MAX(last_seen_at, %s), "  # noqa: S608
+        "last_qos = %s, retained = %s, "
         "last_payload = COALESCE(%s, last_payload), last_payload_size = COALESCE(%s, last_payload_size) "
-        "WHERE id = %s AND connection_id = %s RETURNING id, connection_id, is_processable, parser_name"
+        "WHERE id = %s AND connection_id = %s RETURNING id, is_processable, parser_name"
     )
