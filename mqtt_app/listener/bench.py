@@ -17,7 +17,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,10 +25,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
+from mqtt_app.ingest.bench.procs import celery_worker, cpu_seconds, free_port, mosquitto_binary, wait
 from mqtt_app.listener import registry
 from mqtt_app.models import ConnectionStatus, MqttConnection, Site
 from mqtt_app.services.control import set_active
@@ -37,27 +36,6 @@ from mqtt_app.services.reconcile import run_reconcile
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "bench-lifecycle"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> float:
-    """Seconds until `condition` held; raises RuntimeError after `timeout`."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_status(pid: int, key: str) -> str:
@@ -74,7 +52,7 @@ class Bench:
         self.out = out
         self.folder = Path(tempfile.mkdtemp(prefix="mqttmon-bench-"))
         self.processes: dict[str, subprocess.Popen] = {}
-        self.port = _free_port()
+        self.port = free_port()
         self.redis = registry.connect()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -95,32 +73,12 @@ class Bench:
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             "max_queued_messages 100000\n" + ("user root\n" if os.geteuid() == 0 else "")
         )
-        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.spawn("mosquitto", [mosquitto, "-c", str(config)])
-        celery = str(Path(sys.executable).with_name("celery"))
-        self.spawn(
-            "worker",
-            [
-                celery,
-                "-A",
-                "project",
-                "worker",
-                "-Q",
-                "control",
-                "--concurrency",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"bench-{os.getpid()}@%h",
-                "-l",
-                "WARNING",
-            ],
-        )
+        self.spawn("mosquitto", [mosquitto_binary(), "-c", str(config)])
+        self.spawn("worker", celery_worker("control", 1, f"bench-{os.getpid()}"))
 
     def start_listener(self, listener_id: str) -> subprocess.Popen:
         process = self.spawn(listener_id, [sys.executable, "manage.py", "mqtt_listener", "--id", listener_id])
-        _wait(lambda: self.redis.exists(registry.listener_key(listener_id)), 60, f"listener {listener_id}")
+        wait(lambda: self.redis.exists(registry.listener_key(listener_id)), 60, f"listener {listener_id}")
         return process
 
     def stop_all(self) -> None:
@@ -166,10 +124,10 @@ class Bench:
         samples = []
         for _ in range(self.trials):
             set_active([pk], False)
-            _wait(lambda: MqttConnection.objects.get(pk=pk).status == ConnectionStatus.STOPPED, 30, "stopped")
+            wait(lambda: MqttConnection.objects.get(pk=pk).status == ConnectionStatus.STOPPED, 30, "stopped")
             started = time.monotonic()
             set_active([pk], True)
-            _wait(lambda: self.connected_in_db([pk]), 30, "connected", interval=0.005)
+            wait(lambda: self.connected_in_db([pk]), 30, "connected", interval=0.005)
             samples.append(time.monotonic() - started)
         samples.sort()
         self.out(
@@ -190,13 +148,13 @@ class Bench:
         )
 
     def listener_footprint(self, listener_id: str) -> None:
-        _wait(lambda: self.held_connected(listener_id) >= self.count, 180, f"{self.count} connected")
+        wait(lambda: self.held_connected(listener_id) >= self.count, 180, f"{self.count} connected")
         waited = time.monotonic() - self.assigned_at
         pid = self.processes[listener_id].pid
         time.sleep(10.0)  # let the connect burst (a thousand status tasks) settle before sampling idle CPU
-        cpu_before, wall = _cpu_seconds(pid), time.monotonic()
+        cpu_before, wall = cpu_seconds([pid]), time.monotonic()
         time.sleep(10.0)
-        idle = (_cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall) * 100
+        idle = (cpu_seconds([pid]) - cpu_before) / (time.monotonic() - wall) * 100
         self.out(
             f"one listener holding {self.count} connections: all connected {waited:.1f} s after the reconcile "
             f"(seen through {settings.MQTT_LISTENER_HEARTBEAT:g} s heartbeats); "
@@ -217,7 +175,7 @@ class Bench:
             for cid, owner in registry.read_assignments(self.redis).items()
             if owner == second and str(cid) in ours
         ]
-        _wait(lambda: self.held_connected(second, mine) >= len(mine), 120, "the new listener's share")
+        wait(lambda: self.held_connected(second, mine) >= len(mine), 120, "the new listener's share")
         doomed_ids = [
             cid
             for cid, owner in registry.read_assignments(self.redis).items()
@@ -229,7 +187,7 @@ class Bench:
         killed = time.monotonic()
         ticker.start()
         os.killpg(self.processes["bench-L1"].pid, signal.SIGKILL)
-        _wait(lambda: self.held_connected(second, doomed_ids) == len(doomed_ids), 300, "failover", interval=0.1)
+        wait(lambda: self.held_connected(second, doomed_ids) == len(doomed_ids), 300, "failover", interval=0.1)
         took = time.monotonic() - killed
         stop.set()
         self.out(

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -125,6 +126,13 @@ def mosquitto_config(folder: Path, port: int, high_rate: bool) -> Path:
     path = folder / f"mosquitto-{port}.conf"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def celery_worker(queues: str, concurrency: int, name: str) -> list[str]:
+    """The command line of a benchmark's Celery worker (this virtualenv's celery, quiet, no cluster chatter)."""
+    celery = str(Path(sys.executable).with_name("celery"))
+    return [celery, "-A", "project", "worker", "-Q", queues, "--concurrency", str(concurrency),
+            "--without-gossip", "--without-mingle", "-n", f"{name}@%h", "-l", "WARNING"]  # fmt: skip
 
 
 def mosquitto_binary() -> str:

@@ -32,6 +32,7 @@ from mqtt_app.services.reconcile import run_reconcile
 from .mix import DEVICES, FORMATS, PROBE_TOPIC, SEQ_BASE
 from .procs import (
     Children,
+    celery_worker,
     cpu_seconds,
     free_port,
     mosquitto_binary,
@@ -77,26 +78,7 @@ class IngestBench:
     def start(self) -> None:
         self.lock()
         self.children.spawn("broker", [mosquitto_binary(), "-c", str(mosquitto_config(self.folder, self.port, True))])
-        celery = str(Path(sys.executable).with_name("celery"))
-        self.children.spawn(
-            "worker",
-            [
-                celery,
-                "-A",
-                "project",
-                "worker",
-                "-Q",
-                "ingest,control",
-                "--concurrency",
-                str(self.concurrency),
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"bench-ingest-{self.port}@%h",
-                "-l",
-                "WARNING",
-            ],
-        )
+        self.children.spawn("worker", celery_worker("ingest,control", self.concurrency, f"bench-ingest-{self.port}"))
         self.children.spawn("listener", [sys.executable, "manage.py", "mqtt_listener", "--id", "bench-ingest"])
         wait(lambda: self.redis.exists(registry.listener_key("bench-ingest")), 60, "the listener heartbeat")
 
@@ -131,9 +113,6 @@ class IngestBench:
             before = cpu_seconds(own)
             cursor.execute(f"VACUUM ANALYZE {', '.join(db.ops.quote_name(t) for t in tables)}")
             return cpu_seconds(own) - before
-
-    def vacuum_cpu(self) -> float:
-        return self.settle()
 
     def _held(self) -> int:
         beat = registry.live_listeners(self.redis).get("bench-ingest") or {}
@@ -186,7 +165,7 @@ class IngestBench:
         report = json.loads(publisher.communicate(timeout=60)[0] or "{}")
         cpu_after = self.cpu()
         stored = self.stored() - base
-        vacuum = self.vacuum_cpu()
+        vacuum = self.settle()
         return {
             "phase": name,
             "connections": len(self.connections),
