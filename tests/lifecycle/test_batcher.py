@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -64,9 +64,12 @@ class AckLog(list):
 
 
 @contextmanager
-def running(sender: FlakySender, acks: AckLog, before: list | None = None) -> Iterator[Batcher]:
-    """A started batcher (after `before` was buffered, so they are all there at its first look), stopped after."""
-    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender)
+def running(
+    sender: FlakySender, acks: AckLog, before: list | None = None, backlog: Callable[[], int | None] | None = None
+) -> Iterator[Batcher]:
+    """A started batcher (after `before` was buffered, so they are all there at its first look), stopped after.
+    `backlog` stands in for the ingest queue's length."""
+    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender, backlog=backlog)
     batcher.add_many(before or [])
     batcher.start()
     try:
@@ -233,9 +236,7 @@ def test_batches_grow_to_the_busy_size_while_the_ingest_queue_has_a_backlog_and_
     settings.MQTT_ACK_WINDOW = 1000
     waiting = [12]  # batches in Redis, as the queue length probe reports them (BUSY_BACKLOG is 10)
     sender, acks = FlakySender(), AckLog()
-    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender, backlog=lambda: waiting[0])
-    batcher.start()
-    try:
+    with running(sender, acks, backlog=lambda: waiting[0]) as batcher:
         batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 11)])
         wait_for(lambda: sender.messages() == [10], timeout=5, what="a first batch at the normal size")
         batcher.add_many([(7, 1, Message(mid)) for mid in range(11, 31)])
@@ -245,8 +246,6 @@ def test_batches_grow_to_the_busy_size_while_the_ingest_queue_has_a_backlog_and_
         wait_for(lambda: sender.messages() == [10, 30], timeout=5, what="a busy-size batch")
         batcher.add_many([(7, 1, Message(mid)) for mid in range(41, 51)])
         wait_for(lambda: sender.messages() == [10, 30, 10], timeout=5, what="the normal size again")
-    finally:
-        batcher.stop()
 
 
 def test_an_unreadable_queue_length_keeps_the_normal_size(settings):
@@ -254,13 +253,9 @@ def test_an_unreadable_queue_length_keeps_the_normal_size(settings):
     settings.MQTT_BATCH_SIZE_BUSY = 30
     settings.MQTT_BATCH_INTERVAL = 30.0
     sender, acks = FlakySender(), AckLog()
-    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender, backlog=lambda: None)
-    batcher.start()
-    try:
+    with running(sender, acks, backlog=lambda: None) as batcher:
         batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 21)])
         wait_for(lambda: sender.messages() == [10, 10], timeout=5, what="two normal batches")
-    finally:
-        batcher.stop()
 
 
 def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(settings):
@@ -271,9 +266,7 @@ def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(sett
     settings.MQTT_ACK_WINDOW = 1000
     waiting = [50]
     sender, acks = FlakySender(), AckLog()
-    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender, backlog=lambda: waiting.pop(0) if waiting else 0)
-    batcher.start()
-    try:
+    with running(sender, acks, backlog=lambda: waiting.pop(0) if waiting else 0) as batcher:
         batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 11)])
         wait_for(lambda: sender.messages() == [10], timeout=5, what="a batch that finds a backlog")
         assert (batcher.batch_size, batcher.interval) == (1000, 0.3)
@@ -282,5 +275,3 @@ def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(sett
         batcher.add_many([(7, 1, Message(11))])
         wait_for(lambda: sender.messages() == [10, 1], timeout=5, what="the lone message")
         assert time.monotonic() - started < 0.25 and batcher.batch_size == 10
-    finally:
-        batcher.stop()
