@@ -130,17 +130,16 @@ Backlog = Callable[[], int | None]
 
 
 def default_backlog() -> Backlog:
-    """Batches waiting in Redis for a worker (the ingest queue's length), None when it cannot be read."""
-    import redis
+    """Batches waiting in the broker for a worker (the ingest queue's depth, as /metrics reports it), None
+    when it cannot be read (a broker other than Redis, or Redis away)."""
+    from mqtt_app.observability.metrics import queue_depths
 
-    url = str(settings.CELERY_BROKER_URL)
-    if not url.startswith(("redis://", "rediss://", "unix://")):
+    if not str(settings.CELERY_BROKER_URL).startswith(("redis://", "rediss://", "unix://")):
         return lambda: None
-    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
     def backlog() -> int | None:
         try:
-            return int(client.llen(INGEST_QUEUE))
+            return queue_depths([INGEST_QUEUE])[INGEST_QUEUE]
         except Exception:  # noqa: BLE001 - only a sizing hint: the send itself reports Redis trouble
             return None
 
