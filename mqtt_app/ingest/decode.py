@@ -139,7 +139,7 @@ def _decode_columns(part: Part, entry: dict) -> None:
         except (TypeError, ValueError, OverflowError, OSError, binascii.Error):
             part.skipped += 1
             continue
-        if type(topic) is not str or not topic or "\x00" in topic:  # MQTT forbids NUL in topic names
+        if not valid_topic(topic):
             part.skipped += 1
             continue
         append(Message(topic, payload, qos, bool(retain), when))
@@ -163,9 +163,13 @@ def decode_message(entry: Any) -> Message | None:
         retain = bool(entry.get("retain", False))
     except (KeyError, TypeError, ValueError, OverflowError, OSError, binascii.Error):
         return None
-    if not isinstance(topic, str) or not topic or "\x00" in topic:  # MQTT forbids NUL in topic names
+    if not valid_topic(topic):
         return None
     return Message(topic, payload, qos, retain, received_at)
+
+
+def valid_topic(topic: Any) -> bool:  # noqa: ANN401 - whatever the wire held
+    return type(topic) is str and bool(topic) and "\x00" not in topic  # MQTT forbids NUL in topic names
 
 
 def clean_text(text: str) -> str:
