@@ -37,23 +37,8 @@ FIELD_NAMES = {
     "tls_insecure": "tls.insecure",
 }
 # Output fields copied as they are from a row; the others are renamed or derived in connection_out().
-SAME_FIELDS = (
-    "id",
-    "name",
-    "host",
-    "port",
-    "protocol",
-    "keepalive",
-    "client_id",
-    "username",
-    "has_password",
-    "topics",
-    "is_active",
-    "status",
-    "status_detail",
-    "listener",
-    "messages_received",
-)
+SAME_FIELDS = ("id", "name", "host", "port", "protocol", "keepalive", "client_id", "username", "has_password",
+               "topics", "is_active", "status", "status_detail", "listener", "messages_received")  # fmt: skip
 TIME_FIELDS = ("status_changed_at", "last_connected_at", "last_message_at", "last_heartbeat_at", "created_at",
                "updated_at")  # fmt: skip
 OTHER_FIELDS = ("site_id", "site__name", "tls_enabled", "tls_ca_certs", "tls_client_cert", "has_client_key",
