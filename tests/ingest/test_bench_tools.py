@@ -70,3 +70,24 @@ def test_the_benchmark_publisher_delivers_every_message_at_qos1(broker):
     assert received[0] == (PROBE_TOPIC, b"0")
     assert received[1] == message(1)
     assert str(SEQ_BASE + 1).encode() in received[1][1]
+
+
+@pytest.mark.django_db
+def test_a_second_benchmark_on_the_same_redis_refuses_to_start_and_leaves_the_first_ones_rows():
+    import os
+
+    from mqtt_app.ingest.bench.run import SITE, IngestBench
+    from mqtt_app.models import Site
+
+    first = IngestBench(lambda line: None, 1, dict(os.environ))
+    first.lock()
+    first.setup_rows(1)
+    second = IngestBench(lambda line: None, 1, dict(os.environ))
+
+    with pytest.raises(RuntimeError, match="another mqtt_bench .* is running against this Redis"):
+        second.start()
+    second.cleanup()
+
+    assert Site.objects.filter(name=SITE).exists()  # the refused run touched nothing of the first one
+    first.cleanup()
+    assert not first.redis.exists(first.lock_key)
