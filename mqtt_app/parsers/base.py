@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 
 # The values of mqtt_app.models.ParseErrorKind (a test keeps the two in step).
 DECODE = "decode"
@@ -126,6 +127,7 @@ class Parser:
     topic_filters: ClassVar[tuple[str, ...]] = ()
     payload_format: ClassVar[str] = "json"
     fallback: ClassVar[bool] = False
+    _fused: ClassVar[bool] = False
 
     @classmethod
     def accepts_topic(cls, topic: str) -> bool:
@@ -136,6 +138,26 @@ class Parser:
     def recognises(cls, topic: str, data: Any) -> bool:
         """Claim a topic no filter claims, from its first payload (`data`: decoded JSON, or the text)."""
         return False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Only a parser that keeps both default steps can have them fused by Pydantic (see `read`).
+        cls._fused = cls.load is Parser.load and cls.validate is Parser.validate
+
+    def read(self, topic: str, text: str, received_at: datetime | None) -> BaseModel:
+        """The decoded payload text as a validated model: `load`, then `validate`.
+
+        Where both are the defaults, Pydantic parses and validates the JSON in one step, with no Python
+        dict in between (2-3x cheaper: this is the hot path). Whatever that step refuses goes the long way
+        again, so a failure reads exactly as the two steps say it (errors are rare; the retry is cheap).
+        """
+        if self._fused and plain_json(text):
+            try:
+                context = {"topic": topic, "received_at": received_at}
+                return self.payload_model.model_validate_json(text, context=context)
+            except ValidationError:
+                pass
+        return self.validate(topic, self.load(text), received_at)
 
     def load(self, text: str) -> Any:
         """Turn the decoded payload text into what `payload_model` validates. Default: JSON."""
@@ -150,21 +172,45 @@ class Parser:
 
 
 def load_json(text: str, max_depth: int | None = None) -> Any:
-    """JSON with NaN/Infinity refused and nesting capped; any problem is a ParseFailure of kind "json"."""
+    """JSON with NaN/Infinity refused and nesting capped; any problem is a ParseFailure of kind "json".
+
+    Pydantic's JSON parser (jiter) is 3-5x faster than the standard library's; what it refuses goes to
+    the standard library, whose messages and locations say what is wrong (and which still takes the lone
+    surrogates jiter refuses)."""
     try:
-        data = _DECODER.decode(text)
+        data = from_json(text, allow_inf_nan=False)
+    except ValueError:
+        data = _strict_load(text)
+    if max_depth is None:
+        max_depth = setting("MQTT_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
+    # Counting brackets is C-fast; only a payload that could be too deep pays for the walk.
+    if not shallow(text, max_depth) and json_depth(data) > max_depth:
+        raise ParseFailure(JSON, f"JSON nested deeper than {max_depth} levels")
+    return data
+
+
+def shallow(text: str, max_depth: int | None = None) -> bool:
+    """True when `text` cannot nest deeper than the limit: it has no more brackets than that."""
+    if max_depth is None:
+        max_depth = setting("MQTT_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
+    return text.count("[") + text.count("{") <= max_depth
+
+
+def plain_json(text: str) -> bool:
+    """True when Pydantic's one-step JSON validation may see `text`: it cannot nest too deep, and has no
+    NaN or Infinity, which that step takes where a field is `Any` (such text goes the long way)."""
+    return shallow(text) and "NaN" not in text and "Infinity" not in text
+
+
+def _strict_load(text: str) -> Any:
+    try:
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ParseFailure(JSON, exc.msg, location=f"line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise ParseFailure(JSON, "JSON nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits, or NaN refused below
         raise ParseFailure(JSON, str(exc)) from None
-    if max_depth is None:
-        max_depth = setting("MQTT_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
-    # Counting brackets is C-fast; only a payload that could be too deep pays for the walk.
-    if text.count("[") + text.count("{") > max_depth and json_depth(data) > max_depth:
-        raise ParseFailure(JSON, f"JSON nested deeper than {max_depth} levels")
-    return data
 
 
 def json_depth(data: Any) -> int:

@@ -180,8 +180,7 @@ class ParserRegistry:
         parser = self.get(name)
         text = _decode(payload, name)
         try:
-            data = parser.load(text)
-            model = parser.validate(topic, data, received_at)
+            model = parser.read(topic, text, received_at)
             readings = parser.parse(topic, model)
         except ParseFailure as failure:
             failure.parser = failure.parser or name
