@@ -22,10 +22,12 @@ fields whose name ends in "_" ("must understand" extensions we do not know), a r
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, RootModel, ValidationError
+from pydantic import ConfigDict, RootModel, ValidationError
+from typing_extensions import TypedDict  # Pydantic needs this one on Python < 3.12
 
 from .base import ParseFailure, Parser, Reading, plain_json
 from .common import FiniteFloat, epoch_to_datetime
@@ -35,30 +37,40 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9:./_-]*\Z")
 VALUE_FIELDS = ("v", "vs", "vb", "vd")
 
 
-class SenMLRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class SenMLRecord(TypedDict, total=False):
+    """One record: only the fields it carries (a TypedDict validates 2-3x faster than a model with 15
+    defaults, and the parser reads it with `.get`); unknown fields are dropped."""
 
-    bn: str | None = None
-    bt: FiniteFloat | None = None
-    bu: str | None = None
-    bv: FiniteFloat | None = None
-    bs: FiniteFloat | None = None
-    bver: int | None = None
-    n: str | None = None
-    u: str | None = None
-    v: FiniteFloat | None = None
-    vs: str | None = None
-    vb: bool | None = None
-    vd: str | None = None
-    s: FiniteFloat | None = None
-    t: FiniteFloat | None = None
-    ut: FiniteFloat | None = None
+    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
+
+    bn: str | None
+    bt: FiniteFloat | None
+    bu: str | None
+    bv: FiniteFloat | None
+    bs: FiniteFloat | None
+    bver: int | None
+    n: str | None
+    u: str | None
+    v: FiniteFloat | None
+    vs: str | None
+    vb: bool | None
+    vd: str | None
+    s: FiniteFloat | None
+    t: FiniteFloat | None
+    ut: FiniteFloat | None
 
 
 class SenMLPack(RootModel[list[SenMLRecord]]):
     """A SenML pack: a JSON array of records."""
 
-    _received_at: datetime | None = PrivateAttr(default=None)
+
+@dataclass(slots=True)
+class SenMLPayload:
+    """What `parse` gets: the validated records and the receive time relative times count from. (A
+    Pydantic private attribute on the pack cost 5 µs to set and 5 more to read: a third of the parse.)"""
+
+    records: list[SenMLRecord]
+    received_at: datetime | None
 
 
 class SenMLParser(Parser):
@@ -76,7 +88,7 @@ class SenMLParser(Parser):
             and any(key in data[0] for key in ("bn", "n", "v", "vs", "vb", "vd", "s"))
         )
 
-    def read(self, topic: str, text: str, received_at: datetime | None) -> SenMLPack:
+    def read(self, topic: str, text: str, received_at: datetime | None) -> SenMLPayload:
         """Pydantic's one-step JSON validation when no key can end in "_" (no `_"` and no escape in the
         text: the model ignores unknown keys, so only the long way can see and refuse them)."""
         if '_"' not in text and "\\" not in text and plain_json(text):
@@ -88,7 +100,7 @@ class SenMLParser(Parser):
                 return self._checked(pack, received_at)
         return self.validate(topic, self.load(text), received_at)
 
-    def validate(self, topic: str, data: Any, received_at: datetime | None) -> SenMLPack:
+    def validate(self, topic: str, data: Any, received_at: datetime | None) -> SenMLPayload:
         """The pack's model, plus the RFC's rules Pydantic cannot say, checked here rather than in model
         validators: a Python validator per record cost as much as the rest of the validation."""
         if data.__class__ is list:
@@ -100,77 +112,84 @@ class SenMLParser(Parser):
         return self._checked(SenMLPack.model_validate(data), received_at)
 
     @staticmethod
-    def _checked(pack: SenMLPack, received_at: datetime | None) -> SenMLPack:
+    def _checked(pack: SenMLPack, received_at: datetime | None) -> SenMLPayload:
         for index, record in enumerate(pack.root):
-            if (record.v is not None) + (record.vs is not None) + (record.vb is not None) + (record.vd is not None) > 1:
-                present = [name for name in VALUE_FIELDS if getattr(record, name) is not None]
+            present = [name for name in VALUE_FIELDS if record.get(name) is not None]
+            if len(present) > 1:
                 raise _invalid(index, f"a record carries one value, not {', '.join(present)}")
-            if record.bver is not None and not 1 <= record.bver <= 10:
-                raise _invalid(index, f"base version {record.bver} is not supported (1 to 10)")
-        pack._received_at = received_at
-        return pack
+            bver = record.get("bver")
+            if bver is not None and not 1 <= bver <= 10:
+                raise _invalid(index, f"base version {bver} is not supported (1 to 10)")
+        return SenMLPayload(pack.root, received_at)
 
-    def parse(self, topic: str, payload: SenMLPack) -> list[Reading]:
-        received_at = payload._received_at or datetime.now(UTC)
+    def parse(self, topic: str, payload: SenMLPayload) -> list[Reading]:
+        received_at = payload.received_at or datetime.now(UTC)
         topic_device = topic.rsplit("/", 1)[-1]
-        base = {"bn": "", "bt": 0.0, "bu": "", "bv": 0.0, "bs": 0.0}
+        bn, bt, bu, bv, bs = "", 0.0, "", 0.0, 0.0  # base fields, each kept until a record changes it
+        device = topic_device
+        times: dict[float, datetime | None] = {}  # a pack's records often share one time
         readings: list[Reading] = []
-        for index, record in enumerate(payload.root):
-            for key in base:
-                value = getattr(record, key)
-                if value is not None:
-                    base[key] = value
-            readings.extend(self._resolve(index, record, base, topic_device, received_at))
+        for index, record in enumerate(payload.records):
+            get = record.get
+            if (value := get("bn")) is not None:
+                bn = value
+                device = bn.rstrip(":/") if bn else topic_device
+            if (value := get("bt")) is not None:
+                bt = value
+            if (value := get("bu")) is not None:
+                bu = value
+            if (value := get("bv")) is not None:
+                bv = value
+            if (value := get("bs")) is not None:
+                bs = value
+            n, s = get("n"), get("s")
+            value = _value(record, bv)
+            if value is _MISSING and s is None:
+                if n is None and get("u") is None and get("t") is None:
+                    continue  # a record of base fields only (RFC 8428 5.1.7's first record)
+                raise ParseFailure.invalid(str(index), "a record needs a value (v, vs, vb, vd) or a sum (s)", "missing")
+            name = bn + (n or "")
+            if not NAME_PATTERN.match(name):
+                loc = f"{index}.n" if n is not None else f"{index}.bn"
+                raise ParseFailure.invalid(loc, f"resolved name {name!r} is not a valid SenML name", "senml_name")
+            unit = get("u")
+            if unit is None:
+                unit = bu
+            metric = ((n or "") if bn else name) or unit or "value"
+            resolved = bt + (get("t") or 0.0)
+            try:
+                timestamp = times[resolved]
+            except KeyError:
+                timestamp = times[resolved] = _time(index, resolved, received_at)
+            if value is not _MISSING:
+                readings.append(Reading(device, metric, value, unit, timestamp))
+            if s is not None:
+                readings.append(Reading(device, f"{metric}.sum", bs + s, unit, timestamp))
         return readings
 
-    def _resolve(
-        self, index: int, record: SenMLRecord, base: dict, topic_device: str, received_at: datetime
-    ) -> list[Reading]:
-        value = self._value(record, base)
-        if value is _MISSING and record.s is None:
-            if record.n is None and record.u is None and record.t is None:
-                return []  # a record of base fields only (RFC 8428 5.1.7's first record)
-            raise ParseFailure.invalid(str(index), "a record needs a value (v, vs, vb, vd) or a sum (s)", "missing")
-        name = base["bn"] + (record.n or "")
-        if not NAME_PATTERN.match(name):
-            loc = f"{index}.n" if record.n is not None else f"{index}.bn"
-            raise ParseFailure.invalid(loc, f"resolved name {name!r} is not a valid SenML name", "senml_name")
-        if base["bn"]:
-            device, metric = base["bn"].rstrip(":/"), record.n or ""
-        else:
-            device, metric = topic_device, name
-        unit = record.u if record.u is not None else base["bu"]
-        metric = metric or unit or "value"
-        timestamp = self._time(index, base["bt"] + (record.t or 0.0), received_at)
-        readings = []
-        if value is not _MISSING:
-            readings.append(Reading(device, metric, value, unit, timestamp))
-        if record.s is not None:
-            readings.append(Reading(device, f"{metric}.sum", base["bs"] + record.s, unit, timestamp))
-        return readings
 
-    @staticmethod
-    def _value(record: SenMLRecord, base: dict) -> Any:
-        if record.v is not None:
-            return base["bv"] + record.v
-        for field in ("vs", "vb", "vd"):
-            value = getattr(record, field)
-            if value is not None:
-                return value
-        return _MISSING
+def _value(record: SenMLRecord, bv: float) -> Any:
+    value = record.get("v")
+    if value is not None:
+        return bv + value
+    for field in ("vs", "vb", "vd"):
+        value = record.get(field)
+        if value is not None:
+            return value
+    return _MISSING
 
-    @staticmethod
-    def _time(index: int, resolved: float, received_at: datetime) -> datetime | None:
-        if resolved == 0:
-            return None  # RFC 8428: no time means "roughly now"
-        if resolved < RELATIVE_TIME_LIMIT:
-            if abs(resolved) > 10 * 365 * 86400:
-                raise ParseFailure.invalid(f"{index}.t", "relative time is more than ten years away", "senml_time")
-            return received_at + timedelta(seconds=resolved)
-        absolute = epoch_to_datetime(resolved, milliseconds=False)
-        if absolute is None:
-            raise ParseFailure.invalid(f"{index}.t", f"time {resolved} is out of range", "senml_time")
-        return absolute
+
+def _time(index: int, resolved: float, received_at: datetime) -> datetime | None:
+    if resolved == 0:
+        return None  # RFC 8428: no time means "roughly now"
+    if resolved < RELATIVE_TIME_LIMIT:
+        if abs(resolved) > 10 * 365 * 86400:
+            raise ParseFailure.invalid(f"{index}.t", "relative time is more than ten years away", "senml_time")
+        return received_at + timedelta(seconds=resolved)
+    absolute = epoch_to_datetime(resolved, milliseconds=False)
+    if absolute is None:
+        raise ParseFailure.invalid(f"{index}.t", f"time {resolved} is out of range", "senml_time")
+    return absolute
 
 
 _MISSING = object()

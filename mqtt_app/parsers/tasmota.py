@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, RootModel
+from typing_extensions import TypedDict  # Pydantic needs this one on Python < 3.12
 
 from .base import Parser, Reading
 from .common import FiniteFloat, flatten, is_number_or_bool, on_off, parse_timestamp
@@ -50,30 +51,34 @@ META_FIELDS = frozenset({"Time", "TempUnit", "PressureUnit", "SpeedUnit"})
 Measurement = FiniteFloat | list[FiniteFloat] | None
 
 
-class TasmotaEnergy(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class TasmotaEnergy(TypedDict, total=False):
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
-    Total: Measurement = None
-    Yesterday: Measurement = None
-    Today: Measurement = None
-    Power: Measurement = None
-    ApparentPower: Measurement = None
-    ReactivePower: Measurement = None
-    Factor: Measurement = None
-    Voltage: Measurement = None
-    Current: Measurement = None
+    Total: Measurement
+    Yesterday: Measurement
+    Today: Measurement
+    Power: Measurement
+    ApparentPower: Measurement
+    ReactivePower: Measurement
+    Factor: Measurement
+    Voltage: Measurement
+    Current: Measurement
 
 
-class TasmotaTelemetry(BaseModel):
-    """A Tasmota SENSOR or STATE message (sensor objects vary by device, so extra fields are allowed)."""
+class TasmotaFields(TypedDict, total=False):
+    # Sensor objects vary by device, so extra fields are allowed. TypedDicts, not models: validated 2-3x
+    # faster, and the parser flattens the validated dict as it is.
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
-    model_config = ConfigDict(extra="allow")
+    Time: datetime | None
+    TempUnit: str | None
+    PressureUnit: str | None
+    SpeedUnit: str | None
+    ENERGY: TasmotaEnergy | None
 
-    Time: datetime | None = None
-    TempUnit: str | None = None
-    PressureUnit: str | None = None
-    SpeedUnit: str | None = None
-    ENERGY: TasmotaEnergy | None = None
+
+class TasmotaTelemetry(RootModel[TasmotaFields]):
+    """A Tasmota SENSOR or STATE message."""
 
 
 def _wanted(value: object) -> bool:
@@ -89,12 +94,11 @@ class TasmotaParser(Parser):
     def parse(self, topic: str, payload: TasmotaTelemetry) -> list[Reading]:
         levels = topic.split("/")
         device = levels[1] if len(levels) == 3 else topic  # tele/<device>/SENSOR, unless assigned by hand
-        timestamp = parse_timestamp(payload.Time)
-        data = dict(payload.__pydantic_extra__ or {})
-        if payload.ENERGY is not None:
-            data["ENERGY"] = payload.ENERGY.model_dump(exclude_none=True)
-        temperature_unit = TEMPERATURE_UNITS.get(payload.TempUnit or "C", payload.TempUnit or "")
-        pressure_unit = payload.PressureUnit or "hPa"
+        data = payload.root
+        timestamp = parse_timestamp(data.get("Time"))
+        temperature_unit = data.get("TempUnit") or "C"
+        temperature_unit = TEMPERATURE_UNITS.get(temperature_unit, temperature_unit)
+        pressure_unit = data.get("PressureUnit") or "hPa"
         readings = []
         for metric, value in flatten(data, keep=_wanted, skip_keys=META_FIELDS):
             field = _field_name(metric)

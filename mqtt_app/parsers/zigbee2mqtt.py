@@ -12,15 +12,17 @@ Zigbee2MQTT's exposes naming. `last_seen` (when enabled in Zigbee2MQTT) is used 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, RootModel
+from typing_extensions import TypedDict  # Pydantic needs this one on Python < 3.12
 
 from .base import Parser, Reading
 from .common import FiniteFloat, flatten, on_off, parse_timestamp
 
 BASE_TOPIC = "zigbee2mqtt/"
 NOT_STATE = frozenset({"set", "get", "availability"})
+SKIP_KEYS = frozenset({"last_seen"})  # the reading time, not a reading
 UNITS = {
     "temperature": "°C",
     "local_temperature": "°C",
@@ -43,22 +45,26 @@ UNITS = {
 }
 
 
-class Zigbee2MqttState(BaseModel):
-    """A device's state; the fields vary by device ("exposes"), so extra fields are allowed."""
+class Zigbee2MqttFields(TypedDict, total=False):
+    # The fields vary by device ("exposes"), so extra fields are allowed. A TypedDict, not a model:
+    # validated 2-3x faster, and the parser flattens the validated dict as it is.
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
-    model_config = ConfigDict(extra="allow")
+    temperature: FiniteFloat | None
+    humidity: FiniteFloat | None
+    pressure: FiniteFloat | None
+    battery: Annotated[FiniteFloat | None, Field(ge=0, le=100)]
+    voltage: FiniteFloat | None
+    linkquality: Annotated[int | None, Field(ge=0, le=255)]
+    illuminance: FiniteFloat | None
+    power: FiniteFloat | None
+    energy: FiniteFloat | None
+    state: str | None
+    last_seen: datetime | None
 
-    temperature: FiniteFloat | None = None
-    humidity: FiniteFloat | None = None
-    pressure: FiniteFloat | None = None
-    battery: FiniteFloat | None = Field(default=None, ge=0, le=100)
-    voltage: FiniteFloat | None = None
-    linkquality: int | None = Field(default=None, ge=0, le=255)
-    illuminance: FiniteFloat | None = None
-    power: FiniteFloat | None = None
-    energy: FiniteFloat | None = None
-    state: str | None = None
-    last_seen: datetime | None = None
+
+class Zigbee2MqttState(RootModel[Zigbee2MqttFields]):
+    """A device's state."""
 
 
 def _wanted(value: Any) -> bool:
@@ -80,10 +86,10 @@ class Zigbee2MqttParser(Parser):
 
     def parse(self, topic: str, payload: Zigbee2MqttState) -> list[Reading]:
         device = topic[len(BASE_TOPIC) :] if topic.startswith(BASE_TOPIC) else topic
-        timestamp = parse_timestamp(payload.last_seen)
-        data = payload.model_dump(exclude_none=True, exclude={"last_seen"})
+        data = payload.root
+        timestamp = parse_timestamp(data.get("last_seen"))
         readings = []
-        for metric, value in flatten(data, keep=_wanted):
+        for metric, value in flatten(data, keep=_wanted, skip_keys=SKIP_KEYS):
             if isinstance(value, str) and "." in metric:
                 continue  # nested text is configuration or metadata, not a measurement
             readings.append(Reading(device, metric, on_off(value), UNITS.get(metric, ""), timestamp))
