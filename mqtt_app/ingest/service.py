@@ -217,32 +217,29 @@ def _claim(batch: Batch, parts: list[Part], results: list[Parsed], now: datetime
     exists (committed by an earlier delivery, or by another worker that held the connections' locks first).
     A part's row id depends on the batch and its connection only (see IngestBatch), so a redelivery collides
     even when a connection was deleted in between."""
-    meta = IngestBatch._meta
-    qn = connection.ops.quote_name
-    uuid_field = meta.get_field("id")
-    batch_value = uuid_field.get_db_prep_value(batch.id, connection)
-    processed_at = meta.get_field("processed_at").get_db_prep_value(now, connection)
     first = batch.parts[0].connection_id  # as sent: the same on every delivery
-    rows = [
-        (
-            uuid_field.get_db_prep_value(
-                IngestBatch.part_id(batch.id, p.connection_id, p.connection_id == first), connection
-            ),
-            batch_value,
-            p.connection_id,
-            len(p.messages) + p.skipped,
-            len(result.rows),
-            len(result.failures),
-            processed_at,
-        )
+    ids = [IngestBatch.part_id(batch.id, p.connection_id, p.connection_id == first) for p in parts]
+    counts = [
+        (p.connection_id, len(p.messages) + p.skipped, len(result.rows), len(result.failures))
         for p, result in zip(parts, results, strict=True)
     ]
-    columns = ["id", "batch", "connection_id", "message_count", "reading_count", "error_count", "processed_at"]
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
-    sql = (
-        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608 - our own names
-        f"VALUES {placeholders} ON CONFLICT ({qn('id')}) DO NOTHING"
-    )
+    name = table(IngestBatch)
+    columns = "(id, batch, connection_id, message_count, reading_count, error_count, processed_at)"
+    if is_postgresql():
+        # Arrays, so the statement is the same text for any number of parts: psycopg caches its parsing
+        # (a VALUES list of 7 placeholders a part went past psycopg's 50-parameter cache: 1.4 ms a batch).
+        sql = (
+            f"INSERT INTO {name} {columns} SELECT v.id, %b, v.c, v.m, v.r, v.e, %b "  # noqa: S608 - our own table
+            "FROM unnest(%b::uuid[], %b::bigint[], %b::integer[], %b::integer[], %b::integer[]) AS v(id, c, m, r, e) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        columns_of = [list(column) for column in zip(*counts, strict=True)]
+        return len(pg_fetch(sql, [batch.id, now, ids, *columns_of])) == len(parts)
+    prep = IngestBatch._meta.get_field("id").get_db_prep_value
+    batch_value, processed_at = prep(batch.id, connection), connection.ops.adapt_datetimefield_value(now)
+    rows = [(prep(pk, connection), batch_value, *row, processed_at) for pk, row in zip(ids, counts, strict=True)]
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    sql = f"INSERT INTO {name} {columns} VALUES {placeholders} ON CONFLICT (id) DO NOTHING"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for row in rows for value in row])
         return cursor.rowcount == len(rows)
