@@ -47,12 +47,25 @@ class LiveUpdate:
     """What one committed batch tells the browser."""
 
     connection_id: int
-    latest: dict[tuple[int, str], tuple[str, tuple]] = field(default_factory=dict)  # see parse.Parsed.latest
+    latest: dict[tuple[int, str], tuple[str, tuple]] = field(default_factory=dict)  # (topic, metric): (name, row)
     counts: dict[int, int] = field(default_factory=dict)
     published_at: float | None = None
     new_topics: list[TopicBatch] = field(default_factory=list)
     error_changes: list[GroupChange] = field(default_factory=list)
     messages_received: int = 0
+    rows: list[tuple] = field(default_factory=list)  # the batch's reading rows (persist.COLUMNS order)
+    topics: list[TopicBatch] = field(default_factory=list)  # the batch's topics, to name the rows' topic ids
+
+    def latest_values(self) -> dict[tuple[int, str], tuple[str, tuple]]:
+        """`latest`, plus the last of `rows` per topic and metric: worked out here, when an event is built
+        for a watched connection, not per reading while parsing (it was the hottest line of that loop)."""
+        if self.rows:
+            names = {entry.row.pk: entry.row.topic for entry in self.topics}
+            latest = self.latest
+            for row in self.rows:  # row[1] is topic_id, row[3] the metric
+                latest[row[1], row[3]] = (names[row[1]], row)
+            self.rows = []
+        return self.latest
 
 
 class LoopThread:
@@ -91,7 +104,7 @@ class Coalescer:
     def readings(self, update: LiveUpdate) -> dict | None:
         """The channel-layer message of a ReadingsEvent when one is due, else None (held back)."""
         cid = update.connection_id
-        self.latest.setdefault(cid, {}).update(update.latest)
+        self.latest.setdefault(cid, {}).update(update.latest_values())
         counts = self.counts.setdefault(cid, {})
         for topic_id, count in update.counts.items():
             counts[topic_id] = counts.get(topic_id, 0) + count

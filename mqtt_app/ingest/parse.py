@@ -22,14 +22,12 @@ logger = logging.getLogger(__name__)
 class Parsed:
     rows: list[tuple] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
-    latest: dict[tuple[int, str], tuple[str, tuple]] = field(default_factory=dict)  # (topic, row) per metric
     oversized: int = 0
     oversized_topics: set[int] = field(default_factory=set)
 
     def merge(self, other: Parsed) -> None:
         self.rows += other.rows
         self.failures += other.failures
-        self.latest.update(other.latest)
         self.oversized += other.oversized
         self.oversized_topics |= other.oversized_topics
 
@@ -37,7 +35,6 @@ class Parsed:
         """Forget what belongs to topics deleted while the batch was parsed (readings: column 1 is topic_id)."""
         self.rows = [row for row in self.rows if row[1] not in gone]
         self.failures = [failure for failure in self.failures if failure.topic.pk not in gone]
-        self.latest = {key: value for key, value in self.latest.items() if key[0] not in gone}
 
 
 def parse_topics(connection_id: int, topics: list[TopicBatch]) -> Parsed:
@@ -47,20 +44,23 @@ def parse_topics(connection_id: int, topics: list[TopicBatch]) -> Parsed:
     result = Parsed()
     limit = settings.MQTT_MAX_PAYLOAD_BYTES
     for entry in topics:
+        row = entry.row
+        parse = row.is_processable and row.parser_name
         for message in entry.messages:
             if len(message.payload) > limit:
                 _oversized(connection_id, entry, message, result)
                 continue
             entry.sample = message
-            if entry.row.is_processable and entry.row.parser_name:
+            if parse:
                 _parse_one(registry, connection_id, entry, message, result)
     return result
 
 
 def _parse_one(registry, connection_id: int, entry: TopicBatch, message: Message, result: Parsed) -> None:  # noqa: ANN001
     row = entry.row
+    received_at = message.received_at
     try:
-        readings = registry.run(row.parser_name, row.topic, message.payload, message.received_at)
+        readings = registry.run(row.parser_name, row.topic, message.payload, received_at)
     except ParseFailure as exc:
         _fail(
             connection_id,
@@ -87,11 +87,11 @@ def _parse_one(registry, connection_id: int, entry: TopicBatch, message: Message
             [],
         )
         return
+    # Once per reading, several per message (the hot loop of a batch). The latest value per metric for the
+    # live events is found from these rows later, and only for connections someone watches (live.py).
+    pk, append = row.pk, result.rows.append
     for reading in readings:
-        built = build_row(connection_id, row.pk, reading, message.received_at)
-        result.rows.append(built)
-        # The event model is built later, only for the values the live throttle lets through.
-        result.latest[(row.pk, built[3])] = (row.topic, built)
+        append(build_row(connection_id, pk, reading, received_at))
 
 
 def _fail(

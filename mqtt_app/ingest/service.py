@@ -159,12 +159,13 @@ def _live_update(
     received = part.received_range
     return live.LiveUpdate(
         connection_id=cid,
-        latest=parsed.latest,
         counts={t.row.pk: len(t.messages) for t in found.topics},
         published_at=received[0].timestamp() if received else None,
         new_topics=found.new,
         error_changes=[change for change in changes if change.connection_id == cid],
         messages_received=totals[cid],
+        rows=parsed.rows,
+        topics=found.topics,
     )
 
 

@@ -122,3 +122,23 @@ def test_a_connection_nobody_watches_gets_no_events_built_until_a_browser_subscr
     seen = ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"3")]))
     events = {event["type"]: event for event in receive(channel, seen.events)}
     assert [r["value"] for r in events["readings"]["readings"]] == [3.0]
+
+
+def test_the_latest_value_per_topic_and_metric_is_the_last_row_and_is_worked_out_only_when_asked():
+    from mqtt_app.ingest.topics import TopicBatch, TopicRow
+
+    at = timezone.now()
+    rows = [
+        (1, 7, "dev", "temp", "number", 20.0, "", "", at, at),
+        (1, 7, "dev", "hum", "number", 40.0, "", "", at, at),
+        (1, 8, "dev", "temp", "number", 5.0, "", "", at, at),
+        (1, 7, "dev", "temp", "number", 21.0, "", "", at, at),
+    ]
+    topics = [TopicBatch(TopicRow(7, "a/t", True, "senml"), []), TopicBatch(TopicRow(8, "a/u", True, "senml"), [])]
+    update = live.LiveUpdate(connection_id=1, rows=list(rows), topics=topics)
+    assert update.latest == {}  # nothing per reading at parse time
+
+    latest = update.latest_values()
+
+    assert latest == {(7, "temp"): ("a/t", rows[3]), (7, "hum"): ("a/t", rows[1]), (8, "temp"): ("a/u", rows[2])}
+    assert update.latest_values() is latest and update.rows == []  # once
