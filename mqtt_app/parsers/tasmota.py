@@ -82,7 +82,10 @@ class TasmotaTelemetry(RootModel[TasmotaFields]):
 
 
 def _wanted(value: object) -> bool:
-    return is_number_or_bool(value) or value in ("ON", "OFF")
+    return value.__class__ in _NUMBERS or value == "ON" or value == "OFF" or is_number_or_bool(value)
+
+
+_NUMBERS = frozenset({float, int, bool})
 
 
 class TasmotaParser(Parser):
@@ -114,6 +117,9 @@ class TasmotaParser(Parser):
 
 def _field_name(path: str) -> str:
     """The last non-index level of a metric path: "ENERGY.Voltage.1" -> "Voltage"."""
+    last = path.rpartition(".")[2]
+    if not last.isdigit():
+        return last
     for part in reversed(path.split(".")):
         if not part.isdigit():
             return part

@@ -68,7 +68,10 @@ class Zigbee2MqttState(RootModel[Zigbee2MqttFields]):
 
 
 def _wanted(value: Any) -> bool:
-    return isinstance(value, int | float | str)
+    return value.__class__ in _LEAVES or isinstance(value, int | float | str)
+
+
+_LEAVES = frozenset({float, int, bool, str})
 
 
 class Zigbee2MqttParser(Parser):
