@@ -16,7 +16,7 @@ from mqtt_app.models import MqttTopic
 from mqtt_app.models.topics import MAX_TOPIC_LENGTH
 
 from .decode import Message, Part
-from .sql import is_postgresql, pg_fetch, table
+from .sql import int_array, is_postgresql, pg_fetch, table
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +113,9 @@ def _existing_rows(wanted: dict[int, list[str]]) -> dict[int, dict[str, TopicRow
     pairs = [(cid, name) for cid, names in wanted.items() for name in names]
     sql = (
         f"SELECT t.id, t.connection_id, t.topic, t.is_processable, t.parser_name FROM {table(MqttTopic)} AS t "  # noqa: S608
-        "JOIN unnest(%b::bigint[], %b::text[]) AS v(c, n) ON t.connection_id = v.c AND t.topic = v.n"
+        "JOIN unnest(%s::bigint[], %b::text[]) AS v(c, n) ON t.connection_id = v.c AND t.topic = v.n"
     )
-    for pk, cid, topic, processable, parser in pg_fetch(sql, [[p[0] for p in pairs], [p[1] for p in pairs]]):
+    for pk, cid, topic, processable, parser in pg_fetch(sql, [int_array(p[0] for p in pairs), [p[1] for p in pairs]]):
         rows[cid][topic] = TopicRow(pk, topic, bool(processable), parser)
     return rows
 
@@ -220,8 +220,11 @@ def apply_counters(topics: list[tuple[int, TopicBatch]]) -> Current:
         size = None if entry.sample is None else len(entry.sample.payload)
         rows.append((len(entry.messages), seen, latest.qos, latest.retain, sample, size, entry.row.pk, cid))
     if is_postgresql():
-        # The eight arrays bound server-side (eight parameters, however many topics).
-        returned = pg_fetch(_unnest_update_sql(), [list(column) for column in zip(*rows, strict=True)])
+        # Eight arrays (eight parameters, however many topics): numbers and flags as literals (sql.int_array),
+        # times and samples bound in binary.
+        n, seen, qos, retained, sample, size, ids, cids = zip(*rows, strict=True)
+        params = [int_array(n), list(seen), int_array(qos), int_array(retained), list(sample), int_array(size)]
+        returned = pg_fetch(_unnest_update_sql(), [*params, int_array(ids), int_array(cids)])
     else:
         returned = []
         with connection.cursor() as cursor:
@@ -256,8 +259,8 @@ def _unnest_update_sql() -> str:
         f"UPDATE {table} AS t SET message_count = t.message_count + v.n, "  # noqa: S608
         "last_seen_at = GREATEST(t.last_seen_at, v.seen), last_qos = v.qos, retained = v.retained, "
         "last_payload = COALESCE(v.sample, t.last_payload), last_payload_size = COALESCE(v.size, t.last_payload_size) "
-        "FROM unnest(%b::bigint[], %b::timestamptz[], %b::smallint[], %b::boolean[], %b::bytea[], %b::integer[], "
-        "%b::bigint[], %b::bigint[]) AS v(n, seen, qos, retained, sample, size, id, c) "
+        "FROM unnest(%s::bigint[], %b::timestamptz[], %s::smallint[], %s::boolean[], %b::bytea[], %s::integer[], "
+        "%s::bigint[], %s::bigint[]) AS v(n, seen, qos, retained, sample, size, id, c) "
         "WHERE t.id = v.id AND t.connection_id = v.c RETURNING t.id, t.is_processable, t.parser_name"
     )
 
