@@ -119,6 +119,10 @@ class Parser:
     - `payload_format`: "json" (the payload is a JSON document) or "text" (the UTF-8 text, handed to
       `load` to shape for the model). Informative (shown by the API); `load` does the work.
     - `fallback`: asked last when payload sniffing looks for a parser (generic_json, plain_number).
+
+    The steps from payload text to readings: `read` (= `load`, then `validate`), then `parse`. Override
+    `load` or `validate` to shape or check a payload beyond its model; `read` only to keep a fast path of
+    your own (senml.py does: Pydantic's one-step JSON validation, with its extra rules checked after).
     """
 
     name: ClassVar[str] = ""
