@@ -100,6 +100,11 @@ class MqttConnection(LockingDeleteModel):
     last_connected_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     messages_received = models.BigIntegerField(default=0)
+    # Bumped by each stored batch with its final counts, never lowered (retention deletes IngestBatch rows):
+    # the Prometheus counters of /metrics, read without summing batches.
+    messages_stored = models.BigIntegerField(default=0, help_text="Messages processed without a parse error.")
+    messages_failed = models.BigIntegerField(default=0, help_text="Messages that failed to parse.")
+    readings_stored = models.BigIntegerField(default=0)
     connect_count = models.PositiveIntegerField(default=0, help_text="Successful connects (restarts + 1).")
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Sum
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
-from mqtt_app.models import ConnectionStatus, IngestBatch, MqttConnection, MqttTopic
+from mqtt_app.models import ConnectionStatus, MqttConnection
 
 from . import health
 from .latency import redis_client
@@ -74,15 +73,6 @@ def _labels(connection: MqttConnection) -> list[str]:
 
 def connection_metrics() -> Iterator[Metric]:
     connections = list(MqttConnection.objects.select_related("site").order_by("pk"))
-    failed = dict(
-        MqttTopic.objects.values("connection_id").annotate(n=Sum("error_count")).values_list("connection_id", "n")
-    )
-    batches = {
-        row["connection_id"]: row
-        for row in IngestBatch.objects.values("connection_id").annotate(
-            stored=Sum(F("message_count") - F("error_count")), readings=Sum("reading_count")
-        )
-    }
     families = {
         "received": CounterMetricFamily("mqtt_messages_received", "Messages received", labels=CONNECTION_LABELS),
         "stored": CounterMetricFamily(
@@ -101,11 +91,11 @@ def connection_metrics() -> Iterator[Metric]:
     totals = dict.fromkeys(ConnectionStatus.values, 0)
     for c in connections:
         labels = _labels(c)
-        row = batches.get(c.pk, {})
+        # Counters kept on the connection row by ingestion: monotonic, and no batch table to sum per scrape.
         families["received"].add_metric(labels, float(c.messages_received))
-        families["stored"].add_metric(labels, float(row.get("stored") or 0))
-        families["failed"].add_metric(labels, float(failed.get(c.pk) or 0))
-        families["readings"].add_metric(labels, float(row.get("readings") or 0))
+        families["stored"].add_metric(labels, float(c.messages_stored))
+        families["failed"].add_metric(labels, float(c.messages_failed))
+        families["readings"].add_metric(labels, float(c.readings_stored))
         for status in ConnectionStatus.values:
             state.add_metric([*labels, status], 1.0 if c.status == status else 0.0)
         active.add_metric(labels, 1.0 if c.is_active else 0.0)

@@ -37,3 +37,33 @@ def test_migrate_creates_the_reconcile_schedule_visible_in_the_admin():
     task = PeriodicTask.objects.get(task="tasks.reconcile.reconcile")
     assert task.enabled and task.interval.every == 30 and task.interval.period == "seconds"
     assert task.queue == "control"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_connection_result_counters_start_from_the_batches_on_record():
+    import uuid
+
+    from django.utils import timezone
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("mqtt", "0005_reading_topic_time_index")])
+    old = executor.loader.project_state([("mqtt", "0005_reading_topic_time_index")]).apps
+    site = old.get_model("mqtt", "Site").objects.create(name="s")
+    conn = old.get_model("mqtt", "MqttConnection").objects.create(site=site, name="c", host="h")
+    batches = old.get_model("mqtt", "IngestBatch").objects
+    for messages, readings, errors in ((10, 16, 2), (5, 5, 0)):
+        batches.create(
+            id=uuid.uuid4(),
+            connection_id=conn.pk,
+            message_count=messages,
+            reading_count=readings,
+            error_count=errors,
+            processed_at=timezone.now(),
+        )
+
+    call_command("migrate", "mqtt", verbosity=0)
+
+    from mqtt_app.models import MqttConnection
+
+    migrated = MqttConnection.objects.get(pk=conn.pk)
+    assert (migrated.messages_stored, migrated.messages_failed, migrated.readings_stored) == (13, 2, 21)

@@ -71,6 +71,19 @@ def test_a_redelivered_batch_stores_nothing_twice(connection):
     assert MqttTopic.objects.get(topic="notes").message_count == 1
     connection.refresh_from_db()
     assert connection.messages_received == 2
+    assert (connection.messages_stored, connection.messages_failed, connection.readings_stored) == (2, 0, 1)
+
+
+@pytest.mark.django_db
+def test_each_batch_adds_its_final_counts_to_the_connection_counters_which_retention_never_lowers(connection):
+    ingest_batch(make_batch(connection.pk, [("home/hall/humidity", b"40"), ("home/hall/humidity", b"wet")]))
+    ingest_batch(make_batch(connection.pk, [("senml/dev", b'[{"n": "a", "v": 1}, {"n": "b", "v": 2}]')]))
+
+    connection.refresh_from_db()
+    assert (connection.messages_stored, connection.messages_failed, connection.readings_stored) == (2, 1, 3)
+    IngestBatch.objects.all().delete()  # what retention does to batch rows after MQTT_LOG_RETENTION_DAYS
+    connection.refresh_from_db()
+    assert (connection.messages_stored, connection.messages_failed, connection.readings_stored) == (2, 1, 3)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from django.db.models import F
 from django.utils import timezone
 
 from mqtt_app.models import IngestBatch, MqttConnection, MqttConnectionLog, MqttTopic, Site, TelemetryReading
@@ -50,3 +51,8 @@ def ingest(connection: MqttConnection, *, parsed: int, failed: int, at: datetime
         processed_at=at,
     )
     MqttTopic.objects.filter(pk=topic.pk).update(error_count=topic.error_count + failed)
+    MqttConnection.objects.filter(pk=connection.pk).update(  # as ingestion keeps them
+        messages_stored=F("messages_stored") + parsed,
+        messages_failed=F("messages_failed") + failed,
+        readings_stored=F("readings_stored") + 2 * parsed,
+    )
