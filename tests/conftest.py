@@ -28,6 +28,16 @@ def _clean_redis():
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _forget_topic_rows():
+    """Each test's database is rolled back, and with it the topic rows this process cached (ingest.topics)."""
+    from mqtt_app.ingest.topics import topic_cache
+
+    topic_cache.clear()
+    yield
+    topic_cache.clear()
+
+
 @pytest.fixture
 def redis_client():
     client = redis_lib.Redis.from_url(settings.REDIS_URL)

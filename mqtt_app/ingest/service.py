@@ -45,6 +45,7 @@ from .topics import (
     apply_errors,
     create_missing,
     known_topics,
+    topic_cache,
 )
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
             transaction.set_rollback(True)  # undo the counter bumps and any topic created above
             logger.info("batch %s already stored: skipped (redelivery)", batch.id)
             return Outcome("duplicate", batch.message_count), []
+        # Once committed, this batch's rows are what the next batches of this process start from.
+        transaction.on_commit(lambda: _remember_topics(found))
         apply_errors([entry for p in parts for entry in found[p.connection_id].topics])
         readings = save_readings([row for result in results for row in result.rows])
         failures = [failure for result in results for failure in result.failures]
@@ -119,6 +122,11 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
     )
     updates = [_live_update(p, found[p.connection_id], parsed[p.connection_id], changes, totals) for p in parts]
     return outcome, updates
+
+
+def _remember_topics(found: dict[int, Discovery]) -> None:
+    for cid, discovery in found.items():
+        topic_cache.remember(cid, [entry.row for entry in discovery.topics])
 
 
 def _revise(cid: int, found: Discovery, parsed: Parsed, current: Current) -> None:
