@@ -123,6 +123,13 @@ class MqttTopicAdmin(admin.ModelAdmin):
     )
     exclude = ("last_payload",)
 
+    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+        # A discovered topic is its name on its connection: renaming one would send another topic's messages
+        # to it (workers know topic rows by name). Staff set its parser and is_processable.
+        if obj is not None:
+            return ("connection", "topic", *self.readonly_fields)
+        return self.readonly_fields
+
     @admin.display(description="last payload")
     def last_payload_preview(self, obj: models.MqttTopic) -> str:
         return obj.last_payload_text

@@ -100,8 +100,6 @@ def known_topics(parts: list[Part]) -> dict[int, Discovery]:
     unknown = {cid: [n for n in names if (cid, n) not in cached] for cid, names in grouped.items()}
     unknown = {cid: names for cid, names in unknown.items() if names}
     existing = _existing_rows(unknown) if unknown else {}
-    for cid, rows in existing.items():
-        topic_cache.remember(cid, list(rows.values()))
     found: dict[int, Discovery] = {}
     for cid, names in grouped.items():
         discovery = found[cid] = Discovery()
@@ -112,6 +110,8 @@ def known_topics(parts: list[Part]) -> dict[int, Discovery]:
                 discovery.missing[name] = messages
             else:
                 discovery.topics.append(TopicBatch(row, messages))
+    for cid, rows in existing.items():  # after the lookups above: remembering may empty a full cache
+        topic_cache.remember(cid, list(rows.values()))
     return found
 
 
@@ -121,16 +121,16 @@ def create_missing(connection_id: int, discovery: Discovery) -> list[TopicBatch]
     if not discovery.missing:
         return []
     grouped, discovery.missing = discovery.missing, {}
-    created = _create_topics(connection_id, grouped, discovery)
+    rows, created = _create_topics(connection_id, grouped, discovery)
     entries = []
     for name in sorted(grouped):
-        row = created.get(name)
+        row = rows.get(name)
         if row is None:
             discovery.dropped_messages += len(grouped[name])
             continue
-        entries.append(TopicBatch(row, grouped[name], is_new=True))
+        entries.append(TopicBatch(row, grouped[name], is_new=name in created))
     discovery.topics += entries
-    discovery.new += entries
+    discovery.new += [entry for entry in entries if entry.is_new]
     return entries
 
 
@@ -168,22 +168,29 @@ def _rows_of(connection_id: int, names: list[str]) -> dict[str, TopicRow]:
     return rows
 
 
-def _create_topics(connection_id: int, grouped: dict[str, list[Message]], result: Discovery) -> dict[str, TopicRow]:
+def _create_topics(
+    connection_id: int, grouped: dict[str, list[Message]], result: Discovery
+) -> tuple[dict[str, TopicRow], set[str]]:
+    """The rows of these names, created where there are none (within the cap), and the names created."""
     storable = [name for name in grouped if len(name) <= MAX_TOPIC_LENGTH]
     for name in set(grouped) - set(storable):
         logger.warning(
             "connection %s: topic of %d characters not stored (max %d)", connection_id, len(name), MAX_TOPIC_LENGTH
         )
+    # A name may have a row after all: created by another worker since this one read its topics, or a topic
+    # this process had cached under an id since deleted and discovered again elsewhere. It needs no room.
+    rows = _rows_of(connection_id, storable) if storable else {}
+    new = [name for name in storable if name not in rows]
     room = settings.MQTT_MAX_TOPICS_PER_CONNECTION - MqttTopic.objects.filter(connection_id=connection_id).count()
-    if len(storable) > room:
-        _warn_cap(connection_id, len(storable) - max(room, 0))
-        storable = storable[: max(room, 0)]
-    if not storable:
-        return {}
-    rows = [_new_row(connection_id, name, grouped[name]) for name in storable]
+    if len(new) > room:
+        _warn_cap(connection_id, len(new) - max(room, 0))
+        new = new[: max(room, 0)]
+    if not new:
+        return rows, set()
     # ignore_conflicts: a row another transaction created meanwhile is simply read back below.
-    MqttTopic.objects.bulk_create(rows, ignore_conflicts=True)
-    return _rows_of(connection_id, storable)
+    MqttTopic.objects.bulk_create([_new_row(connection_id, name, grouped[name]) for name in new], ignore_conflicts=True)
+    rows.update(_rows_of(connection_id, new))
+    return rows, set(new)
 
 
 def _new_row(connection_id: int, name: str, messages: list[Message]) -> MqttTopic:

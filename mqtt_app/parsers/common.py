@@ -42,6 +42,8 @@ def flatten(
     if isinstance(data, dict | list):
         _collect(data, prefix, keep, lists, skip_keys, max_depth, max_fields, out)
     elif keep(data) if keep is not None else data.__class__ in _NUMBERS or isinstance(data, int | float):
+        if max_fields <= 0:
+            raise ParseFailure.invalid(prefix, f"more than {max_fields} values in one message", "too_many_fields")
         out.append((prefix, data))
     return out
 

@@ -116,3 +116,23 @@ def test_saving_without_a_password_keeps_the_stored_one(admin_client, connection
     assert response.status_code == 302
     connection.refresh_from_db()
     assert connection.password == "keep-me"
+
+
+def test_a_discovered_topic_cannot_be_renamed_or_moved_only_its_parsing_set(admin_client, connections):
+    from django.utils import timezone
+
+    from mqtt_app.models import MqttTopic
+
+    now = timezone.now()
+    topic = MqttTopic.objects.create(
+        connection=connections[0], topic="a/b", parser_name="plain_number", first_seen_at=now, last_seen_at=now
+    )
+    url = f"/admin/mqtt/mqtttopic/{topic.pk}/change/"
+    form = {"connection": connections[1].pk, "topic": "renamed", "parser_name": "generic_json"}
+
+    response = admin_client.post(url, form)
+
+    assert response.status_code == 302
+    topic.refresh_from_db()
+    assert (topic.connection_id, topic.topic) == (connections[0].pk, "a/b")
+    assert topic.parser_name == "generic_json" and topic.is_processable is False  # unchecked box: off

@@ -40,7 +40,7 @@ def test_migrate_creates_the_reconcile_schedule_visible_in_the_admin():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_connection_result_counters_start_from_the_batches_on_record():
+def test_the_connection_result_counters_start_where_metrics_left_them():
     import uuid
 
     from django.utils import timezone
@@ -61,9 +61,14 @@ def test_the_connection_result_counters_start_from_the_batches_on_record():
             processed_at=timezone.now(),
         )
 
+    now = timezone.now()
+    topics = old.get_model("mqtt", "MqttTopic").objects
+    for name, errors in (("a", 3), ("b", 4)):  # what /metrics reported as failed: the topics' error counts
+        topics.create(connection_id=conn.pk, topic=name, error_count=errors, first_seen_at=now, last_seen_at=now)
+
     call_command("migrate", "mqtt", verbosity=0)
 
     from mqtt_app.models import MqttConnection
 
     migrated = MqttConnection.objects.get(pk=conn.pk)
-    assert (migrated.messages_stored, migrated.messages_failed, migrated.readings_stored) == (13, 2, 21)
+    assert (migrated.messages_stored, migrated.messages_failed, migrated.readings_stored) == (13, 7, 21)

@@ -82,3 +82,36 @@ def test_the_cache_empties_itself_when_full(connection, monkeypatch):
     ingest_batch(make_batch(connection.pk, [("c", b"3")]), announce=False)
 
     assert len(topic_cache.rows) <= 2 and cached(connection, "c") is not None
+
+
+def test_a_cache_that_fills_up_during_the_lookup_still_finds_every_known_topic(connection, monkeypatch):
+    ingest_batch(make_batch(connection.pk, [("a", b"1"), ("b", b"2"), ("c", b"3")]), announce=False)
+    topic_cache.rows.pop((connection.pk, "c"))  # "a" and "b" cached, "c" known to the database only
+    monkeypatch.setattr(topic_cache, "size", 2)  # remembering "c" empties the cache
+
+    outcome = ingest_batch(make_batch(connection.pk, [("a", b"4"), ("b", b"5"), ("c", b"6")]), announce=False)
+
+    assert (outcome.new_topics, outcome.dropped, outcome.readings) == (0, 0, 3)
+    assert sorted(MqttTopic.objects.values_list("topic", "message_count")) == [("a", 2), ("b", 2), ("c", 2)]
+
+
+def test_a_cached_topic_deleted_and_created_again_elsewhere_is_found_even_at_the_topic_cap(connection, settings):
+    from django.utils import timezone
+
+    ingest_batch(make_batch(connection.pk, [("home/hall/temperature", b"20")]), announce=False)
+    stale = cached(connection, "home/hall/temperature").pk
+    # Meanwhile staff delete the topic and another worker (with no cache) discovers it again.
+    MqttTopic.objects.filter(pk=stale).delete()
+    now = timezone.now()
+    fresh = MqttTopic.objects.create(
+        connection=connection, topic="home/hall/temperature", is_processable=True, parser_name="plain_number",
+        first_seen_at=now, last_seen_at=now, message_count=1,
+    )  # fmt: skip
+    settings.MQTT_MAX_TOPICS_PER_CONNECTION = 1  # no room for another row
+
+    outcome = ingest_batch(make_batch(connection.pk, [("home/hall/temperature", b"22")]), announce=False)
+
+    assert (outcome.new_topics, outcome.dropped, outcome.readings) == (0, 0, 1)
+    fresh.refresh_from_db()
+    assert fresh.message_count == 2
+    assert cached(connection, "home/hall/temperature").pk == fresh.pk

@@ -4,6 +4,7 @@ and anything it refuses or must not see goes the long way, so failures read as t
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from mqtt_app.parsers import base
 
@@ -77,3 +78,54 @@ def test_text_jiter_refuses_but_the_standard_library_takes_still_parses(registry
     assert base.load_json('{"a": "\\ud800", "b": 1}') == {"a": "\ud800", "b": 1}
     readings = registry.run("generic_json", "a/b", b'{"a": "\\ud800", "b": 1}', RECEIVED_AT)
     assert [(reading.metric, reading.value) for reading in readings] == [("b", 1.0)]
+
+
+def test_a_parser_can_keep_python_mode_validation(registry):
+    from datetime import datetime
+
+    from pydantic import BaseModel, ConfigDict
+
+    from mqtt_app.parsers import Parser
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(strict=True)
+        at: datetime
+
+    class OneStep(Parser):
+        name = "strict_one_step"
+        payload_model = Strict
+
+        def parse(self, topic, payload):  # noqa: ANN001, ANN202
+            return []
+
+    class PythonMode(OneStep):
+        name = "strict_python"
+        json_in_one_step = False
+
+    text = '{"at": "2024-01-01T00:00:00Z"}'
+    assert OneStep().read("a/b", text, RECEIVED_AT).at.year == 2024  # JSON mode: ISO text is a datetime
+    assert not PythonMode._fused
+    with pytest.raises(ValidationError):  # Python mode, strict: text is not a datetime
+        PythonMode().read("a/b", text, RECEIVED_AT)
+
+
+def test_a_senml_subclass_with_its_own_validation_is_not_skipped():
+    from mqtt_app.parsers.senml import SenMLParser
+
+    class Picky(SenMLParser):
+        name = "picky_senml"
+
+        def validate(self, topic, data, received_at):  # noqa: ANN001, ANN202
+            raise base.ParseFailure.invalid("0", "picky", "picky")
+
+    with pytest.raises(base.ParseFailure, match="picky"):
+        Picky().read("a/senml", '[{"n": "t", "v": 1}]', RECEIVED_AT)
+    assert SenMLParser._own_steps and not Picky._own_steps
+
+
+def test_flattening_a_lone_value_respects_the_field_limit_too():
+    from mqtt_app.parsers.common import flatten
+
+    assert flatten(5, prefix="x") == [("x", 5)]
+    with pytest.raises(base.ParseFailure):
+        flatten(5, prefix="x", max_fields=0)
