@@ -76,11 +76,6 @@ def pids_by_command(command: str) -> list[int]:
     return found
 
 
-def pids_named(name: str) -> list[int]:
-    out = subprocess.run(["pidof", name], capture_output=True, text=True).stdout.split()
-    return [int(pid) for pid in out]
-
-
 class Children:
     """Named child processes, each in its own session, logs in one folder, all stopped by `stop_all`."""
 

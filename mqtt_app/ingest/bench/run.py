@@ -38,7 +38,6 @@ from .procs import (
     mosquitto_binary,
     mosquitto_config,
     pids_by_command,
-    pids_named,
     wait,
 )
 
@@ -239,7 +238,7 @@ class IngestBench:
         return {
             "listener": cpu_seconds(self.children.pids("listener")),
             "worker": cpu_seconds(self.children.pids("worker"), reaped=True),
-            "redis": cpu_seconds(pids_named("redis-server")),
+            "redis": cpu_seconds(pids_by_command("redis-server")),
             "database": self.db_cpu(),
             "broker": cpu_seconds(self.children.pids("broker")),
         }
