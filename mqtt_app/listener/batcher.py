@@ -62,25 +62,11 @@ class Chunk:
 
     def split(self, n: int) -> tuple[Chunk, Chunk]:
         """The first n messages, and the rest."""
-        first = Chunk(
-            self.generation,
-            self.received_at,
-            self.topics[:n],
-            self.payloads[:n],
-            self.qos[:n],
-            self.retain[:n],
-            self.mids[:n],
-        )
-        rest = Chunk(
-            self.generation,
-            self.received_at,
-            self.topics[n:],
-            self.payloads[n:],
-            self.qos[n:],
-            self.retain[n:],
-            self.mids[n:],
-        )
-        return first, rest
+        return self._part(slice(None, n)), self._part(slice(n, None))
+
+    def _part(self, part: slice) -> Chunk:
+        columns = (self.topics, self.payloads, self.qos, self.retain, self.mids)
+        return Chunk(self.generation, self.received_at, *(column[part] for column in columns))
 
     def acks(self) -> list[tuple[int, list[int]]]:
         """(qos, packet ids) of the messages that need an acknowledgement."""
@@ -170,7 +156,7 @@ class Batcher:
         self.last_sent = 0.0
         self.base_interval = float(settings.MQTT_BATCH_INTERVAL)
         self.busy_interval = max(self.base_interval, float(getattr(settings, "MQTT_BATCH_INTERVAL_BUSY", 0.1)))
-        self.interval = float(settings.MQTT_BATCH_INTERVAL)
+        self.interval = self.base_interval
         self.max_buffer = int(getattr(settings, "MQTT_LISTENER_MAX_BUFFER", max(10 * self.batch_size, 5000)))
         # The broker's in-flight window (Mosquitto: max_inflight_messages, default 20). Once that many
         # messages wait for their ack the broker sends nothing more, so waiting for the batch interval
@@ -233,10 +219,6 @@ class Batcher:
             for (cid, generation), group in itertools.groupby(received, key=lambda item: item[:2])
         ]
         return self.add_chunks(chunks)
-
-    def add(self, connection_id: int, generation: int, message: Any) -> bool:  # noqa: ANN401 - MQTTMessage
-        """Buffer one message. Returns False when it was dropped because the buffer is full."""
-        return self.add_many([(connection_id, generation, message)]) == 1
 
     def _overflow(self, connection_id: int, dropped: Chunk) -> None:
         qos0 = dropped.mids.count(0)
