@@ -32,7 +32,8 @@ class Parsed:
         self.oversized_topics |= other.oversized_topics
 
     def drop_topics(self, gone: set[int]) -> None:
-        """Forget what belongs to topics deleted while the batch was parsed (readings: column 1 is topic_id)."""
+        """Forget what belongs to these topics: deleted, or to be parsed again, since the batch was parsed
+        (readings: column 1 is topic_id)."""
         self.rows = [row for row in self.rows if row[1] not in gone]
         self.failures = [failure for failure in self.failures if failure.topic.pk not in gone]
 

@@ -283,9 +283,9 @@ def apply_errors(topics: list[TopicBatch]) -> None:
     if is_postgresql():
         sql = (
             f"UPDATE {name} AS t SET error_count = t.error_count + v.e "  # noqa: S608 - our own table name
-            "FROM unnest(%b::bigint[], %b::bigint[]) AS v(e, id) WHERE t.id = v.id"
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(e, id) WHERE t.id = v.id"
         )
-        pg_fetch(sql, [[f[0] for f in failed], [f[1] for f in failed]])
+        pg_fetch(sql, [int_array(f[0] for f in failed), int_array(f[1] for f in failed)])
         return
     with connection.cursor() as cursor:
         cursor.executemany(f"UPDATE {name} SET error_count = error_count + %s WHERE id = %s", failed)  # noqa: S608

@@ -71,7 +71,8 @@ class TelemetryReading(models.Model):
 class IngestBatch(models.Model):
     """One connection's part of an ingested listener batch (a batch carries the messages of every connection a
     listener holds). Inserted in the batch's transaction, so a redelivery stores nothing twice; per connection,
-    so the health report and /metrics count each connection's own messages.
+    so the health report counts each connection's own messages (/metrics reads the connection's counters,
+    which the same statement bumps: they do not fall when retention deletes these rows).
 
     The row of the batch's first connection has the batch's id; the others `part_id(batch, connection)`.
     No database FK, and deleting a connection leaves its rows (retention removes them): a redelivered batch
