@@ -180,7 +180,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4, minimum=1)
+# 1: a worker process reserves only the batch it runs, so batches waiting stay in Redis, where the listener's
+# queue-length probe sees them and makes batches bigger (listener/batcher.py); with 4, eight batches of two
+# processes waited out of its sight.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "tasks.ingest.*": {"queue": "ingest"},

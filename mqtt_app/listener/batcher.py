@@ -34,7 +34,10 @@ logger = logging.getLogger(__name__)
 
 INGEST_TASK = "tasks.ingest.ingest_batch"
 INGEST_QUEUE = "ingest"
-BUSY_BACKLOG = 10  # batches waiting in Redis (beyond what workers have prefetched) that mean "behind"
+# Batches waiting in Redis, read after each send, that mean the workers are behind: batches step up a size.
+# Two: the batch just sent plus one more (workers take one batch per process: CELERY_WORKER_PREFETCH_MULTIPLIER
+# is 1, so what waits is visible here rather than reserved out of sight).
+STEP_UP_BACKLOG = 2
 # msgpack carries payloads as raw bytes: no base64 and a far cheaper encoding than JSON (the worker must
 # accept it: CELERY_ACCEPT_CONTENT). Control tasks keep the default serializer.
 BATCH_SERIALIZER = "msgpack"
@@ -145,18 +148,22 @@ class Batcher:
         self.on_acks = on_acks
         self.on_overflow = on_overflow
         self.send_task = send_task or default_sender()
-        # Batch size adapts to the workers: MQTT_BATCH_SIZE while they keep up, MQTT_BATCH_SIZE_BUSY while
-        # batches wait in Redis (read after each send). A worker's cost is partly per batch and per topic
-        # of a batch: measured, 2,000-message batches of ten sites cost ~12 µs less per message than 500.
-        # When the workers keep up, latency matters more, and batches stay small.
+        # Batch size adapts to the workers, in steps: MQTT_BATCH_SIZE / MQTT_BATCH_INTERVAL while they keep up,
+        # doubled for each send that finds batches waiting in Redis, up to MQTT_BATCH_SIZE_BUSY /
+        # MQTT_BATCH_INTERVAL_BUSY, and halved again for each send that finds the queue empty. A worker's cost is
+        # largely per batch (measured: a 185-message batch of ten sites costs ~2x per message what a 1,800 one
+        # does), so on a machine that is short of CPU small batches themselves make the workers fall behind;
+        # the step in between (1,000 / 50 ms with the defaults) is where such a machine settles at moderate
+        # load. When the workers keep up, latency matters more, and batches stay small.
         self.base_size = int(settings.MQTT_BATCH_SIZE)
         self.busy_size = max(self.base_size, int(getattr(settings, "MQTT_BATCH_SIZE_BUSY", self.base_size)))
         self.backlog = backlog or (default_backlog() if send_task is None else (lambda: None))
-        self.batch_size = self.base_size
         self.last_sent = 0.0
         self.base_interval = float(settings.MQTT_BATCH_INTERVAL)
         self.busy_interval = max(self.base_interval, float(getattr(settings, "MQTT_BATCH_INTERVAL_BUSY", 0.1)))
-        self.interval = self.base_interval
+        self.top_level = _levels(self.base_size, self.busy_size, self.base_interval, self.busy_interval)
+        self.level = 0
+        self.batch_size, self.interval = self.base_size, self.base_interval
         self.max_buffer = int(getattr(settings, "MQTT_LISTENER_MAX_BUFFER", max(10 * self.batch_size, 5000)))
         # The broker's in-flight window (Mosquitto: max_inflight_messages, default 20). Once that many
         # messages wait for their ack the broker sends nothing more, so waiting for the batch interval
@@ -197,7 +204,7 @@ class Batcher:
                     buffer = self.buffers[cid] = Buffer()
                 if not self.buffered:
                     self.first_at = time.monotonic()
-                if not self.buffered and self.batch_size != self.base_size:
+                if not self.buffered and self.level:
                     self._calm_down()
                 buffer.chunks.append(chunk)
                 self.buffered += count
@@ -318,18 +325,31 @@ class Batcher:
         """Messages arrive after a quiet spell longer than a busy batch's age: the backlog that made batches
         big is gone by now, and the next message must not wait a busy interval to find that out."""
         if time.monotonic() - self.last_sent >= self.busy_interval:
-            logger.info("ingest quiet: batches of up to %d messages, %g s again", self.base_size, self.base_interval)
-            self.batch_size, self.interval = self.base_size, self.base_interval
+            self._set_level(0, None)
 
     def _size_for_backlog(self) -> None:
-        """Busy from BUSY_BACKLOG batches waiting until the queue is empty again (a lone batch waiting for a
-        moment is not the workers falling behind); unknown counts as empty."""
+        """One step up when batches wait (STEP_UP_BACKLOG), one down when the queue is empty, else hold;
+        unknown (not Redis, or Redis away) counts as empty."""
         waiting = self.backlog() or 0
-        busy = waiting >= BUSY_BACKLOG or (self.batch_size == self.busy_size and waiting > 0)
-        size, interval = (self.busy_size, self.busy_interval) if busy else (self.base_size, self.base_interval)
-        if size != self.batch_size:
-            logger.info("ingest queue %d batches long: batches of up to %d messages, %g s", waiting, size, interval)
-            self.batch_size, self.interval = size, interval
+        if waiting >= STEP_UP_BACKLOG:
+            self._set_level(min(self.level + 1, self.top_level), waiting)
+        elif waiting == 0 and self.level:
+            self._set_level(self.level - 1, waiting)
+
+    def _set_level(self, level: int, waiting: int | None) -> None:
+        if level == self.level:
+            return
+        was, self.level = self.level, level
+        self.batch_size = min(self.busy_size, self.base_size << level)
+        self.interval = min(self.busy_interval, self.base_interval * (1 << level))
+        # INFO only at the ends (workers behind / caught up again); the steps between can change every batch.
+        log = logger.info if level in (0, self.top_level) and was in (0, self.top_level) else logger.debug
+        log(
+            "ingest queue %s batches long: batches of up to %d messages, %g s",
+            "?" if waiting is None else waiting,
+            self.batch_size,
+            self.interval,
+        )
 
     def _publish(self, task: str, args: list, kwargs: dict, queue: str, serializer: str | None = None) -> None:
         # retry=False: fail at once when Redis is away (we keep the data and retry ourselves);
@@ -424,6 +444,14 @@ def _part(cid: int, chunks: list[Chunk]) -> dict:
         "retain": retain,
         "received_at": received_at,
     }
+
+
+def _levels(base_size: int, busy_size: int, base_interval: float, busy_interval: float) -> int:
+    """How many doublings take the normal batch to the busy one (size and age each capped at theirs)."""
+    level = 0
+    while base_size << level < busy_size or base_interval * (1 << level) < busy_interval:
+        level += 1
+    return level
 
 
 def _acks(parts: list[tuple[int, list[Chunk]]]) -> list[Ack]:

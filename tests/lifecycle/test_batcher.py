@@ -229,23 +229,50 @@ def test_a_flush_for_size_sends_whole_batches_and_keeps_the_remainder_for_the_ne
         assert sender.messages() == [10, 10, 3] and len(acks) == 23
 
 
-def test_batches_grow_to_the_busy_size_while_the_ingest_queue_has_a_backlog_and_shrink_after(settings):
+def test_batches_step_up_while_batches_wait_in_the_ingest_queue_hold_and_step_down_as_it_drains(settings):
+    """Each send reads the queue length: two or more batches waiting doubles the batch (up to the busy size),
+    one holds it, none halves it."""
     settings.MQTT_BATCH_SIZE = 10
     settings.MQTT_BATCH_SIZE_BUSY = 30
     settings.MQTT_BATCH_INTERVAL = 30.0  # only sizes trigger sends here
     settings.MQTT_ACK_WINDOW = 1000
-    waiting = [12]  # batches in Redis, as the queue length probe reports them (BUSY_BACKLOG is 10)
+    waiting = [2]  # batches in Redis after each send, as the queue length probe reports them
     sender, acks = FlakySender(), AckLog()
+    sent = iter(range(1, 1000))
+
+    def send(count: int, expect: list[int], backlog: int) -> None:
+        batcher.add_many([(7, 1, Message(next(sent))) for _ in range(count)])
+        wait_for(lambda: sender.messages() == expect, timeout=5, what=f"batches {expect}")
+        waiting[0] = backlog
+
     with running(sender, acks, backlog=lambda: waiting[0]) as batcher:
-        batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 11)])
-        wait_for(lambda: sender.messages() == [10], timeout=5, what="a first batch at the normal size")
-        batcher.add_many([(7, 1, Message(mid)) for mid in range(11, 31)])
-        assert batcher.buffered == 20  # the workers are behind: waiting for a busy-size batch
-        waiting[0] = 0
-        batcher.add_many([(7, 1, Message(mid)) for mid in range(31, 41)])
-        wait_for(lambda: sender.messages() == [10, 30], timeout=5, what="a busy-size batch")
-        batcher.add_many([(7, 1, Message(mid)) for mid in range(41, 51)])
-        wait_for(lambda: sender.messages() == [10, 30, 10], timeout=5, what="the normal size again")
+        send(10, [10], 2)  # normal size; it finds two waiting: the next is twice as big
+        batcher.add_many([(7, 1, Message(next(sent))) for _ in range(10)])
+        assert batcher.buffered == 10 and batcher.batch_size == 20  # held for the bigger batch
+        send(10, [10, 20], 5)
+        assert batcher.batch_size == 30  # capped at MQTT_BATCH_SIZE_BUSY
+        send(30, [10, 20, 30], 1)  # still behind; one waiting: hold
+        send(30, [10, 20, 30, 30], 0)
+        send(30, [10, 20, 30, 30, 30], 0)  # the queue drained: one step down, then another
+        assert batcher.batch_size == 20
+        send(20, [10, 20, 30, 30, 30, 20], 0)
+        assert batcher.batch_size == 10
+        send(10, [10, 20, 30, 30, 30, 20, 10], 0)
+
+
+def test_the_steps_double_size_and_age_up_to_the_busy_bounds(settings):
+    settings.MQTT_BATCH_SIZE = 500
+    settings.MQTT_BATCH_SIZE_BUSY = 2000
+    settings.MQTT_BATCH_INTERVAL = 0.025
+    settings.MQTT_BATCH_INTERVAL_BUSY = 0.1
+    waiting = [3]
+    with running(FlakySender(), AckLog(), backlog=lambda: waiting[0]) as batcher:
+        seen = []
+        for backlog in (3, 3, 3, 0, 0, 0):
+            waiting[0] = backlog
+            batcher._size_for_backlog()  # noqa: SLF001 - what each send runs
+            seen.append((batcher.batch_size, batcher.interval))
+    assert seen == [(1000, 0.05), (2000, 0.1), (2000, 0.1), (1000, 0.05), (500, 0.025), (500, 0.025)]
 
 
 def test_an_unreadable_queue_length_keeps_the_normal_size(settings):
@@ -260,18 +287,19 @@ def test_an_unreadable_queue_length_keeps_the_normal_size(settings):
 
 def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(settings):
     settings.MQTT_BATCH_SIZE = 10
-    settings.MQTT_BATCH_SIZE_BUSY = 1000
+    settings.MQTT_BATCH_SIZE_BUSY = 20
     settings.MQTT_BATCH_INTERVAL = 0.02
-    settings.MQTT_BATCH_INTERVAL_BUSY = 0.3
+    settings.MQTT_BATCH_INTERVAL_BUSY = 0.3  # four steps up: 0.04, 0.08, 0.16, 0.3
     settings.MQTT_ACK_WINDOW = 1000
-    waiting = [50]
+    waiting = [50] * 4
     sender, acks = FlakySender(), AckLog()
     with running(sender, acks, backlog=lambda: waiting.pop(0) if waiting else 0) as batcher:
-        batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 11)])
-        wait_for(lambda: sender.messages() == [10], timeout=5, what="a batch that finds a backlog")
-        assert (batcher.batch_size, batcher.interval) == (1000, 0.3)
+        for sent, size in enumerate((10, 20, 20, 20), start=1):
+            batcher.add_many([(7, 1, Message(mid)) for mid in range(size)])
+            wait_for(lambda n=sent: len(sender.messages()) == n, timeout=5, what="a batch that finds a backlog")
+        assert (batcher.batch_size, batcher.interval) == (20, 0.3)
         time.sleep(0.35)  # quieter than a busy batch's age
         started = time.monotonic()
         batcher.add_many([(7, 1, Message(11))])
-        wait_for(lambda: sender.messages() == [10, 1], timeout=5, what="the lone message")
+        wait_for(lambda: sender.messages() == [10, 20, 20, 20, 1], timeout=5, what="the lone message")
         assert time.monotonic() - started < 0.25 and batcher.batch_size == 10
