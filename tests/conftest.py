@@ -123,3 +123,22 @@ def mosquitto_bin() -> str:
     if not Path(path).exists():
         pytest.fail("mosquitto is not installed: sudo apt-get install mosquitto (make test does it)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_leftover_sessions(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN202
+    """At the end of the run, end the test database's other sessions so pytest-django can drop it. The browser
+    tests leave one: while Playwright's sync API runs an event loop in the test's thread, Django keeps its
+    connections per async context (asgiref's Local), so a browser test's ORM calls use a connection that the
+    clean-up of the thread's own connection never sees."""
+    yield
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
