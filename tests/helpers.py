@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -80,33 +79,8 @@ class Process:
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self._reap_group()
         self._log.close()
         return self.popen.returncode
-
-    def _reap_group(self, timeout: float = 5.0) -> None:
-        """Kill what is left of the group once its leader is gone (a Celery pool child outliving its parent
-        kept a database session open, and the test database could not be dropped at the end of the run)."""
-        deadline = time.monotonic() + timeout
-        while _group_members(self.popen.pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            time.sleep(0.05)
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group, from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited meanwhile
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
 
 
 def manage_py(*args: str) -> list[str]:
