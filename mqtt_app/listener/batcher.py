@@ -163,6 +163,7 @@ class Batcher:
         self.busy_interval = max(self.base_interval, float(getattr(settings, "MQTT_BATCH_INTERVAL_BUSY", 0.1)))
         self.top_level = _levels(self.base_size, self.busy_size, self.base_interval, self.busy_interval)
         self.level = 0
+        self.behind = False  # at the busy bounds since last at the normal ones (what INFO lines report)
         self.batch_size, self.interval = self.base_size, self.base_interval
         self.max_buffer = int(getattr(settings, "MQTT_LISTENER_MAX_BUFFER", max(10 * self.batch_size, 5000)))
         # The broker's in-flight window (Mosquitto: max_inflight_messages, default 20). Once that many
@@ -339,11 +340,16 @@ class Batcher:
     def _set_level(self, level: int, waiting: int | None) -> None:
         if level == self.level:
             return
-        was, self.level = self.level, level
+        self.level = level
         self.batch_size = min(self.busy_size, self.base_size << level)
         self.interval = min(self.busy_interval, self.base_interval * (1 << level))
-        # INFO only at the ends (workers behind / caught up again); the steps between can change every batch.
-        log = logger.info if level in (0, self.top_level) and was in (0, self.top_level) else logger.debug
+        # INFO when the workers are behind (the busy bounds) and when they have caught up from there; the
+        # steps between can change with every batch at moderate load: DEBUG.
+        log = logger.debug
+        if level == self.top_level and not self.behind:
+            self.behind, log = True, logger.info
+        elif level == 0 and self.behind:
+            self.behind, log = False, logger.info
         log(
             "ingest queue %s batches long: batches of up to %d messages, %g s",
             "?" if waiting is None else waiting,

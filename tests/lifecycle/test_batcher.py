@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -303,3 +304,21 @@ def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(sett
         batcher.add_many([(7, 1, Message(11))])
         wait_for(lambda: sender.messages() == [10, 20, 20, 20, 1], timeout=5, what="the lone message")
         assert time.monotonic() - started < 0.25 and batcher.batch_size == 10
+
+
+def test_reaching_the_busy_bounds_and_coming_back_are_logged_once_each(settings, caplog):
+    settings.MQTT_BATCH_SIZE = 500
+    settings.MQTT_BATCH_SIZE_BUSY = 2000
+    settings.MQTT_BATCH_INTERVAL = 0.025
+    settings.MQTT_BATCH_INTERVAL_BUSY = 0.1
+    waiting = [3]
+    with running(FlakySender(), AckLog(), backlog=lambda: waiting[0]) as batcher:
+        caplog.set_level(logging.INFO, logger="mqtt_app.listener.batcher")
+        for backlog in (3, 3, 3, 0, 3, 0, 0, 3, 0):  # up, up (busy), hold, down, up, down, down, up, down
+            waiting[0] = backlog
+            batcher._size_for_backlog()  # noqa: SLF001 - what each send runs
+    lines = [r.getMessage() for r in caplog.records if r.name == "mqtt_app.listener.batcher"]
+    assert lines == [
+        "ingest queue 3 batches long: batches of up to 2000 messages, 0.1 s",
+        "ingest queue 0 batches long: batches of up to 500 messages, 0.025 s",
+    ]
