@@ -261,18 +261,24 @@ def test_batches_step_up_while_batches_wait_in_the_ingest_queue_hold_and_step_do
         send(10, [10, 20, 30, 30, 30, 20, 10], 0)
 
 
-def test_the_steps_double_size_and_age_up_to_the_busy_bounds(settings):
+def steps_for(settings, backlogs: tuple[int, ...]) -> list[tuple[int, float]]:  # noqa: ANN001
+    """With the default bounds, the (size, age) after each send that finds `backlogs` batches waiting."""
     settings.MQTT_BATCH_SIZE = 500
     settings.MQTT_BATCH_SIZE_BUSY = 2000
     settings.MQTT_BATCH_INTERVAL = 0.025
     settings.MQTT_BATCH_INTERVAL_BUSY = 0.1
-    waiting = [3]
+    waiting = [0]
+    seen = []
     with running(FlakySender(), AckLog(), backlog=lambda: waiting[0]) as batcher:
-        seen = []
-        for backlog in (3, 3, 3, 0, 0, 0):
+        for backlog in backlogs:
             waiting[0] = backlog
             batcher._size_for_backlog()  # noqa: SLF001 - what each send runs
             seen.append((batcher.batch_size, batcher.interval))
+    return seen
+
+
+def test_the_steps_double_size_and_age_up_to_the_busy_bounds(settings):
+    seen = steps_for(settings, (3, 3, 3, 0, 0, 0))
     assert seen == [(1000, 0.05), (2000, 0.1), (2000, 0.1), (1000, 0.05), (500, 0.025), (500, 0.025)]
 
 
@@ -307,16 +313,8 @@ def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(sett
 
 
 def test_reaching_the_busy_bounds_and_coming_back_are_logged_once_each(settings, caplog):
-    settings.MQTT_BATCH_SIZE = 500
-    settings.MQTT_BATCH_SIZE_BUSY = 2000
-    settings.MQTT_BATCH_INTERVAL = 0.025
-    settings.MQTT_BATCH_INTERVAL_BUSY = 0.1
-    waiting = [3]
-    with running(FlakySender(), AckLog(), backlog=lambda: waiting[0]) as batcher:
-        caplog.set_level(logging.INFO, logger="mqtt_app.listener.batcher")
-        for backlog in (3, 3, 3, 0, 3, 0, 0, 3, 0):  # up, up (busy), hold, down, up, down, down, up, down
-            waiting[0] = backlog
-            batcher._size_for_backlog()  # noqa: SLF001 - what each send runs
+    caplog.set_level(logging.INFO, logger="mqtt_app.listener.batcher")
+    steps_for(settings, (3, 3, 3, 0, 3, 0, 0, 3, 0))  # up, up (busy), hold, down, up, down, down, up, down
     lines = [r.getMessage() for r in caplog.records if r.name == "mqtt_app.listener.batcher"]
     assert lines == [
         "ingest queue 3 batches long: batches of up to 2000 messages, 0.1 s",
