@@ -121,7 +121,7 @@ def create_missing(connection_id: int, discovery: Discovery) -> list[TopicBatch]
     if not discovery.missing:
         return []
     grouped, discovery.missing = discovery.missing, {}
-    rows, created = _create_topics(connection_id, grouped, discovery)
+    rows, created = _create_topics(connection_id, grouped)
     entries = []
     for name in sorted(grouped):
         row = rows.get(name)
@@ -168,9 +168,7 @@ def _rows_of(connection_id: int, names: list[str]) -> dict[str, TopicRow]:
     return rows
 
 
-def _create_topics(
-    connection_id: int, grouped: dict[str, list[Message]], result: Discovery
-) -> tuple[dict[str, TopicRow], set[str]]:
+def _create_topics(connection_id: int, grouped: dict[str, list[Message]]) -> tuple[dict[str, TopicRow], set[str]]:
     """The rows of these names, created where there are none (within the cap), and the names created."""
     storable = [name for name in grouped if len(name) <= MAX_TOPIC_LENGTH]
     for name in set(grouped) - set(storable):
