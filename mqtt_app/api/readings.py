@@ -21,6 +21,7 @@ from mqtt_app.models import TelemetryReading, ValueType
 
 from . import auth, timestamps
 from .pagination import DEFAULT_LIMIT, MAX_LIMIT, filter_by, page_of, paginate
+from .reading_queries import newest_of_connection
 from .schemas import ERRORS_READ, Out
 
 router = Router(tags=["readings"], auth=auth.readers())
@@ -85,11 +86,16 @@ def reading_out(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def filtered(filters: ReadingFilters) -> QuerySet:
+def filtered(filters: ReadingFilters, depth: int | None = None) -> QuerySet:
+    """The matching readings newest first. `depth`: how many of them the caller reads at most (offset and
+    limit), which lets a connection's readings be found through its topics' index (reading_queries.py)."""
     lookups = {"topic": "topic_id", "connection": "connection_id", "metric": "metric", "device": "device",
                "since": "timestamp__gte", "until": "timestamp__lt"}  # fmt: skip
     queryset = TelemetryReading.objects.annotate(**timestamps.as_text(TIME_FIELDS)).order_by("-timestamp", "-id")
-    return filter_by(queryset, filters, lookups).values(*VALUE_FIELDS)
+    queryset = filter_by(queryset, filters, lookups)
+    if filters.connection is not None and filters.topic is None and depth is not None:
+        queryset = newest_of_connection(queryset, filters.connection, depth, filters)
+    return queryset.values(*VALUE_FIELDS)
 
 
 @router.get(
@@ -97,10 +103,13 @@ def filtered(filters: ReadingFilters) -> QuerySet:
     openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
 )  # fmt: skip
 def list_readings(request: HttpRequest, filters: Query[ReadingFilters]) -> Any:
-    queryset = filtered(filters)
     if filters.format == "csv":
-        return _csv_response(queryset, filters)
+        # Every row unless a limit is given: an export without one reads all of them anyway.
+        depth = filters.offset + filters.limit if filters.limit else None
+        return _csv_response(filtered(filters, depth), filters)
     limit = min(filters.limit or DEFAULT_LIMIT, MAX_LIMIT)
+    # paginate() reads one row more than the page, to know whether another follows.
+    queryset = filtered(filters, filters.offset + limit + 1)
     return paginate(queryset, limit, filters.offset, reading_out, count=False)
 
 

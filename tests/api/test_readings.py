@@ -94,3 +94,52 @@ def test_csv_export_honours_an_explicit_limit(viewer_client, topic):
         _add(topic, minute)
     response = viewer_client.get("/api/readings?format=csv&limit=2")
     assert len(b"".join(response.streaming_content).decode().strip().splitlines()) == 3  # header + 2
+
+
+def test_a_connections_readings_come_newest_first_across_its_topics(viewer_client, make_connection, make_topic):
+    """Through its topics' index on PostgreSQL (reading_queries.py), the plain filter on SQLite: the same pages.
+    Equal timestamps are ordered by id; another connection's newer readings never show."""
+    conn, other = make_connection(), make_connection()
+    topics = [make_topic(conn, f"plant/{name}") for name in ("a", "b", "c")]
+    noise = make_topic(other, "plant/a")
+    stored = []
+    for i in range(24):
+        topic = topics[(i * 7) % 3]
+        stored.append(_add(topic, i // 2, metric="temp" if i % 3 else "pressure", value=i))  # pairs share a time
+        _add(noise, 100 + i, value=-i)
+    expected = [r.value for r in sorted(stored, key=lambda r: (r.timestamp, r.pk), reverse=True)]
+    pages = [viewer_client.get(f"/api/readings?connection={conn.pk}&limit=5&offset={o}").json() for o in (0, 5, 20)]
+    assert [r["value"] for r in pages[0]["items"]] == expected[:5]
+    assert [r["value"] for r in pages[1]["items"]] == expected[5:10]
+    assert [r["value"] for r in pages[2]["items"]] == expected[20:]
+    assert (pages[0]["next_offset"], pages[2]["next_offset"]) == (5, None)
+    assert {r["connection"] for page in pages for r in page["items"]} == {conn.pk}
+
+    since, until = (T0 + timedelta(minutes=2)).isoformat(), (T0 + timedelta(minutes=8)).isoformat()
+    narrowed = viewer_client.get(
+        "/api/readings", {"connection": conn.pk, "metric": "temp", "since": since, "until": until, "limit": 3}
+    ).json()
+    wanted = [
+        r.value
+        for r in sorted(stored, key=lambda r: (r.timestamp, r.pk), reverse=True)
+        if r.metric == "temp" and T0 + timedelta(minutes=2) <= r.timestamp < T0 + timedelta(minutes=8)
+    ]
+    assert [r["value"] for r in narrowed["items"]] == wanted[:3]
+
+    response = viewer_client.get(f"/api/readings?connection={conn.pk}&format=csv&limit=4&offset=2")
+    lines = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [float(row["value"]) for row in lines] == expected[2:6]
+
+    # One message's readings share their time: a page can end inside such a burst of one topic.
+    burst = [_add(topics[1], 50, metric=f"m{n}", value=100 + n) for n in range(4)]
+    first = viewer_client.get(f"/api/readings?connection={conn.pk}&limit=2").json()
+    assert [r["value"] for r in first["items"]] == [burst[3].value, burst[2].value]
+
+
+def test_deleting_a_connection_deletes_its_readings_with_its_topics(make_connection, make_topic):
+    conn, other = make_connection(), make_connection()
+    _add(make_topic(conn, "plant/a"), 0)
+    _add(make_topic(conn, "plant/b"), 1)
+    kept = _add(make_topic(other, "plant/a"), 2)
+    conn.delete()
+    assert list(TelemetryReading.objects.values_list("pk", flat=True)) == [kept.pk]
