@@ -1,0 +1,79 @@
+"""Run `manage.py mqtt_bench` several times, each on a freshly created database, and print one table.
+
+    python scripts/bench_ingest_runs.py --runs 3 [--database postgres://postgres@127.0.0.1:5432/mqttmon_bench]
+        [-- <mqtt_bench options; default: --connections 1,10 --rate 30000 --duration 8>]
+
+The database is DROPPED and created again before each run, so its name must contain "bench". Exits 1 when a
+run fails or any message was lost or stored twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mqtt_app.ingest.bench.repeat import RunFailed, machine_loop_us, summarise, summary_of  # noqa: E402
+
+DEFAULT_BENCH = ["--connections", "1,10", "--rate", "30000", "--duration", "8"]
+
+
+def recreate(url: str) -> None:
+    """Drop and create the database of `url`, connected to the server's `postgres` database."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def one_run(url: str, bench_args: list[str]) -> str:
+    env = {**os.environ, "DATABASE_URL": url}
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    recreate(url)
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+    done = subprocess.run([*manage, "mqtt_bench", *bench_args], env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise RunFailed(f"mqtt_bench exited with {done.returncode}")
+    return done.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/mqttmon_bench")
+    parser.add_argument("bench_args", nargs="*", help="options for mqtt_bench (after --)")
+    options = parser.parse_args()
+    if "bench" not in urlsplit(options.database).path:
+        parser.error("the database is dropped before each run: its name must contain 'bench'")
+    if options.runs < 1:
+        parser.error("--runs must be at least 1")
+    runs, loops = [], []
+    for number in range(1, options.runs + 1):
+        loops.append(machine_loop_us())
+        print(f"run {number} of {options.runs} (machine loop {loops[-1]:.1f} µs)...", flush=True)
+        try:
+            runs.append(summary_of(one_run(options.database, options.bench_args or DEFAULT_BENCH)))
+        except (RunFailed, subprocess.CalledProcessError) as exc:
+            print(f"run {number} failed: {exc}", file=sys.stderr)
+            return 1
+    table, damaged = summarise(runs, loops)
+    print(table)
+    if damaged:
+        print(f"{damaged} messages lost or duplicated", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
