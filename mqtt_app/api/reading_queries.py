@@ -2,9 +2,15 @@
 
 Readings have no (connection, time) index: keeping it cost a third of the database's CPU per message
 (models/readings.py). `connection_id = X ORDER BY timestamp DESC LIMIT n` would then read and sort every
-reading of the connection. On PostgreSQL the page is found instead among the newest n readings of each of the
-connection's topics (one short index scan a topic, LATERAL): the newest n of the connection are all among
-them. Measured on 6 million readings, 140 topics of the connection: 18 ms instead of 370 ms for a page of 50.
+reading of the connection. On PostgreSQL the first n are found in two steps instead, each one short index scan
+per topic (LATERAL):
+1. each topic's newest reading. A topic whose newest is older than the n-th newest of these cannot hold any
+   of the first n: the n topics ahead of it each have a reading that is newer than all of its own;
+2. the newest n readings of each of the remaining topics (at most n of them, plus ties), of which the first n
+   overall are the page.
+Measured with a page of 101 rows: among 6 million readings, 140 topics of the connection, 24 ms (reading and
+sorting them all: 370 ms); a connection of 10,000 topics among 7 million readings, 206 ms (one step, the newest
+n of every topic: 810-1,150 ms; reading and sorting: 630 ms; the dropped index answered in about 1 ms).
 SQLite (development and tests) has no LATERAL, and small tables: the plain filter serves there.
 """
 
@@ -43,10 +49,18 @@ def newest_of_connection(queryset: QuerySet, connection_id: int, depth: int, fil
     topics = connection.ops.quote_name(MqttTopic._meta.db_table)
     narrowed = "".join(f" AND {condition}" for condition in where)
     sql = (
-        f"SELECT x.id FROM (SELECT r.id FROM {topics} AS t CROSS JOIN LATERAL ("  # noqa: S608 - our own tables
+        # 1. Each topic's newest matching reading, and the depth-th newest of those (none: every topic counts).
+        f"WITH newest AS (SELECT t.id, n.timestamp FROM {topics} AS t CROSS JOIN LATERAL ("  # noqa: S608 - our tables
+        f"SELECT r.timestamp FROM {readings} AS r WHERE r.topic_id = t.id{narrowed} "
+        "ORDER BY r.timestamp DESC LIMIT 1) AS n WHERE t.connection_id = %s), "
+        "cutoff AS (SELECT timestamp FROM newest ORDER BY timestamp DESC OFFSET %s LIMIT 1) "
+        # 2. The newest depth readings of each topic at or past the cutoff; the first depth of them all.
+        "SELECT x.id FROM (SELECT r.id FROM newest AS t CROSS JOIN LATERAL ("
         f"SELECT r.id, r.timestamp FROM {readings} AS r WHERE r.topic_id = t.id{narrowed} "
         "ORDER BY r.timestamp DESC, r.id DESC LIMIT %s) AS r "
-        "WHERE t.connection_id = %s ORDER BY r.timestamp DESC, r.id DESC LIMIT %s) AS x"
+        "WHERE t.timestamp >= COALESCE((SELECT timestamp FROM cutoff), '-infinity') "
+        "ORDER BY r.timestamp DESC, r.id DESC LIMIT %s) AS x"
     )
+    values = [*params, connection_id, depth - 1, *params, depth, depth]
     # Every value is a bound parameter; the only text put in is our own table names.
-    return queryset.filter(id__in=RawSQL(sql, [*params, depth, connection_id, depth]))  # noqa: S611
+    return queryset.filter(id__in=RawSQL(sql, values))  # noqa: S611
