@@ -24,7 +24,8 @@ from django.db.models.expressions import RawSQL
 
 from mqtt_app.models import MqttTopic, TelemetryReading
 
-# The API's filters that a topic's readings are narrowed by inside each topic's scan: (field, SQL condition).
+# The API's filters that a topic's readings are narrowed by inside each topic's scan: (field, SQL condition),
+# the same conditions as the ORM lookups of readings.filtered (since inclusive, until exclusive).
 CONDITIONS = (
     ("metric", "r.metric = %s"),
     ("device", "r.device = %s"),
@@ -33,10 +34,10 @@ CONDITIONS = (
 )
 
 
-def newest_of_connection(queryset: QuerySet, connection_id: int, depth: int, filters: Any) -> QuerySet:  # noqa: ANN401
-    """`queryset` (already filtered by this connection and `filters`) narrowed to the ids that can be among
-    its first `depth` rows newest first (timestamp, then id, descending); its own order and slice still apply.
-    """
+def newest_of_connection(queryset: QuerySet, filters: Any, depth: int) -> QuerySet:  # noqa: ANN401
+    """`queryset` (already narrowed by `filters`, whose `connection` is set) narrowed to the ids that can be
+    among its first `depth` rows newest first (timestamp, then id, descending); its own order and slice
+    still apply."""
     if connection.vendor != "postgresql":
         return queryset
     where, params = [], []
@@ -61,6 +62,6 @@ def newest_of_connection(queryset: QuerySet, connection_id: int, depth: int, fil
         "WHERE t.timestamp >= COALESCE((SELECT timestamp FROM cutoff), '-infinity') "
         "ORDER BY r.timestamp DESC, r.id DESC LIMIT %s) AS x"
     )
-    values = [*params, connection_id, depth - 1, *params, depth, depth]
+    values = [*params, filters.connection, depth - 1, *params, depth, depth]
     # Every value is a bound parameter; the only text put in is our own table names.
     return queryset.filter(id__in=RawSQL(sql, values))  # noqa: S611

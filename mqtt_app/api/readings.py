@@ -94,7 +94,7 @@ def filtered(filters: ReadingFilters, depth: int | None = None) -> QuerySet:
     queryset = TelemetryReading.objects.annotate(**timestamps.as_text(TIME_FIELDS)).order_by("-timestamp", "-id")
     queryset = filter_by(queryset, filters, lookups)
     if filters.connection is not None and filters.topic is None and depth is not None:
-        queryset = newest_of_connection(queryset, filters.connection, depth, filters)
+        queryset = newest_of_connection(queryset, filters, depth)
     return queryset.values(*VALUE_FIELDS)
 
 
