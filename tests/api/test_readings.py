@@ -73,6 +73,18 @@ def test_an_invalid_since_is_a_422_naming_since(viewer_client):
     assert response.json()["errors"][0]["field"] == "since"
 
 
+def test_a_connection_that_is_not_a_number_is_a_422_naming_connection(viewer_client, topic):
+    response = viewer_client.get("/api/readings?connection=abc")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "connection"
+
+
+def test_a_connection_with_no_readings_is_an_empty_page(viewer_client, topic):
+    _add(topic, 0)
+    body = viewer_client.get(f"/api/readings?connection={topic.connection_id + 1000}").json()
+    assert body["items"] == [] and body["next_offset"] is None
+
+
 def test_csv_export_streams_every_matching_row(viewer_client, topic):
     for minute in range(250):
         _add(topic, minute, value=minute)
