@@ -2,19 +2,25 @@
 
 Order, and why:
 1. Outside any transaction: read the rows of the batch's known topics and parse their messages. Parsing is
-   most of a batch's CPU; done here, one worker parses while another holds the locks of step 2.
-2. In the transaction, lock the batch's connections' rows in ascending id order and bump their counters:
-   batches sharing a connection are serialised from here on (topic creation and error grouping need no
-   further locking), the fixed order cannot deadlock, and a deleted connection is seen (its part is dropped).
-   Every delete of a site, connection or topic takes the same locks first (models/deletion.py).
-3. Create the topics that had no row, and parse their messages (rare after the first batches).
-4. Topic counters, which also return every topic's parser settings as they are now: a topic given another
-   parser since step 1 is parsed again, a topic deleted since is discovered again (`_revise`).
-5. INSERT the IngestBatch rows ON CONFLICT DO NOTHING, with the final counts, and add those to each
-   connection's result counters (one statement), before any reading is written: a redelivered batch, or the
-   same batch racing on a second worker (which waited on the locks of step 2), inserts nothing and the
-   transaction rolls back, counters of step 4 included.
-6. The topics' error counts, the readings (one COPY or bulk_create for every connection) and error groups.
+   most of a batch's CPU; done here, one worker parses while another holds the locks of step 3.
+2. In the transaction, before any lock: COPY the readings of those topics. Writing them was half of the time
+   a batch held its locks, and every batch of a listener shares its connections, so batches waited for each
+   other's COPY; the insert locks no existing row, so here it waits for nobody and nobody waits for it.
+3. Lock the batch's connections' rows in ascending id order and bump their counters: batches sharing a
+   connection are serialised from here on (topic creation and error grouping need no further locking), the
+   fixed order cannot deadlock, and a deleted connection is seen. Every delete of a site, connection or
+   topic takes the same locks first (models/deletion.py).
+4. Create the topics that had no row, and parse their messages (rare after the first batches).
+5. Topic counters, which also return every topic's parser settings as they are now. If a connection or a
+   topic was deleted, or a topic given other settings, since step 1, the readings of step 2 may be wrong:
+   the transaction is rolled back and the batch stored again, this time writing its readings only after
+   this step, with the stale topics parsed again and the deleted ones discovered again (`_revise`). Rare:
+   it takes a staff edit during the batch.
+6. INSERT the IngestBatch rows ON CONFLICT DO NOTHING, with the final counts, and add those to each
+   connection's result counters (one statement): a redelivered batch, or the same batch racing on a second
+   worker (which waited on the locks of step 3), inserts nothing and the transaction rolls back, counters
+   and readings included.
+7. The topics' error counts, the readings not written at step 2 (new topics') and error groups.
 After commit: the live events of each connection.
 """
 
@@ -80,11 +86,30 @@ def ingest_batch(raw: Any, *, announce: bool = True) -> Outcome:
 
 def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
     now = timezone.now()
+    stored = _store(batch, now, copy_first=True)
+    if stored is None:
+        # A connection or topic of the batch was deleted, or a topic given other parser settings, after the
+        # batch was read and its readings written (rare: staff edits). That transaction was rolled back; this
+        # one writes every reading only once the locks have shown what is current (`_revise`).
+        logger.info("batch %s: its topics changed while it was stored: storing it again", batch.id)
+        stored = _store(batch, now, copy_first=False)
+    assert stored is not None  # noqa: S101 - only the copy_first attempt gives up
+    return stored
+
+
+def _store(batch: Batch, now: datetime, *, copy_first: bool) -> tuple[Outcome, list[live.LiveUpdate]] | None:
+    """Steps 1-7 of the module docstring; None when `copy_first` wrote readings that the locks then showed
+    stale (the transaction is rolled back: nothing of it stays)."""
     found = known_topics(batch.parts)
     parsed = {cid: parse_topics(cid, discovery.topics) for cid, discovery in found.items()}
     with transaction.atomic():
+        copied = {cid: len(result.rows) for cid, result in parsed.items()} if copy_first else {}
+        readings = save_readings([row for result in parsed.values() for row in result.rows]) if copy_first else 0
         totals = _count_on_connections(batch.parts)
         parts = [part for part in batch.parts if part.connection_id in totals]
+        if copy_first and len(parts) < len(batch.parts):
+            transaction.set_rollback(True)  # readings written for a connection deleted since
+            return None
         for part in batch.parts:
             if part.connection_id not in totals:
                 logger.warning(
@@ -99,6 +124,9 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
             cid = part.connection_id
             parsed[cid].merge(parse_topics(cid, create_missing(cid, found[cid])))
         current = apply_counters([(p.connection_id, e) for p in parts for e in found[p.connection_id].topics])
+        if copy_first and any(_changed(found[p.connection_id], current) for p in parts):
+            transaction.set_rollback(True)
+            return None
         for part in parts:
             _revise(part.connection_id, found[part.connection_id], parsed[part.connection_id], current)
         results = [parsed[p.connection_id] for p in parts]
@@ -109,7 +137,10 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
         # Once committed, this batch's rows are what the next batches of this process start from.
         transaction.on_commit(lambda: _remember_topics(found))
         apply_errors([entry for p in parts for entry in found[p.connection_id].topics])
-        readings = save_readings([row for result in results for row in result.rows])
+        # The rows not written before the locks: those of topics created under them (all of them when not
+        # `copy_first`); `_changed` guarantees nothing written before was dropped since.
+        rest = [row for p in parts for row in parsed[p.connection_id].rows[copied.get(p.connection_id, 0) :]]
+        readings += save_readings(rest)
         failures = [failure for result in results for failure in result.failures]
         changes = record_failures(failures, now)
     outcome = Outcome(
@@ -122,6 +153,11 @@ def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:
     )
     updates = [_live_update(p, found[p.connection_id], parsed[p.connection_id], changes, totals) for p in parts]
     return outcome, updates
+
+
+def _changed(found: Discovery, current: Current) -> bool:
+    """Whether a topic read before the locks was deleted or given other parser settings since."""
+    return any(current.get(e.row.pk) != (e.row.is_processable, e.row.parser_name) for e in found.topics)
 
 
 def _remember_topics(found: dict[int, Discovery]) -> None:

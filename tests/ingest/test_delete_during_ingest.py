@@ -45,38 +45,44 @@ def run_in_thread(fn) -> tuple[threading.Thread, list]:  # noqa: ANN001
     return thread, errors
 
 
-@pytest.mark.skipif(
+POSTGRESQL_ONLY = pytest.mark.skipif(
     "db.vendor != 'postgresql'",
     reason="SQLite serialises all writers, so this race cannot happen there; CI (.ci/run) runs it on PostgreSQL",
 )
-@pytest.mark.parametrize("victim", ["connection", "topic", "site", "connection queryset"])
-def test_a_delete_waits_for_the_batch_in_flight_and_removes_what_it_stored(victim, monkeypatch):
+DELETES = {
+    "connection": lambda conn, topic: MqttConnection.objects.get(pk=conn.pk).delete(),
+    "topic": lambda conn, topic: MqttTopic.objects.get(pk=topic.pk).delete(),
+    "site": lambda conn, topic: Site.objects.get(pk=conn.site_id).delete(),
+    "connection queryset": lambda conn, topic: MqttConnection.objects.filter(pk=conn.pk).delete(),
+}
+
+
+def _connection_with_a_topic() -> tuple[MqttConnection, MqttTopic]:
     site = Site.objects.create(name="Plant")
     conn = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
     service.ingest_batch(make_batch(conn.pk, [("plain/t", b"1")]), announce=False)  # the topic exists
-    topic = MqttTopic.objects.get(connection=conn, topic="plain/t")
+    return conn, MqttTopic.objects.get(connection=conn, topic="plain/t")
 
-    copied, release = threading.Event(), threading.Event()
-    real_save = persist.save_readings
 
-    def save_then_stall(rows):  # noqa: ANN001, ANN202
-        count = real_save(rows)
-        copied.set()  # the readings are written, the transaction still open
+@POSTGRESQL_ONLY
+@pytest.mark.parametrize("victim", list(DELETES))
+def test_a_delete_waits_for_the_batch_holding_the_locks_and_removes_what_it_stored(victim, monkeypatch):
+    conn, topic = _connection_with_a_topic()
+    claimed, release = threading.Event(), threading.Event()
+    real_claim = service._claim
+
+    def claim_then_stall(*args):  # noqa: ANN002, ANN202
+        done = real_claim(*args)
+        claimed.set()  # the connection's lock held, the readings written, the transaction still open
         assert release.wait(10)
-        return count
+        return done
 
-    monkeypatch.setattr(service, "save_readings", save_then_stall)
+    monkeypatch.setattr(service, "_claim", claim_then_stall)
     batch = make_batch(conn.pk, [("plain/t", b"2"), ("plain/t", b"3")])
     ingest, ingest_errors = run_in_thread(lambda: service.ingest_batch(batch, announce=False))
-    assert copied.wait(10)
+    assert claimed.wait(10)
 
-    delete = {
-        "connection": lambda: MqttConnection.objects.get(pk=conn.pk).delete(),
-        "topic": lambda: MqttTopic.objects.get(pk=topic.pk).delete(),
-        "site": lambda: Site.objects.get(pk=site.pk).delete(),
-        "connection queryset": lambda: MqttConnection.objects.filter(pk=conn.pk).delete(),
-    }[victim]
-    deleter, delete_errors = run_in_thread(delete)
+    deleter, delete_errors = run_in_thread(lambda: DELETES[victim](conn, topic))
     deleter.join(1.0)
     assert deleter.is_alive(), "the delete must wait for the batch's transaction"
 
@@ -87,6 +93,42 @@ def test_a_delete_waits_for_the_batch_in_flight_and_removes_what_it_stored(victi
     assert not MqttTopic.objects.filter(pk=topic.pk).exists()
     assert orphan_readings() == 0
     assert TelemetryReading.objects.filter(topic_id=topic.pk).count() == 0
+
+
+@POSTGRESQL_ONLY
+@pytest.mark.parametrize("victim", list(DELETES))
+def test_a_delete_between_the_early_copy_and_the_locks_makes_the_batch_start_again(victim, monkeypatch):
+    """The known topics' readings are written before the batch takes its locks, so a delete does not wait for
+    that COPY. The locks then show what changed: that transaction is rolled back, and the batch is stored
+    again from the rows as they are now (a deleted topic is discovered again; a deleted connection's part
+    is dropped). Nothing is left under a deleted row."""
+    conn, topic = _connection_with_a_topic()
+    real_save = persist.save_readings
+    calls: list[int] = []
+
+    def save_then_delete(rows):  # noqa: ANN001, ANN202
+        count = real_save(rows)
+        if not calls:  # the first attempt's early COPY: no lock held yet, the delete goes through
+            deleter, errors = run_in_thread(lambda: DELETES[victim](conn, topic))
+            deleter.join(10)
+            assert not deleter.is_alive() and not errors, errors
+        calls.append(len(rows))
+        return count
+
+    monkeypatch.setattr(service, "save_readings", save_then_delete)
+    outcome = service.ingest_batch(make_batch(conn.pk, [("plain/t", b"2"), ("plain/t", b"3")]), announce=False)
+
+    assert calls[0] == 2  # written before the locks, then rolled back
+    assert orphan_readings() == 0
+    assert not MqttTopic.objects.filter(pk=topic.pk).exists()
+    if victim == "topic":
+        assert (outcome.status, outcome.readings, outcome.new_topics) == ("stored", 2, 1)
+        reborn = MqttTopic.objects.get(connection=conn, topic="plain/t")
+        assert sorted(reborn.readings.values_list("value", flat=True)) == [2.0, 3.0]
+        assert reborn.message_count == 2
+    else:
+        assert outcome.status == "no_connection"
+        assert TelemetryReading.objects.count() == 0
 
 
 def test_a_topic_deleted_while_its_batch_is_parsed_is_discovered_again(monkeypatch):
