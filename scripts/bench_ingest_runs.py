@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mqtt_app.ingest.bench.goals import goals_over_runs  # noqa: E402
 from mqtt_app.ingest.bench.repeat import RunFailed, machine_loop_us, summarise, summary_of  # noqa: E402
 
 DEFAULT_BENCH = ["--connections", "1,10", "--rate", "30000", "--duration", "8"]
@@ -69,6 +70,8 @@ def main() -> int:
             return 1
     table, damaged = summarise(runs, loops)
     print(table)
+    print()
+    print(goals_over_runs(runs))
     if damaged:
         print(f"{damaged} messages lost or duplicated", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ import resource
 
 from django.core.management.base import BaseCommand
 
+from mqtt_app.ingest.bench.goals import goals_table
 from mqtt_app.ingest.bench.run import IngestBench
 from mqtt_app.management.migrated import require_migrated
 
@@ -52,6 +53,7 @@ class Command(BaseCommand):
                 ):
                     results.append(bench.reference(mode, count, rate, tuned))
                     self.stdout.write(json.dumps(results[-1]))
+            self.stdout.write(goals_table(results))
             self.stdout.write("SUMMARY " + json.dumps(results))
         finally:
             bench.cleanup()
