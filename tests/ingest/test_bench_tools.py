@@ -91,3 +91,38 @@ def test_a_second_benchmark_on_the_same_redis_refuses_to_start_and_leaves_the_fi
     assert Site.objects.filter(name=SITE).exists()  # the refused run touched nothing of the first one
     first.cleanup()
     assert not first.redis.exists(first.lock_key)
+
+
+@pytest.mark.django_db
+def test_the_latency_poll_sees_each_probe_topics_newest_probes_of_this_phase_only():
+    """The poll reads each probe topic's newest PROBE_WINDOW readings (not every probe of the run): the
+    probes of this phase among them, of every connection, and nothing older than the phase's first probe."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.db import connection
+
+    from mqtt_app.ingest.bench.run import PROBE_WINDOW, probe_poll
+    from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading
+
+    site = Site.objects.create(name="bench")
+    start = datetime(2026, 11, 27, tzinfo=UTC)
+    topic_ids, connection_ids = [], []
+    for index in range(2):
+        conn = MqttConnection.objects.create(site=site, name=f"c{index}", host="127.0.0.1", port=1883)
+        topic = MqttTopic.objects.create(connection=conn, topic=PROBE_TOPIC, first_seen_at=start, last_seen_at=start)
+        topic_ids.append(topic.pk)
+        connection_ids.append(conn.pk)
+        probes = [  # probes 0-39, the newest last
+            TelemetryReading(connection=conn, topic=topic, metric="value", value=float(number),
+                             timestamp=start + timedelta(seconds=number), received_at=start)
+            for number in range(40)
+        ]  # fmt: skip
+        TelemetryReading.objects.bulk_create(probes)
+
+    def expected(first: int) -> list[tuple[int, float]]:
+        return [(cid, float(number)) for cid in connection_ids for number in range(first, 40)]
+
+    assert sorted(probe_poll(topic_ids, probe_start=30)()) == expected(30)
+    # PostgreSQL reads each topic's newest PROBE_WINDOW only; SQLite (no LATERAL) reads every probe.
+    oldest = 40 - PROBE_WINDOW if connection.vendor == "postgresql" else 0
+    assert sorted(probe_poll(topic_ids, probe_start=0)()) == expected(oldest)
