@@ -10,11 +10,14 @@ class MqttConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
         from . import checks  # noqa: F401 - registers system checks
+        from .db_session import configure_session
 
         post_migrate.connect(_ensure_schedule, sender=self)
+        connection_created.connect(configure_session, dispatch_uid="mqtt.configure_session")
 
 
 def _ensure_schedule(sender, using: str = "default", **kwargs) -> None:  # noqa: ANN001

@@ -160,6 +160,21 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+
+
+def _random_page_cost() -> float | None:
+    """PostgreSQL's planner cost of a random page read, set on each of this product's sessions
+    (mqtt_app/db_session.py); None keeps the server's. The server default (4) prices a page read from a
+    spinning disk; this product's hot tables live in memory. Measured: the per-batch topic counter update,
+    200 topics of 1,400, was planned as a full scan and a hash join (6.6 ms) instead of an index probe per
+    topic (3.9 ms); larger batches keep the hash join either way."""
+    raw = env_str("DB_RANDOM_PAGE_COST", "1.1")
+    if raw.lower() == "server":
+        return None
+    return env_float("DB_RANDOM_PAGE_COST", 1.1, minimum=0.0)
+
+
+DB_RANDOM_PAGE_COST = _random_page_cost()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

@@ -45,6 +45,8 @@ def test_debug_off_with_every_required_setting_passes():
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with redis://"),
         ({"DATABASE_URL": "nosuchdb://x/y"}, "DATABASE_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not a logging level"),
+        ({"DB_RANDOM_PAGE_COST": "cheap"}, "DB_RANDOM_PAGE_COST='cheap' is not a number"),
+        ({"DB_RANDOM_PAGE_COST": "-1"}, "DB_RANDOM_PAGE_COST=-1.0 is below the minimum 0.0"),
     ],
 )
 def test_a_bad_value_names_the_variable(env, message):
@@ -91,3 +93,29 @@ def test_the_configured_database_really_answers():
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+def _session_random_page_cost(**env: str) -> str:
+    """random_page_cost as a new process's Django connection sees it (PostgreSQL, from DATABASE_URL)."""
+    code = (
+        "import django; django.setup(); from django.db import connection; c = connection.cursor(); "
+        "c.execute('SHOW random_page_cost'); print(c.fetchone()[0])"
+    )
+    base = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "LOG_DIR": "/tmp/mqttmon-settings-test-logs"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="a PostgreSQL session setting; CI (.ci/run) runs it on PostgreSQL",
+)
+def test_each_postgresql_session_prices_a_random_page_read_as_cached_unless_told_to_keep_the_servers():
+    import psycopg
+
+    with psycopg.connect(os.environ["DATABASE_URL"]) as plain:  # a session this product did not open
+        server = plain.execute("SHOW random_page_cost").fetchone()[0]
+    assert _session_random_page_cost() == "1.1"
+    assert _session_random_page_cost(DB_RANDOM_PAGE_COST="2.5") == "2.5"
+    assert _session_random_page_cost(DB_RANDOM_PAGE_COST="server") == server
