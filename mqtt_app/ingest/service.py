@@ -124,11 +124,13 @@ def _store(batch: Batch, now: datetime, *, copy_first: bool) -> tuple[Outcome, l
             cid = part.connection_id
             parsed[cid].merge(parse_topics(cid, create_missing(cid, found[cid])))
         current = apply_counters([(p.connection_id, e) for p in parts for e in found[p.connection_id].topics])
-        if copy_first and any(_changed(found[p.connection_id], current) for p in parts):
-            transaction.set_rollback(True)
-            return None
-        for part in parts:
-            _revise(part.connection_id, found[part.connection_id], parsed[part.connection_id], current)
+        if copy_first:
+            if any(_changed(found[p.connection_id], current) for p in parts):
+                transaction.set_rollback(True)
+                return None
+        else:  # copy_first found nothing to revise: only this path compares every topic again
+            for part in parts:
+                _revise(part.connection_id, found[part.connection_id], parsed[part.connection_id], current)
         results = [parsed[p.connection_id] for p in parts]
         if not _claim(batch, parts, results, now):
             transaction.set_rollback(True)  # undo the counter bumps and any topic created above
