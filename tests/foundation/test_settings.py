@@ -55,18 +55,24 @@ def test_a_bad_value_names_the_variable(env, message):
     assert message in result.stderr
 
 
-def load_settings(**env: str) -> dict:
-    code = (
-        "import json, django; from django.conf import settings; django.setup(); "
-        "print(json.dumps({'db': settings.DATABASES['default'], 'redis': settings.REDIS_URL}, default=str))"
-    )
-    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+def run_django(code: str, drop: tuple[str, ...] = (), **env: str) -> str:
+    """What `code` prints in a new process with the project's settings; `drop`: variables it must not see."""
+    base = {k: v for k, v in os.environ.items() if k not in drop}
     base.update(DJANGO_SETTINGS_MODULE="project.settings", LOG_DIR="/tmp/mqttmon-settings-test-logs", **env)
+    code = "import django; django.setup(); " + code
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def load_settings(**env: str) -> dict:
+    code = (
+        "import json; from django.conf import settings; "
+        "print(json.dumps({'db': settings.DATABASES['default'], 'redis': settings.REDIS_URL}, default=str))"
+    )
     import json
 
-    return json.loads(result.stdout)
+    return json.loads(run_django(code, ("DATABASE_URL", "REDIS_URL"), **env))
 
 
 def test_without_database_url_the_default_is_sqlite_in_wal_mode():
@@ -97,14 +103,8 @@ def test_the_configured_database_really_answers():
 
 def _session_random_page_cost(**env: str) -> str:
     """random_page_cost as a new process's Django connection sees it (PostgreSQL, from DATABASE_URL)."""
-    code = (
-        "import django; django.setup(); from django.db import connection; c = connection.cursor(); "
-        "c.execute('SHOW random_page_cost'); print(c.fetchone()[0])"
-    )
-    base = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "LOG_DIR": "/tmp/mqttmon-settings-test-logs"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    code = "from django.db import connection; c = connection.cursor(); c.execute('SHOW random_page_cost'); "
+    return run_django(code + "print(c.fetchone()[0])", **env)
 
 
 @pytest.mark.skipif(
