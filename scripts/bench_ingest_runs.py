@@ -1,7 +1,7 @@
 """Run `manage.py mqtt_bench` several times, each on a freshly created database, and print one table.
 
     python scripts/bench_ingest_runs.py --runs 3 [--database postgres://postgres@127.0.0.1:5432/mqttmon_bench]
-        [-- <mqtt_bench options; default: --connections 1,10 --rate 30000 --duration 8>]
+        [-- <mqtt_bench options; default: --connections 1,10 --rate 60000 --duration 8>]
 
 The database is DROPPED and created again before each run, so its name must contain "bench". Exits 1 when a
 run fails or any message was lost or stored twice.
@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from mqtt_app.ingest.bench.goals import goals_over_runs  # noqa: E402
 from mqtt_app.ingest.bench.repeat import RunFailed, machine_loop_us, summarise, summary_of  # noqa: E402
 
-DEFAULT_BENCH = ["--connections", "1,10", "--rate", "30000", "--duration", "8"]
+DEFAULT_BENCH = ["--connections", "1,10", "--rate", "60000", "--duration", "8"]
 
 
 def recreate(url: str) -> None:

@@ -96,7 +96,8 @@ def test_a_second_benchmark_on_the_same_redis_refuses_to_start_and_leaves_the_fi
 @pytest.mark.django_db
 def test_the_latency_poll_sees_each_probe_topics_newest_probes_of_this_phase_only():
     """The poll reads each probe topic's newest PROBE_WINDOW readings (not every probe of the run): the
-    probes of this phase among them, of every connection, and nothing older than the phase's first probe."""
+    probes of this phase among them, of every connection, with the listener's receipt time, and nothing older
+    than the phase's first probe."""
     from datetime import UTC, datetime, timedelta
 
     from django.db import connection
@@ -114,13 +115,15 @@ def test_the_latency_poll_sees_each_probe_topics_newest_probes_of_this_phase_onl
         connection_ids.append(conn.pk)
         probes = [  # probes 0-39, the newest last
             TelemetryReading(connection=conn, topic=topic, metric="value", value=float(number),
-                             timestamp=start + timedelta(seconds=number), received_at=start)
+                             timestamp=start + timedelta(seconds=number),
+                             received_at=start + timedelta(milliseconds=number))
             for number in range(40)
         ]  # fmt: skip
         TelemetryReading.objects.bulk_create(probes)
 
-    def expected(first: int) -> list[tuple[int, float]]:
-        return [(cid, float(number)) for cid in connection_ids for number in range(first, 40)]
+    def expected(first: int) -> list[tuple[int, float, float]]:
+        received = start.timestamp()
+        return [(cid, float(n), received + n / 1000) for cid in connection_ids for n in range(first, 40)]
 
     assert sorted(probe_poll(topic_ids, probe_start=30)()) == expected(30)
     # PostgreSQL reads each topic's newest PROBE_WINDOW only; SQLite (no LATERAL) reads every probe.
