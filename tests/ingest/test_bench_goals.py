@@ -107,6 +107,10 @@ def test_half_load_latency_is_judged_only_when_the_max_phase_found_the_maximum()
     # Results written before the flag existed are judged as they were.
     del results[2]["saturated"]
     assert _by_goal(results)["p99 publish to commit under 100 ms, half-10"].met is True
+    # A checkpoint's fsync stalls commits: the verdict says when one fell in the phase.
+    results[3]["checkpoints"] = 1
+    verdict = _by_goal(results)["p99 publish to commit under 100 ms, half-10"]
+    assert verdict.measured == "80 ms (1 PostgreSQL checkpoint during the phase)"
     # A phase in which no probe was seen has no p99.
     results[3]["latency_ms_p99"] = None
     assert _by_goal(results)["p99 publish to commit under 100 ms, half-10"].measured == (

@@ -42,13 +42,14 @@ def test_the_table_lists_every_run_with_its_median_and_counts_what_was_lost():
         ],  # fmt: skip
     ]
     runs[0][0]["to_listener_ms_p99"] = 12.4  # the part before the listener had the probe (older runs lack it)
+    runs[0][0]["checkpoints"], runs[1][0]["checkpoints"] = 0, 2  # PostgreSQL checkpoints during the phase
     table, damaged = summarise(runs, [10.4, 11.0, 12.5])
     assert damaged == 3
     assert "3 runs; machine loop (sum(range(1000))): 10.4, 11.0, 12.5 (median 11.0) µs" in table
     assert "| max-10 | 20,000, 18,000, 22,000 (median 20,000) | 1500 / 3000 (12), 1750 / 3500, 1250 / 2500 |" in table
-    assert "59.0, 59.0, 59.0 (median 59.0) | 2 / 1 |" in table  # listener + worker + Redis + DB only
+    assert "59.0, 59.0, 59.0 (median 59.0) | 2 / 1 | 0, 2, - |" in table  # listener + worker + Redis + DB only
     assert "| reference: count-tuned | 25,000, 24,000, 26,000 (median 25,000) | | 40.0, 42.0, 38.0" in table
-    assert table.endswith("| 1 not received |")
+    assert table.endswith("| 1 not received | |")
 
 
 def test_the_script_refuses_a_database_it_must_not_drop():

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -129,3 +130,26 @@ def test_the_latency_poll_sees_each_probe_topics_newest_probes_of_this_phase_onl
     # PostgreSQL reads each topic's newest PROBE_WINDOW only; SQLite (no LATERAL) reads every probe.
     oldest = 40 - PROBE_WINDOW if connection.vendor == "postgresql" else 0
     assert sorted(probe_poll(topic_ids, probe_start=0)()) == expected(oldest)
+
+
+@pytest.mark.django_db
+def test_the_benchmark_counts_the_checkpoints_of_postgresql_during_a_phase():
+    """A checkpoint's final fsync stalls commits, so each phase reports how many fell in it."""
+    from django.db import connection
+
+    from mqtt_app.ingest.bench.run import checkpoints
+
+    if connection.vendor != "postgresql":
+        assert checkpoints() is None
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper OR pg_has_role(current_user, 'pg_checkpoint', 'MEMBER') FROM pg_roles "
+                       "WHERE rolname = current_user")  # fmt: skip
+        if not cursor.fetchone()[0]:
+            pytest.skip("CHECKPOINT needs a superuser or the pg_checkpoint role (.ci/run connects as postgres)")
+        before = checkpoints()
+        cursor.execute("CHECKPOINT")
+    deadline = time.monotonic() + 5  # the checkpointer reports its counters as it finishes
+    while checkpoints() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoints() == before + 1

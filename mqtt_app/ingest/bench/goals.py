@@ -93,7 +93,9 @@ def _p99(name: str, phase: dict[str, Any], top: dict[str, Any] | None) -> Verdic
             "the maximum is higher and this phase ran below half of it (raise --rate)",
             None,
         )
-    return Verdict(goal, f"{p99:.0f} ms", p99 < MAX_P99_MS)
+    checkpoints = phase.get("checkpoints")  # a checkpoint's fsync stalls commits: say when one fell in the phase
+    during = f" ({checkpoints} PostgreSQL checkpoint{'s' * (checkpoints > 1)} during the phase)" if checkpoints else ""
+    return Verdict(goal, f"{p99:.0f} ms{during}", p99 < MAX_P99_MS)
 
 
 def _scaled(counting: dict[str, Any] | None, key: str, bar: float, value: float) -> tuple[str, bool | None]:

@@ -46,6 +46,11 @@ def _fmt(values: Iterable[float], digits: int = 0) -> str:
     return f"{each} (median {statistics.median(values):,.{digits}f})"
 
 
+def _checkpoints(entries: list[dict[str, Any]]) -> str:
+    counts = [e.get("checkpoints") for e in entries]  # None: SQLite, or results of older runs
+    return ", ".join("-" if n is None else str(n) for n in counts)
+
+
 def _latency(phase: dict[str, Any]) -> str:
     if phase["latency_ms_p99"] is None:
         return "-"
@@ -68,8 +73,8 @@ def summarise(runs: list[list[dict[str, Any]]], loops_us: list[float]) -> tuple[
         f"{len(runs)} runs; machine loop (sum(range(1000))): {_fmt(loops_us, 1)} µs",
         "",
         "| phase | stored msg/s | p50 / p99 ms (p99 until the listener has it) "
-        "| CPU µs/msg (listener + worker + Redis + DB) | lost / dup |",
-        "|---|---|---|---|---|",
+        "| CPU µs/msg (listener + worker + Redis + DB) | lost / dup | PostgreSQL checkpoints during the phase |",
+        "|---|---|---|---|---|---|",
     ]
     damaged = 0
     for name, entries in phases.items():
@@ -78,12 +83,12 @@ def summarise(runs: list[list[dict[str, Any]]], loops_us: list[float]) -> tuple[
         latency = ", ".join(_latency(e) for e in entries)
         lines.append(
             f"| {name} | {_fmt(e['stored_msgs_per_s'] for e in entries)} | {latency} | "
-            f"{_fmt((cpu_total(e) for e in entries), 1)} | {lost} / {dup} |"
+            f"{_fmt((cpu_total(e) for e in entries), 1)} | {lost} / {dup} | {_checkpoints(entries)} |"
         )
     for name, entries in references.items():
         lost = sum(e["published"] - e["received"] for e in entries)
         lines.append(
             f"| reference: {name} | {_fmt(e['msgs_per_s'] for e in entries)} | | "
-            f"{_fmt((e['cpu_us_per_msg'] for e in entries), 1)} | {lost} not received |"
+            f"{_fmt((e['cpu_us_per_msg'] for e in entries), 1)} | {lost} not received | |"
         )
     return "\n".join(lines), damaged
