@@ -19,10 +19,22 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mqtt_app.ingest.bench.goals import goals_over_runs  # noqa: E402
+from mqtt_app.ingest.bench.goals import checkpoint_note, checkpoint_settings, goals_over_runs  # noqa: E402
 from mqtt_app.ingest.bench.repeat import RunFailed, machine_loop_us, summarise, summary_of  # noqa: E402
 
 DEFAULT_BENCH = ["--connections", "1,10", "--rate", "60000", "--duration", "8"]
+
+
+def server_url(url: str) -> str:
+    """The same server's `postgres` database."""
+    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+
+
+def checkpoint_line(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server_url(url)) as conn:
+        return checkpoint_note(checkpoint_settings(conn.cursor()))
 
 
 def recreate(url: str) -> None:
@@ -30,9 +42,8 @@ def recreate(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(server_url(url), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
@@ -59,6 +70,8 @@ def main() -> int:
         parser.error("the database is dropped before each run: its name must contain 'bench'")
     if options.runs < 1:
         parser.error("--runs must be at least 1")
+    note = checkpoint_line(options.database)
+    print(note, flush=True)
     runs, loops = [], []
     for number in range(1, options.runs + 1):
         loops.append(machine_loop_us())
@@ -69,6 +82,7 @@ def main() -> int:
             print(f"run {number} failed: {exc}", file=sys.stderr)
             return 1
     table, damaged = summarise(runs, loops)
+    print(note)
     print(table)
     print()
     print(goals_over_runs(runs))

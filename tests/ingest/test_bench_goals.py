@@ -3,7 +3,7 @@ subscriber against the reference machine's (41,000 msg/s at 18 µs a message).""
 
 from __future__ import annotations
 
-from mqtt_app.ingest.bench.goals import goals_over_runs, goals_table, verdicts
+from mqtt_app.ingest.bench.goals import checkpoint_note, goals_over_runs, goals_table, verdicts
 
 
 def _phase(name: str, rate: float, p99: float, cpu: float, lost: int = 0, duplicated: int = 0) -> dict:
@@ -115,4 +115,15 @@ def test_half_load_latency_is_judged_only_when_the_max_phase_found_the_maximum()
     results[3]["latency_ms_p99"] = None
     assert _by_goal(results)["p99 publish to commit under 100 ms, half-10"].measured == (
         "not measured (no latency probe was seen)"
+    )
+
+
+def test_the_run_says_whether_postgresql_has_the_readmes_checkpoint_settings_for_a_high_rate_site():
+    stock = checkpoint_note({"max_wal_size_mb": 1024, "checkpoint_timeout_s": 300})
+    assert stock.startswith("PostgreSQL: max_wal_size 1,024 MB, checkpoint_timeout 300 s: below the README's")
+    assert "the half phases' p99 then measures those stalls" in stock
+    assert "below" in checkpoint_note({"max_wal_size_mb": 8192, "checkpoint_timeout_s": 300})  # both count
+    tuned = checkpoint_note({"max_wal_size_mb": 8192, "checkpoint_timeout_s": 900})
+    assert tuned == (
+        "PostgreSQL: max_wal_size 8,192 MB, checkpoint_timeout 900 s (the README's settings for a high-rate site)"
     )

@@ -153,3 +153,19 @@ def test_the_benchmark_counts_the_checkpoints_of_postgresql_during_a_phase():
     while checkpoints() == before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert checkpoints() == before + 1
+
+
+@pytest.mark.django_db
+def test_the_checkpoint_settings_are_read_from_the_server():
+    from django.db import connection
+
+    from mqtt_app.ingest.bench.goals import checkpoint_settings
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's settings")
+    with connection.cursor() as cursor:
+        found = checkpoint_settings(cursor)
+        cursor.execute("SELECT pg_size_bytes(current_setting('max_wal_size')), "
+                       "extract(epoch FROM current_setting('checkpoint_timeout')::interval)")  # fmt: skip
+        wal_bytes, timeout = cursor.fetchone()
+    assert found == {"max_wal_size_mb": wal_bytes // 2**20, "checkpoint_timeout_s": int(timeout)}

@@ -7,8 +7,9 @@ import os
 import resource
 
 from django.core.management.base import BaseCommand
+from django.db import connection as db
 
-from mqtt_app.ingest.bench.goals import goals_table
+from mqtt_app.ingest.bench.goals import checkpoint_note, checkpoint_settings, goals_table
 from mqtt_app.ingest.bench.run import IngestBench
 from mqtt_app.management.migrated import require_migrated
 
@@ -46,6 +47,9 @@ class Command(BaseCommand):
             if options["worker_only"]:
                 self.worker_only(bench)
                 return
+            if db.vendor == "postgresql":
+                with db.cursor() as cursor:
+                    self.stdout.write(checkpoint_note(checkpoint_settings(cursor)))
             bench.start()
             results = []
             for count in [int(c) for c in options["connections"].split(",") if c.strip()]:
