@@ -162,7 +162,7 @@ def test_the_checkpoint_settings_are_read_from_the_server():
     from mqtt_app.ingest.bench.goals import checkpoint_settings
 
     if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's settings")
+        pytest.skip("a PostgreSQL server setting; CI (.ci/run) runs it on PostgreSQL")
     with connection.cursor() as cursor:
         found = checkpoint_settings(cursor)
         cursor.execute("SELECT pg_size_bytes(current_setting('max_wal_size')), "
