@@ -22,7 +22,7 @@ from .repeat import cpu_total
 
 # The README's PostgreSQL settings for a high-rate site ("PostgreSQL of high-rate sites"): with the default
 # max_wal_size of 1 GB this pipeline's WAL brings a checkpoint every 15-30 s at its maximum, and each one's
-# final fsync stalled commits for 250-400 ms here, which is what a half phase's p99 then measures.
+# final fsync stalled commits for 250-400 ms here; a half phase's p99 then measures such a stall.
 HIGH_RATE_MAX_WAL_MB, HIGH_RATE_CHECKPOINT_TIMEOUT_S = 8192, 900
 REFERENCE_RATE = 41_000  # msg/s of the counting subscriber on the machine the goals were set on
 REFERENCE_CPU_US = 18.0  # its CPU µs a message there
@@ -68,8 +68,8 @@ def checkpoint_note(settings: dict[str, int]) -> str:
         return f"{line} (the README's settings for a high-rate site)"
     return (
         f"{line}: below the README's settings for a high-rate site ({HIGH_RATE_MAX_WAL_MB:,} MB, "
-        f"{HIGH_RATE_CHECKPOINT_TIMEOUT_S:,} s). Checkpoints will fall in the phases (see their `checkpoints`), "
-        "and each one's final fsync stalls commits: the half phases' p99 then measures those stalls"
+        f"{HIGH_RATE_CHECKPOINT_TIMEOUT_S:,} s). Checkpoints may fall in the phases (see their `checkpoints`), "
+        "and each one's final fsync stalls commits: a half phase's p99 then measures that stall"
     )
 
 
