@@ -19,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mqtt_app.ingest.bench.goals import checkpoint_note, checkpoint_settings, goals_over_runs  # noqa: E402
+from mqtt_app.ingest.bench.checkpoints import checkpoint_note, checkpoint_settings  # noqa: E402
+from mqtt_app.ingest.bench.goals import goals_over_runs  # noqa: E402
 from mqtt_app.ingest.bench.repeat import RunFailed, machine_loop_us, summarise, summary_of  # noqa: E402
 
 DEFAULT_BENCH = ["--connections", "1,10", "--rate", "60000", "--duration", "8"]

@@ -3,7 +3,8 @@ subscriber against the reference machine's (41,000 msg/s at 18 µs a message).""
 
 from __future__ import annotations
 
-from mqtt_app.ingest.bench.goals import checkpoint_note, goals_over_runs, goals_table, verdicts
+from mqtt_app.ingest.bench.checkpoints import checkpoint_note
+from mqtt_app.ingest.bench.goals import goals_over_runs, goals_table, verdicts
 
 
 def _phase(name: str, rate: float, p99: float, cpu: float, lost: int = 0, duplicated: int = 0) -> dict:

@@ -137,7 +137,7 @@ def test_the_benchmark_counts_the_checkpoints_of_postgresql_during_a_phase():
     """A checkpoint's final fsync stalls commits, so each phase reports how many fell in it."""
     from django.db import connection
 
-    from mqtt_app.ingest.bench.run import checkpoints
+    from mqtt_app.ingest.bench.checkpoints import checkpoints
 
     if connection.vendor != "postgresql":
         assert checkpoints() is None
@@ -159,7 +159,7 @@ def test_the_benchmark_counts_the_checkpoints_of_postgresql_during_a_phase():
 def test_the_checkpoint_settings_are_read_from_the_server():
     from django.db import connection
 
-    from mqtt_app.ingest.bench.goals import checkpoint_settings
+    from mqtt_app.ingest.bench.checkpoints import checkpoint_settings
 
     if connection.vendor != "postgresql":
         pytest.skip("a PostgreSQL server setting; CI (.ci/run) runs it on PostgreSQL")

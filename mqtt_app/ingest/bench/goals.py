@@ -20,10 +20,6 @@ from typing import Any
 
 from .repeat import cpu_total
 
-# The README's PostgreSQL settings for a high-rate site ("PostgreSQL of high-rate sites"): with the default
-# max_wal_size of 1 GB this pipeline's WAL brings a checkpoint every 15-30 s at its maximum, and each one's
-# final fsync stalled commits for 250-400 ms here; a half phase's p99 then measures such a stall.
-HIGH_RATE_MAX_WAL_MB, HIGH_RATE_CHECKPOINT_TIMEOUT_S = 8192, 900
 REFERENCE_RATE = 41_000  # msg/s of the counting subscriber on the machine the goals were set on
 REFERENCE_CPU_US = 18.0  # its CPU µs a message there
 MIN_RATE, TIMES_NAIVE, MAX_CPU_US, MAX_P99_MS = 20_000, 10, 50.0, 100.0
@@ -51,26 +47,6 @@ def verdicts(results: list[dict[str, Any]]) -> list[Verdict]:
     halves = [(name, entry) for name, entry in phases.items() if name.startswith("half-")]
     out += [_p99(name, entry, phases.get("max-" + name.removeprefix("half-"))) for name, entry in halves]
     return out
-
-
-def checkpoint_settings(cursor: Any) -> dict[str, int]:  # noqa: ANN401 - any DB-API cursor on PostgreSQL
-    """The server's max_wal_size (MB) and checkpoint_timeout (s)."""
-    cursor.execute("SELECT name, setting FROM pg_settings WHERE name IN ('max_wal_size', 'checkpoint_timeout')")
-    found = {name: int(value) for name, value in cursor.fetchall()}
-    return {"max_wal_size_mb": found["max_wal_size"], "checkpoint_timeout_s": found["checkpoint_timeout"]}
-
-
-def checkpoint_note(settings: dict[str, int]) -> str:
-    """One line for the output: the server's checkpoint settings, and whether they are the high-rate ones."""
-    wal, timeout = settings["max_wal_size_mb"], settings["checkpoint_timeout_s"]
-    line = f"PostgreSQL: max_wal_size {wal:,} MB, checkpoint_timeout {timeout:,} s"
-    if wal >= HIGH_RATE_MAX_WAL_MB and timeout >= HIGH_RATE_CHECKPOINT_TIMEOUT_S:
-        return f"{line} (the README's settings for a high-rate site)"
-    return (
-        f"{line}: below the README's settings for a high-rate site ({HIGH_RATE_MAX_WAL_MB:,} MB, "
-        f"{HIGH_RATE_CHECKPOINT_TIMEOUT_S:,} s). Checkpoints may fall in the phases (see their `checkpoints`), "
-        "and each one's final fsync stalls commits: a half phase's p99 then measures that stall"
-    )
 
 
 def _no_loss(phases: dict[str, dict[str, Any]]) -> Verdict:

@@ -30,6 +30,7 @@ from mqtt_app.listener import registry
 from mqtt_app.models import IngestBatch, MqttConnection, MqttTopic, Site, TelemetryReading
 from mqtt_app.services.reconcile import run_reconcile
 
+from .checkpoints import checkpoints
 from .mix import DEVICES, FORMATS, PROBE_TOPIC, SEQ_BASE
 from .procs import (
     Children,
@@ -384,22 +385,6 @@ def probe_poll(topic_ids: list[int], probe_start: int) -> Callable[[], list[tupl
     )
     params = [int_array(topic_ids), probe_start, SEQ_BASE]
     return lambda: pg_fetch(sql, params)
-
-
-def checkpoints() -> int | None:
-    """PostgreSQL checkpoints so far (timed and requested), server-wide; None on SQLite. Counted per phase
-    because a checkpoint's final fsync of the data files stalls the commits that wait for the WAL's fsync
-    behind it (measured here: 250-400 ms, with the server's default max_wal_size of 1 GB a checkpoint every
-    15-30 s at these rates), and a phase's p99 latency depends on whether one fell in it."""
-    if db.vendor != "postgresql":
-        return None
-    with db.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # statistics are otherwise frozen for a transaction
-        if db.pg_version >= 170000:  # PostgreSQL 17 moved the counters to pg_stat_checkpointer
-            cursor.execute("SELECT num_timed + num_requested FROM pg_stat_checkpointer")
-        else:
-            cursor.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
-        return int(cursor.fetchone()[0])
 
 
 def _port_open(port: int) -> bool:

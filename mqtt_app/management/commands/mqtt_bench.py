@@ -9,7 +9,8 @@ import resource
 from django.core.management.base import BaseCommand
 from django.db import connection as db
 
-from mqtt_app.ingest.bench.goals import checkpoint_note, checkpoint_settings, goals_table
+from mqtt_app.ingest.bench.checkpoints import checkpoint_note, checkpoint_settings
+from mqtt_app.ingest.bench.goals import goals_table
 from mqtt_app.ingest.bench.run import IngestBench
 from mqtt_app.management.migrated import require_migrated
 
