@@ -175,6 +175,22 @@ def _random_page_cost() -> float | None:
 
 
 DB_RANDOM_PAGE_COST = _random_page_cost()
+
+
+def _backend_flush_after_kb() -> int | None:
+    """PostgreSQL's backend_flush_after, in kB, set on each of this product's sessions (mqtt_app/db_session.py);
+    None keeps the server's (0, off, by default). A worker's session evicts the readings it wrote from shared
+    buffers into the kernel's page cache; off, those pages stay dirty there (measured: 750-900 MB) until a
+    checkpoint's fsync writes them all at once, and every commit's WAL fsync waits behind that write (a half-load
+    p99 of 227 ms over a 30-second phase). At 256 kB each session asks the kernel to write as it goes: at most
+    about 75 MB dirty, and the same phase's p99 was 90 ms."""
+    raw = env_str("DB_BACKEND_FLUSH_AFTER", "256")
+    if raw.lower() == "server":
+        return None
+    return env_int("DB_BACKEND_FLUSH_AFTER", 256, minimum=0, maximum=2048)
+
+
+DB_BACKEND_FLUSH_AFTER = _backend_flush_after_kb()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

@@ -47,6 +47,9 @@ def test_debug_off_with_every_required_setting_passes():
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not a logging level"),
         ({"DB_RANDOM_PAGE_COST": "cheap"}, "DB_RANDOM_PAGE_COST='cheap' is not a number"),
         ({"DB_RANDOM_PAGE_COST": "-1"}, "DB_RANDOM_PAGE_COST=-1.0 is below the minimum 0.0"),
+        ({"DB_BACKEND_FLUSH_AFTER": "256kB"}, "DB_BACKEND_FLUSH_AFTER='256kB' is not a whole number"),
+        ({"DB_BACKEND_FLUSH_AFTER": "4096"}, "DB_BACKEND_FLUSH_AFTER=4096 is out of range [0, 2048]"),
+        ({"DB_BACKEND_FLUSH_AFTER": "-8"}, "DB_BACKEND_FLUSH_AFTER=-8 is out of range [0, 2048]"),
     ],
 )
 def test_a_bad_value_names_the_variable(env, message):
@@ -101,21 +104,45 @@ def test_the_configured_database_really_answers():
         assert cursor.fetchone() == (1,)
 
 
-def _session_random_page_cost(**env: str) -> str:
-    """random_page_cost as a new process's Django connection sees it (PostgreSQL, from DATABASE_URL)."""
-    code = "from django.db import connection; c = connection.cursor(); c.execute('SHOW random_page_cost'); "
-    return run_django(code + "print(c.fetchone()[0])", **env)
+def _session_settings(**env: str) -> tuple[str, str]:
+    """random_page_cost and backend_flush_after as a new process's Django connection sees them (PostgreSQL,
+    from DATABASE_URL)."""
+    code = (
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute('SELECT current_setting(%s), current_setting(%s)', ['random_page_cost', 'backend_flush_after']); "
+        "print(*c.fetchone())"
+    )
+    cost, flush_after = run_django(code, **env).split()
+    return cost, flush_after
 
 
-@pytest.mark.skipif(
+POSTGRESQL = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="a PostgreSQL session setting; CI (.ci/run) runs it on PostgreSQL",
+    reason="PostgreSQL session settings; CI (.ci/run) runs it on PostgreSQL",
 )
-def test_each_postgresql_session_prices_a_random_page_read_as_cached_unless_told_to_keep_the_servers():
+
+
+def _servers(name: str) -> str:
     import psycopg
 
     with psycopg.connect(os.environ["DATABASE_URL"]) as plain:  # a session this product did not open
-        server = plain.execute("SHOW random_page_cost").fetchone()[0]
-    assert _session_random_page_cost() == "1.1"
-    assert _session_random_page_cost(DB_RANDOM_PAGE_COST="2.5") == "2.5"
-    assert _session_random_page_cost(DB_RANDOM_PAGE_COST="server") == server
+        return plain.execute(f"SHOW {name}").fetchone()[0]
+
+
+@POSTGRESQL
+def test_each_postgresql_session_prices_a_random_page_read_as_cached_unless_told_to_keep_the_servers():
+    server = _servers("random_page_cost")
+    assert _session_settings()[0] == "1.1"
+    assert _session_settings(DB_RANDOM_PAGE_COST="2.5")[0] == "2.5"
+    assert _session_settings(DB_RANDOM_PAGE_COST="server")[0] == server
+
+
+@POSTGRESQL
+def test_each_postgresql_session_has_the_kernel_write_its_evicted_pages_unless_told_to_keep_the_servers():
+    server = _servers("backend_flush_after")
+    assert _session_settings()[1] == "256kB"
+    assert _session_settings(DB_BACKEND_FLUSH_AFTER="512")[1] == "512kB"
+    assert _session_settings(DB_BACKEND_FLUSH_AFTER="0")[1] == "0"
+    assert _session_settings(DB_BACKEND_FLUSH_AFTER="server")[1] == server
+    both_kept = _session_settings(DB_BACKEND_FLUSH_AFTER="server", DB_RANDOM_PAGE_COST="server")
+    assert both_kept == (_servers("random_page_cost"), server)
