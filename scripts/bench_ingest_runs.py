@@ -10,6 +10,7 @@ run fails or any message was lost or stored twice.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -79,6 +80,8 @@ def main() -> int:
         print(f"run {number} of {options.runs} (machine loop {loops[-1]:.1f} µs)...", flush=True)
         try:
             runs.append(summary_of(one_run(options.database, options.bench_args or DEFAULT_BENCH)))
+            for phase in runs[-1]:  # every figure of the run, on record (the table below keeps the main ones)
+                print(json.dumps(phase), flush=True)
         except (RunFailed, subprocess.CalledProcessError) as exc:
             print(f"run {number} failed: {exc}", file=sys.stderr)
             return 1

@@ -169,3 +169,18 @@ def test_the_checkpoint_settings_are_read_from_the_server():
                        "extract(epoch FROM current_setting('checkpoint_timeout')::interval)")  # fmt: skip
         wal_bytes, timeout = cursor.fetchone()
     assert found == {"max_wal_size_mb": wal_bytes // 2**20, "checkpoint_timeout_s": int(timeout)}
+
+
+def test_slow_probes_are_counted_by_the_second_of_the_phase_they_were_published_in():
+    """A p99 made by one stall shows as one or two seconds of the phase, to set beside the database's log."""
+    from mqtt_app.ingest.bench.run import slow_seconds
+
+    start = 1_800_000_000.0
+    latencies = [(40.0, start), (45.0, start + 0.5), (150.0, start + 12.2), (240.0, start + 12.9)]
+    latencies += [(101.0, start + 13.0), (100.0, start + 13.5), (60.0, start + 29.9)]
+    # The goal is "under 100 ms": a probe of exactly 100 ms misses it. Keys are seconds, in time order.
+    assert slow_seconds(latencies) == {"12": 2, "13": 2}
+    assert list(slow_seconds([(500.0, start + 20), (500.0, start + 3), (1.0, start)])) == ["3", "20"]
+    assert slow_seconds([(30.0, start), (99.9, start + 1)]) == {}
+    assert slow_seconds([]) == {}
+    assert slow_seconds(latencies, threshold_ms=50) == {"12": 2, "13": 2, "29": 1}

@@ -31,6 +31,7 @@ from mqtt_app.models import IngestBatch, MqttConnection, MqttTopic, Site, Teleme
 from mqtt_app.services.reconcile import run_reconcile
 
 from .checkpoints import checkpoints
+from .goals import MAX_P99_MS
 from .mix import DEVICES, FORMATS, PROBE_TOPIC, SEQ_BASE
 from .procs import (
     Children,
@@ -105,11 +106,12 @@ class IngestBench:
         ]
 
     def settle(self) -> float:
-        """VACUUM ANALYZE the ingestion tables; returns the CPU seconds it took (it runs in this process's own
-        backend). Before a scenario: what the previous clean-up deleted is not left to an autovacuum in a
-        timed phase. After each phase: the phase's share of vacuuming (an insert-only table is vacuumed as it
-        grows; the topic rows' old versions are pruned), reported as `vacuum_after`. Autovacuum may still
-        start inside a long phase; then it is in that phase's database figure."""
+        """VACUUM ANALYZE the ingestion tables, then have the kernel write every dirty page; returns the CPU
+        seconds the vacuum took (it runs in this process's own backend). Before a scenario: what the previous
+        clean-up deleted is not left to an autovacuum in a timed phase. After each phase: the phase's share of
+        vacuuming (an insert-only table is vacuumed as it grows; the topic rows' old versions are pruned),
+        reported as `vacuum_after`. Autovacuum may still start inside a long phase; then it is in that phase's
+        database figure."""
         if db.vendor != "postgresql":
             return 0.0
         tables = [model._meta.db_table for model in (TelemetryReading, MqttTopic, IngestBatch, MqttConnection)]
@@ -118,7 +120,12 @@ class IngestBench:
             own = [cursor.fetchone()[0]]
             before = cpu_seconds(own)
             cursor.execute(f"VACUUM ANALYZE {', '.join(db.ops.quote_name(t) for t in tables)}")
-            return cpu_seconds(own) - before
+            used = cpu_seconds(own) - before
+        # The vacuum's writes, and the previous phase's, are left for the kernel to write back: otherwise it
+        # writes them in the first seconds of the next phase, whose commits' WAL fsyncs queue behind them (seen:
+        # a half phase slow in its first 3 seconds only). Each timed phase starts with them on disk.
+        os.sync()
+        return used
 
     def _held(self) -> int:
         beat = registry.live_listeners(self.redis).get("bench-ingest") or {}
@@ -144,7 +151,7 @@ class IngestBench:
         self.probe += count // probe_every + 1
         expected = count * len(self.connections)
         cpu_before, t0, batches_before = self.cpu(), time.monotonic(), self.batches()
-        checkpoints_before = checkpoints()
+        checkpoints_before, started = checkpoints(), time.time()
         publisher = self.children.spawn(
             f"publisher-{name}",
             [
@@ -177,6 +184,7 @@ class IngestBench:
         offered, stored_rate = rate * len(self.connections), round(_rate(progress, base), 0)
         return {
             "phase": name,
+            "started_utc": time.strftime("%H:%M:%S", time.gmtime(started)),
             "connections": len(self.connections),
             "offered_msgs_per_s": offered,
             "published": report.get("sent", 0),
@@ -228,7 +236,8 @@ class IngestBench:
         pairs = [(times, sent[str(number)]) for (_, number), times in seen.items() if str(number) in sent]
         if len(pairs) < 2:
             return {"latency_ms_p50": None, "latency_ms_p99": None, "probes": len(pairs)}
-        total = statistics.quantiles([(at - published) * 1000 for (at, _), published in pairs], n=100)
+        latencies = [((at - published) * 1000, published) for (at, _), published in pairs]
+        total = statistics.quantiles([ms for ms, _ in latencies], n=100)
         intake = statistics.quantiles([(received - published) * 1000 for (_, received), published in pairs], n=100)
         return {
             "latency_ms_p50": round(total[49], 1),
@@ -236,6 +245,7 @@ class IngestBench:
             "to_listener_ms_p50": round(intake[49], 1),
             "to_listener_ms_p99": round(intake[98], 1),
             "probes": len(pairs),
+            "slow_probes_by_second": slow_seconds(latencies),
         }
 
     def integrity(self, start_seq: int, count: int, probe_every: int) -> dict:
@@ -360,6 +370,22 @@ class IngestBench:
         Site.objects.filter(name=SITE).delete()
         if self.lock_key and self.redis.get(self.lock_key) == str(os.getpid()).encode():
             self.redis.delete(self.lock_key)
+
+
+def slow_seconds(latencies: list[tuple[float, float]], threshold_ms: float = MAX_P99_MS) -> dict[str, int]:
+    """Probes, as (publish to commit ms, publish epoch), that took `threshold_ms` (the p99 goal) or more,
+    counted by the second of the phase they were published in (from the first probe's publish), in time order.
+    A p99 made by one stall shows as one or two seconds, to set beside the database's log (checkpoints) and
+    the disk's activity at that moment."""
+    if not latencies:
+        return {}
+    first = min(published for _, published in latencies)
+    slow: dict[int, int] = {}
+    for ms, published in latencies:
+        if ms >= threshold_ms:
+            second = int(published - first)
+            slow[second] = slow.get(second, 0) + 1
+    return {str(second): slow[second] for second in sorted(slow)}
 
 
 def probe_poll(topic_ids: list[int], probe_start: int) -> Callable[[], list[tuple[int, float, float]]]:
