@@ -393,12 +393,13 @@ def probe_poll(topic_ids: list[int], probe_start: int) -> Callable[[], list[tupl
     listener's receipt time as a Unix time).
 
     PostgreSQL: each probe topic's newest PROBE_WINDOW readings, through the (topic, time) index, as one
-    prepared statement. The poll used to read every probe of the run, through an ORM query built each
-    time, every 5 ms: measured during a half-load phase, the poll's backend and this process then took
-    half of one of the machine's two cores, CPU taken from the system being measured (0.15 of a core
-    now). A probe is seen unless PROBE_WINDOW newer ones of its topic were committed before the next
-    poll (a batch carries a few of each topic); an unseen probe only lowers the `probes` count. A commit
-    is seen up to POLL_SECONDS late, so the latencies reported are that much pessimistic at most."""
+    statement (parsed and planned on each call: Django's connection prepares nothing). The poll used to read
+    every probe of the run, through an ORM query built each time, every 5 ms: measured during a half-load
+    phase, the poll's backend and this process then took half of one of the machine's two cores, CPU taken
+    from the system being measured (0.15 of a core now). A probe is seen unless PROBE_WINDOW newer ones of
+    its topic were committed before the next poll (a batch carries a few of each topic); an unseen probe only
+    lowers the `probes` count. A commit is seen up to POLL_SECONDS late, so the latencies reported are that
+    much pessimistic at most."""
     if db.vendor != "postgresql":
         probes = TelemetryReading.objects.filter(topic_id__in=topic_ids, value__gte=probe_start, value__lt=SEQ_BASE)
         columns = ("connection_id", "value", "received_at")  # a new query each call (a QuerySet caches its rows)
