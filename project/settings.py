@@ -8,6 +8,7 @@ Mosquitto on loopback, DEBUG on. Bad values fail at start with ImproperlyConfigu
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
@@ -162,35 +163,24 @@ def _database() -> dict:
 DATABASES = {"default": _database()}
 
 
-def _random_page_cost() -> float | None:
-    """PostgreSQL's planner cost of a random page read, set on each of this product's sessions
-    (mqtt_app/db_session.py); None keeps the server's. The server default (4) prices a page read from a
-    spinning disk; this product's hot tables live in memory. Measured: the per-batch topic counter update,
-    200 topics of 1,400, was planned as a full scan and a hash join (6.6 ms) instead of an index probe per
-    topic (3.9 ms); larger batches keep the hash join either way."""
-    raw = env_str("DB_RANDOM_PAGE_COST", "1.1")
-    if raw.lower() == "server":
-        return None
-    return env_float("DB_RANDOM_PAGE_COST", 1.1, minimum=0.0)
+def _session_setting(name: str, read: Callable[[str], float | int]) -> float | int | None:
+    """A PostgreSQL setting this product sets on each of its sessions (mqtt_app/db_session.py): None when the
+    variable says `server` (keep the server's own value), otherwise `read(name)`, which names the variable in
+    its error."""
+    return None if env_str(name).lower() == "server" else read(name)
 
 
-DB_RANDOM_PAGE_COST = _random_page_cost()
-
-
-def _backend_flush_after_kb() -> int | None:
-    """PostgreSQL's backend_flush_after, in kB, set on each of this product's sessions (mqtt_app/db_session.py);
-    None keeps the server's (0, off, by default). A worker's session evicts the readings it wrote from shared
-    buffers into the kernel's page cache; off, those pages stay dirty there (measured: 750-900 MB) until a
-    checkpoint's fsync writes them all at once, and every commit's WAL fsync waits behind that write (a half-load
-    p99 of 227 ms over a 30-second phase). At 256 kB each session asks the kernel to write as it goes: at most
-    about 75 MB dirty, and the same phase's p99 was 90 ms."""
-    raw = env_str("DB_BACKEND_FLUSH_AFTER", "256")
-    if raw.lower() == "server":
-        return None
-    return env_int("DB_BACKEND_FLUSH_AFTER", 256, minimum=0, maximum=2048)
-
-
-DB_BACKEND_FLUSH_AFTER = _backend_flush_after_kb()
+# PostgreSQL's planner cost of a random page read. The server default (4) prices a page read from a spinning
+# disk; this product's hot tables live in memory. Measured: the per-batch topic counter update, 200 topics of
+# 1,400, was planned as a full scan and a hash join (6.6 ms) instead of an index probe per topic (3.9 ms);
+# larger batches keep the hash join either way.
+DB_RANDOM_PAGE_COST = _session_setting("DB_RANDOM_PAGE_COST", lambda n: env_float(n, 1.1, minimum=0.0))
+# PostgreSQL's backend_flush_after, in kB (the server's default is 0, off). A worker's session evicts the readings
+# it wrote from shared buffers into the kernel's page cache; off, those pages stayed dirty there (measured:
+# 750-900 MB) until a checkpoint's fsync wrote them all at once (its sync phase 0.46 s), and every commit's WAL
+# fsync waited behind that write. At 256 kB each session has the kernel write as it goes: at most about 75 MB
+# stayed dirty and checkpoints' sync phases took 0.002-0.18 s (README, "Benchmarks").
+DB_BACKEND_FLUSH_AFTER = _session_setting("DB_BACKEND_FLUSH_AFTER", lambda n: env_int(n, 256, minimum=0, maximum=2048))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
