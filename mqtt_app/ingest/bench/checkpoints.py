@@ -1,7 +1,8 @@
 """PostgreSQL checkpoints in the ingestion benchmark: how many fell in a phase, and the server's settings.
 
 A checkpoint's final fsync of the data files holds back the commits waiting for their WAL fsync (measured
-here: 250-400 ms), so a half phase's p99 depends on whether one fell in it. `checkpoint_settings` and
+here: 250-400 ms with the sessions' backend_flush_after off, 150-180 ms with DB_BACKEND_FLUSH_AFTER's 256 kB),
+so a half phase's p99 depends on whether one fell in it. `checkpoint_settings` and
 `checkpoint_note` take any DB-API cursor: `scripts/bench_ingest_runs.py` uses them without Django.
 """
 
@@ -11,7 +12,7 @@ from typing import Any
 
 # The README's PostgreSQL settings for a high-rate site ("PostgreSQL of high-rate sites"): with the default
 # max_wal_size of 1 GB this pipeline's WAL brings a checkpoint every 15-30 s at its maximum, and each one's
-# final fsync stalled commits for 250-400 ms here; a half phase's p99 then measures such a stall.
+# final fsync stalls commits (above); a half phase's p99 then measures such a stall.
 HIGH_RATE_MAX_WAL_MB, HIGH_RATE_CHECKPOINT_TIMEOUT_S = 8192, 900
 
 
