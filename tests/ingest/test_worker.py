@@ -78,3 +78,62 @@ def start_worker(env: dict[str, str], log: Path) -> Process:
         env=env,
         log_path=log,
     )
+
+
+@pytest.mark.parametrize("enabled", [False, True], ids=["events-off-by-default", "MQTT_INGEST_TASK_EVENTS=true"])
+def test_a_worker_sending_events_sends_none_for_ingest_batches_unless_told_to(
+    enabled, connection, process_env, tmp_path
+):
+    """The Procfile's worker runs with -E (for Flower). Each ingest batch would cost three events; by default
+    they are not sent, while every other task's still are (the ping here)."""
+    from project.celery import app
+    from tasks.diagnostics import ping
+    from tasks.ingest import ingest_batch
+
+    env = process_env | ({"MQTT_INGEST_TASK_EVENTS": "true"} if enabled else {})
+    worker = Process(worker_command("events@%h", extra=("-E",)), env=env, log_path=tmp_path / "worker.log")
+    seen = EventLog(app)
+    try:
+        # Its worker-online event: the receiver is subscribed and the worker up, so no event can be missed.
+        wait_for(lambda: seen.kinds() & {"worker-online", "worker-heartbeat"}, timeout=30, what="the worker online")
+        sent = ingest_batch.apply_async(args=[make_batch(connection.pk, [("home/events", b"1.5")])], queue="ingest")
+        wait_for(TelemetryReading.objects.exists, timeout=30, what="the batch stored by the worker")
+        # Sent after the batch was stored, by the same worker: once its events are in, the batch's would be too.
+        later = ping.apply_async(queue="default")
+        assert later.get(timeout=20)["database"] is True
+        wait_for(lambda: seen.has(later.id, "task-succeeded"), timeout=20, what="the ping's task-succeeded event")
+        batch_events = seen.types_of(sent.id)
+        if enabled:
+            assert {"task-received", "task-started", "task-succeeded"} <= batch_events
+        else:
+            assert batch_events == set()
+    finally:
+        seen.stop()
+        worker.stop()
+
+
+class EventLog:
+    """Every Celery event sent through the broker while it runs (a receiver in a thread, as Flower has)."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        import threading
+
+        self.events: list[dict] = []
+        self._connection = app.connection_for_read()
+        self._receiver = app.events.Receiver(self._connection, handlers={"*": self.events.append})
+        self._thread = threading.Thread(target=self._receiver.capture, kwargs={"wakeup": False}, daemon=True)
+        self._thread.start()
+
+    def kinds(self) -> set[str]:
+        return {event["type"] for event in list(self.events)}
+
+    def types_of(self, task_id: str) -> set[str]:
+        return {event["type"] for event in list(self.events) if event.get("uuid") == task_id}
+
+    def has(self, task_id: str, kind: str) -> bool:
+        return kind in self.types_of(task_id)
+
+    def stop(self) -> None:
+        self._receiver.should_stop = True
+        self._thread.join(5)
+        self._connection.release()
