@@ -184,3 +184,14 @@ def test_slow_probes_are_counted_by_the_second_of_the_phase_they_were_published_
     assert slow_seconds([(30.0, start), (99.9, start + 1)]) == {}
     assert slow_seconds([]) == {}
     assert slow_seconds(latencies, threshold_ms=50) == {"12": 2, "13": 2, "29": 1}
+
+
+def test_the_benchmark_worker_sends_task_events_as_the_procfile_worker_does():
+    """Its figures are the deployed worker's: with -E (for Flower) in both, or in neither."""
+    from mqtt_app.ingest.bench.procs import celery_worker
+
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ": " in line)
+    deployed = procfile["worker"].split()
+    bench = celery_worker("ingest,control", 2, "bench")
+    assert ("-E" in bench) == ("-E" in deployed)
+    assert "-E" in deployed  # Flower's task pages need it (the ingest task itself opts out: tasks/ingest.py)

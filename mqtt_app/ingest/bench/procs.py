@@ -124,9 +124,10 @@ def mosquitto_config(folder: Path, port: int, high_rate: bool) -> Path:
 
 
 def celery_worker(queues: str, concurrency: int, name: str) -> list[str]:
-    """The command line of a benchmark's Celery worker (this virtualenv's celery, quiet, no cluster chatter)."""
+    """The command line of a benchmark's Celery worker (this virtualenv's celery, quiet, no cluster chatter).
+    With task events on (-E) like the Procfile's worker, so the figures include what Flower's events cost."""
     celery = str(Path(sys.executable).with_name("celery"))
-    return [celery, "-A", "project", "worker", "-Q", queues, "--concurrency", str(concurrency),
+    return [celery, "-A", "project", "worker", "-E", "-Q", queues, "--concurrency", str(concurrency),
             "--without-gossip", "--without-mingle", "-n", f"{name}@%h", "-l", "WARNING"]  # fmt: skip
 
 
