@@ -1,7 +1,9 @@
 """The listener's batch decoded into plain messages, bad entries skipped.
 
-The envelope: {"id", "listener", "parts": [part, ...]}, a part per connection the listener holds, or
+The envelope: {"id", "listener", "sent_at", "parts": [part, ...]}, a part per connection the listener holds, or
 {"id", "connection_id", "listener", "messages": [...]}, one connection (what listeners sent before).
+`sent_at` (epoch seconds, when the listener enqueued it) only times the batch's wait in the queue; a batch
+without it, or with something else there, is stored all the same.
 A part's messages come in one of two forms:
 - columns (what the listener sends, serialized with msgpack): {"connection_id", "topics": [str],
   "payloads": [bytes], "qos": [int], "retain": [bool], "received_at": [float]}, the i-th entry of each list
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +61,7 @@ class Batch:
     id: uuid.UUID
     listener: str
     parts: list[Part]
+    sent_at: float | None = None
 
     @property
     def message_count(self) -> int:
@@ -82,7 +86,7 @@ def decode_batch(raw: Any) -> Batch:
             raise BadBatch("a batch's 'parts' must be a non-empty list")
     else:
         entries = [raw]  # the single-connection shape
-    batch = Batch(batch_id, str(raw.get("listener", "")), [])
+    batch = Batch(batch_id, str(raw.get("listener", "")), [], _epoch(raw.get("sent_at")))
     by_connection: dict[int, Part] = {}
     for entry in entries:
         connection_id = _connection_id(entry)
@@ -98,6 +102,12 @@ def decode_batch(raw: Any) -> Batch:
     if skipped:
         logger.warning("batch %s: skipped %d malformed entries", batch_id, skipped)
     return batch
+
+
+def _epoch(value: Any) -> float | None:  # noqa: ANN401 - whatever the wire held
+    if type(value) not in (int, float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _connection_id(entry: Any) -> int:

@@ -27,6 +27,7 @@ After commit: the live events of each connection.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,9 @@ from .topics import (
 )
 
 logger = logging.getLogger(__name__)
+# Where a stored batch's time went, one DEBUG line each (off unless this logger is set to DEBUG: the benchmark
+# does, to report the stages of a phase's batches; see log_timing).
+timing_logger = logging.getLogger("mqtt_app.ingest.timing")
 
 
 @dataclass
@@ -73,15 +77,38 @@ class Outcome:
 
 def ingest_batch(raw: Any, *, announce: bool = True) -> Outcome:
     """Store one batch (idempotent per batch id) and, after commit, send its live events."""
+    started = time.time()
     try:
         batch = decode_batch(raw)
     except BadBatch as exc:
         logger.error("dropping an unusable batch: %s", exc)
         return Outcome("bad_batch")
     outcome, updates = store_batch(batch)
+    if timing_logger.isEnabledFor(logging.DEBUG) and outcome.status == "stored":
+        log_timing(batch, started, time.time())
     if updates and announce:
         outcome.events = live.publish_all(updates)
     return outcome
+
+
+def log_timing(batch: Batch, started: float, committed: float) -> None:
+    """Epoch seconds of a stored batch's milestones: its oldest message's receipt by the listener, its send to
+    the queue (`sent_at`, "-" from a listener that does not say), this task's start, and the commit. Their
+    differences: the listener's batching, the wait in the queue, the storing."""
+    received = [part.received_range[0] for part in batch.parts if part.messages]
+    if not received:
+        return  # every entry was malformed: nothing was received to time
+    first = min(received).timestamp()
+    sent = "-" if batch.sent_at is None else f"{batch.sent_at:.4f}"
+    timing_logger.debug(
+        "batch=%s messages=%d received=%.4f sent=%s started=%.4f committed=%.4f",
+        batch.id,
+        batch.message_count,
+        first,
+        sent,
+        started,
+        committed,
+    )
 
 
 def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:

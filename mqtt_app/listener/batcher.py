@@ -367,7 +367,9 @@ class Batcher:
         self.send_task(task, args=args, kwargs=kwargs, queue=queue, **options)
 
     def _batch(self, parts: list[tuple[int, list[Chunk]]]) -> dict:
-        return {"id": str(uuid.uuid4()), "listener": self.listener_id, "parts": [_part(c, k) for c, k in parts]}
+        wire = [_part(c, k) for c, k in parts]
+        # sent_at: when it left for the queue, to time its wait there (decode.py)
+        return {"id": str(uuid.uuid4()), "listener": self.listener_id, "sent_at": time.time(), "parts": wire}
 
     def _redis_down(self, exc: Exception, due: dict[int, list[Chunk]], control: list) -> None:
         """Put back what was not sent (at the front: order per connection is kept) and wait."""

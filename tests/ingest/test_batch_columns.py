@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -100,3 +102,38 @@ def test_a_column_batch_is_stored_like_the_message_form(connection):
     assert (outcome.status, outcome.readings) == ("stored", 2)
     assert sorted(TelemetryReading.objects.values_list("value", flat=True)) == [21.5, 22.0]
     assert bytes(MqttTopic.objects.get(topic="cam/1").last_payload) == BINARY
+
+
+def test_the_listeners_send_time_is_kept_and_anything_else_there_is_ignored():
+    envelope = {"id": str(uuid.uuid4()), "listener": "L1", "parts": [part()]}
+    assert decode_batch(through_msgpack(envelope | {"sent_at": AT + 0.5})).sent_at == AT + 0.5
+    assert decode_batch(envelope).sent_at is None  # a listener from before it was sent
+    for junk in ("soon", True, float("inf"), float("nan"), None, [AT]):
+        batch = decode_batch(envelope | {"sent_at": junk})
+        assert batch.sent_at is None and batch.message_count == 2  # only a timing: the batch is whole
+
+
+@pytest.mark.django_db
+def test_a_stored_batch_logs_where_its_time_went_when_its_timing_logger_is_on(connection, caplog):
+    batch = columns(make_multi_batch({connection.pk: [("home/a", b"1"), ("home/b", b"2")]}, at=time.time() - 0.2))
+    batch["sent_at"] = time.time() - 0.1
+    with caplog.at_level(logging.DEBUG, logger="mqtt_app.ingest.timing"):
+        ingest_batch(through_msgpack(batch))
+        ingest_batch(through_msgpack(batch))  # the redelivery stores nothing: nothing to time
+        unsent = {key: value for key, value in batch.items() if key != "sent_at"} | {"id": str(uuid.uuid4())}
+        ingest_batch(through_msgpack(unsent))
+    lines = [record.getMessage() for record in caplog.records if record.name == "mqtt_app.ingest.timing"]
+    assert len(lines) == 2
+    fields = dict(item.split("=") for item in lines[0].split())
+    assert fields["batch"] == str(uuid.UUID(batch["id"])) and fields["messages"] == "2"
+    received, sent, started, committed = (float(fields[k]) for k in ("received", "sent", "started", "committed"))
+    assert received == pytest.approx(batch["parts"][0]["received_at"][0], abs=1e-3)  # its oldest message
+    assert received < sent < started <= committed <= time.time()
+    assert "sent=-" in lines[1]  # no sent_at from the listener: still timed, that stage unknown
+
+
+@pytest.mark.django_db
+def test_no_timing_is_logged_by_default(connection, caplog):
+    with caplog.at_level(logging.INFO):
+        ingest_batch(columns(make_multi_batch({connection.pk: [("home/a", b"1")]})))
+    assert not [record for record in caplog.records if record.name == "mqtt_app.ingest.timing"]

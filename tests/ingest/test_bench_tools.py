@@ -195,3 +195,30 @@ def test_the_benchmark_worker_sends_task_events_as_the_procfile_worker_does():
     bench = celery_worker("ingest,control", 2, "bench")
     assert ("-E" in bench) == ("-E" in deployed)
     assert "-E" in deployed  # Flower's task pages need it (the ingest task itself opts out: tasks/ingest.py)
+
+
+def test_a_phases_batches_are_reported_by_stage_from_the_workers_timing_lines(tmp_path):
+    from mqtt_app.ingest.bench.run import batch_stages
+
+    log = tmp_path / "batch-timing.log"
+    lines = [  # received, sent, started, committed: 10 ms batching, 2 ms queue, 20 ms storing; one slow store
+        f"batch={i} messages=400 received={100 + i:.4f} sent={100.010 + i:.4f} started={100.012 + i:.4f} "
+        f"committed={100.032 + i + (0.1 if i == 5 else 0):.4f}"
+        for i in range(10)
+    ]
+    lines += [
+        "batch=x messages=1 received=104.0 sent=- started=104.5 committed=104.6",  # no sent_at: skipped
+        "some other line",
+        "batch=y messages=1 received=500.0 sent=500.0 started=500.0 committed=501.0",  # another phase
+    ]
+    log.write_text("\n".join(lines) + "\n")
+
+    stages = batch_stages(log, start=100.0, end=110.0)
+
+    assert stages["batches"] == 10
+    assert stages["batching"]["p50"] == pytest.approx(10, abs=0.2)
+    assert stages["queue"]["max"] == pytest.approx(2, abs=0.2)
+    assert stages["storing"]["p50"] == pytest.approx(20, abs=0.2)
+    assert stages["storing"]["max"] == pytest.approx(120, abs=0.2)
+    assert stages["received_to_commit"]["max"] == pytest.approx(132, abs=0.2)
+    assert batch_stages(tmp_path / "missing.log", 0, 1e12) == {}

@@ -135,7 +135,8 @@ def test_messages_of_several_connections_leave_in_one_batch_with_a_part_each(rig
     batcher.add_many([(7, 1, Message(1)), (8, 3, Message(1)), (7, 1, Message(2)), (9, 1, Message(5, qos=0))])
     wait_for(lambda: len(acks) == 3, timeout=5, what="acks")
     (batch,) = sender.batches()
-    assert set(batch) == {"id", "listener", "parts"} and batch["listener"] == "L1"
+    assert set(batch) == {"id", "listener", "sent_at", "parts"} and batch["listener"] == "L1"
+    assert time.time() - 5 < batch["sent_at"] <= time.time()  # when it left, to time its wait in the queue
     assert [(p["connection_id"], len(p["topics"])) for p in batch["parts"]] == [(7, 2), (8, 1), (9, 1)]
     assert sorted(acks) == [(7, 1, 1, 1), (7, 1, 2, 1), (8, 3, 1, 1)]  # each ack names its own client
 
@@ -320,3 +321,4 @@ def test_reaching_the_busy_bounds_and_coming_back_are_logged_once_each(settings,
         "ingest queue 3 batches long: batches of up to 2000 messages, 0.1 s",
         "ingest queue 0 batches long: batches of up to 500 messages, 0.025 s",
     ]
+

@@ -42,7 +42,7 @@ def test_batches_follow_the_contract_and_keep_binary_payloads_intact_at_every_qo
 
     wait_for(lambda: len(queued_messages(redis_client)) == 3, timeout=10, what="three messages batched")
     batch = queued_batches(redis_client)[0]
-    assert set(batch) == {"id", "listener", "parts"}
+    assert set(batch) == {"id", "listener", "sent_at", "parts"}
     assert batch["listener"] == "L1"
     assert [set(part) for part in batch["parts"]] == [
         {"connection_id", "topics", "payloads", "qos", "retain", "received_at"}

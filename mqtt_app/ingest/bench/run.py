@@ -57,7 +57,8 @@ class IngestBench:
     def __init__(self, out: Callable[[str], None], concurrency: int, env: dict[str, str]) -> None:
         self.out = out
         self.folder = Path(tempfile.mkdtemp(prefix="mqttmon-ingest-bench-"))
-        self.children = Children(self.folder, env)
+        self.timing_log = self.folder / "batch-timing.log"  # the worker's log_timing lines (bench/settings.py)
+        self.children = Children(self.folder, env | {"MQTT_BENCH_TIMING_LOG": str(self.timing_log)})
         self.port = free_port()
         self.concurrency = concurrency
         self.redis = registry.connect()
@@ -176,6 +177,7 @@ class IngestBench:
             stdout=-1,
         )
         seen, progress = self.watch(base, expected, probe_start)
+        stages = batch_stages(self.timing_log, started, time.time())
         report = json.loads(publisher.communicate(timeout=60)[0] or "{}")
         cpu_after = self.cpu()
         checkpoints_after = checkpoints()
@@ -195,6 +197,7 @@ class IngestBench:
             "mean_batch": round(stored / max(self.batches() - batches_before, 1)),
             "elapsed_s": round(time.monotonic() - t0, 2),
             **self.latency(seen, report.get("probes", {})),
+            "batch_stages_ms": stages,
             **self.integrity(start_seq, count, probe_every),
             "checkpoints": None if checkpoints_after is None else checkpoints_after - checkpoints_before,
             "cpu_us_per_msg": {
@@ -386,6 +389,38 @@ def slow_seconds(latencies: list[tuple[float, float]], threshold_ms: float = MAX
             second = int(published - first)
             slow[second] = slow.get(second, 0) + 1
     return {str(second): slow[second] for second in sorted(slow)}
+
+
+STAGES = {  # name: (from, to) among the milestones of a log_timing line
+    "batching": ("received", "sent"),
+    "queue": ("sent", "started"),
+    "storing": ("started", "committed"),
+    "received_to_commit": ("received", "committed"),
+}
+
+
+def batch_stages(log: Path, start: float, end: float) -> dict:
+    """p50 / p99 / max ms of each stage of the batches whose storing started in [start, end], from the worker's
+    timing lines (mqtt_app.ingest.service.log_timing): where a phase's latency went. The probes' p99 is
+    publish to commit; a batch's oldest message has waited the longest in it, so `received_to_commit` here is
+    its worst case after the broker's delivery."""
+    rows = []
+    for line in log.read_text().splitlines() if log.exists() else []:
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        try:
+            milestones = {name: float(fields[name]) for name in ("received", "sent", "started", "committed")}
+        except (KeyError, ValueError):  # a listener that sends no sent_at ("-"), or a foreign line
+            continue
+        if start <= milestones["started"] <= end:
+            rows.append(milestones)
+    if len(rows) < 2:
+        return {}
+    out = {}
+    for name, (first, last) in STAGES.items():
+        spans = [(row[last] - row[first]) * 1000 for row in rows]
+        cuts = statistics.quantiles(spans, n=100)
+        out[name] = {"p50": round(cuts[49], 1), "p99": round(cuts[98], 1), "max": round(max(spans), 1)}
+    return out | {"batches": len(rows)}
 
 
 def probe_poll(topic_ids: list[int], probe_start: int) -> Callable[[], list[tuple[int, float, float]]]:

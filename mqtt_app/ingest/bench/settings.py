@@ -23,3 +23,19 @@ CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 # Figures for production: DEBUG on wraps every query in Django's recording cursor (CPU and memory per query).
 DEBUG = False
 FLOWER_BASIC_AUTH = os.environ.get("FLOWER_BASIC_AUTH") or "bench:no-flower-runs-here"  # a DEBUG-off check wants it
+
+# Each stored batch's milestones (mqtt_app.ingest.service.log_timing), into the file the benchmark names: it
+# reports a phase's batches by stage (run.py: batch_stages). Only in the benchmark's worker.
+TIMING_LOG = os.environ.get("MQTT_BENCH_TIMING_LOG")
+if TIMING_LOG:
+    LOGGING = {  # noqa: F405 - project.settings' LOGGING, with one more handler and logger
+        **LOGGING,  # noqa: F405
+        "handlers": {
+            **LOGGING["handlers"],  # noqa: F405
+            "bench_timing": {"class": "logging.FileHandler", "filename": TIMING_LOG, "level": "DEBUG"},
+        },
+        "loggers": {
+            **LOGGING["loggers"],  # noqa: F405
+            "mqtt_app.ingest.timing": {"handlers": ["bench_timing"], "level": "DEBUG", "propagate": False},
+        },
+    }
