@@ -385,10 +385,15 @@ class Batcher:
             self.control[:0] = control
 
     def _put_back(self, due: dict[int, list[Chunk]]) -> None:
-        """Unsent messages back at the front of their buffers (order per connection is kept)."""
+        """Unsent messages back at the front of their buffers (order per connection is kept). They are as old
+        as they are: the batch they start is due MQTT_BATCH_INTERVAL after the oldest of them arrived. (It was
+        due that long after they were put back: a size flush's remainder then waited nearly two intervals,
+        and at half load a quarter of the batches carried one: the slowest of them all.)"""
         with self.cond:
-            if due and not self.buffered:
-                self.first_at = time.monotonic()
+            arrived = [chunk.received_at for chunks in due.values() for chunk in chunks]
+            if arrived:
+                oldest = time.monotonic() - max(0.0, time.time() - min(arrived))  # wall clock → monotonic
+                self.first_at = min(self.first_at, oldest) if self.buffered else oldest
             for cid, chunks in due.items():
                 buffer = self.buffers.setdefault(cid, Buffer())
                 buffer.chunks[:0] = chunks

@@ -322,3 +322,26 @@ def test_reaching_the_busy_bounds_and_coming_back_are_logged_once_each(settings,
         "ingest queue 0 batches long: batches of up to 500 messages, 0.025 s",
     ]
 
+
+def test_a_size_flushs_remainder_is_due_an_interval_after_its_oldest_message_arrived_not_after_the_flush(settings):
+    """The remainder kept by a size flush used to count its age from the flush: it then waited nearly two
+    intervals in the listener, and at half load those batches were the slowest of all."""
+    from mqtt_app.listener.batcher import Chunk
+
+    settings.MQTT_BATCH_SIZE = 10
+    settings.MQTT_BATCH_INTERVAL = 1.0
+    settings.MQTT_ACK_WINDOW = 1000
+    sender = FlakySender()
+    batcher = Batcher("L1", AckLog(), lambda cid: None, send_task=sender)  # not started: driven by hand
+
+    def chunk(count: int, age: float) -> Chunk:
+        mids = list(range(1, count + 1))
+        return Chunk(1, time.time() - age, ["t"] * count, [b"1"] * count, [1] * count, [False] * count, mids)
+
+    # Connection 7 waits first; connection 8's messages are older than 7's second chunk, and come after it.
+    batcher.add_chunks([(7, chunk(5, age=0.6)), (8, chunk(5, age=0.4)), (7, chunk(13, age=0.0))])
+    batcher._send(*batcher._take_due(time.monotonic(), flush_all=False))  # noqa: SLF001 - one flush, for size
+
+    assert sender.messages() == [10, 10] and batcher.buffered == 3  # connection 8's last three, 0.4 s old
+    assert batcher.first_at == pytest.approx(time.monotonic() - 0.4, abs=0.05)
+    assert batcher._wait_time(time.monotonic()) == pytest.approx(0.6, abs=0.05)  # noqa: SLF001 - not 1.0
