@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .connections import ConnectionStatus, MqttConnection, Protocol, Site
+from .dead_letters import DeadLetter
 from .logs import ConnectionEvent, MqttConnectionLog, MqttParsingLog, ParseErrorKind
 from .readings import IngestBatch, TelemetryReading, ValueType
 from .tokens import ApiToken
@@ -12,6 +13,7 @@ __all__ = [
     "ApiToken",
     "ConnectionEvent",
     "ConnectionStatus",
+    "DeadLetter",
     "IngestBatch",
     "MqttConnection",
     "MqttConnectionLog",

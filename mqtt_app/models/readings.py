@@ -91,6 +91,9 @@ class IngestBatch(models.Model):
     reading_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(db_index=True)
+    # A claim without readings: this batch could not be stored whole and is stored as smaller batches (their
+    # ids derived from this one's); a redelivery that meets this row goes straight to those parts.
+    split = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-processed_at"]
