@@ -212,10 +212,12 @@ CELERY_TASK_ROUTES = {
     "tasks.status.*": {"queue": "control"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Longer than the slowest batch: an unacked message is redelivered after this many seconds.
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=10),
-    # Scan for a killed worker's unacked batches every interval, not every 10th (kombu's default would
-    # leave them waiting ~100 s past the visibility timeout).
+    # Redis: an unacked message whose lease was not renewed for this long belongs to a dead worker and is
+    # redelivered. Live workers renew the lease of every message they hold (tasks/leases.py), so a slow batch
+    # is never redelivered under a running worker, and a killed worker's batch is back within about this long.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 30, minimum=10),
+    # Scan for expired leases every 5 s, every interval (kombu's defaults would add up to ~100 s).
+    "unacked_restore_interval": 5,
     "unacked_restore_throttle": 1,
 }
 # Celery's Django fixup otherwise closes the database connection around every task: each ingest batch
