@@ -185,6 +185,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
 # --- redis, celery, channels ---------------------------------------------------------------------
+from project.broker import AMQP_SCHEMES, amqp_settings, is_amqp  # noqa: E402 - used only here
+
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}.")
@@ -193,6 +195,8 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "mqttmon")
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://", *AMQP_SCHEMES)):
+    raise ImproperlyConfigured(f"CELERY_BROKER_URL must be a redis:// or amqp:// URL, got {CELERY_BROKER_URL!r}.")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -220,6 +224,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": 5,
     "unacked_restore_throttle": 1,
 }
+if is_amqp(CELERY_BROKER_URL):
+    # RabbitMQ: quorum queues and publisher confirms instead (project/broker.py, docs/brokers.md).
+    _AMQP = amqp_settings()
+    CELERY_BROKER_TRANSPORT_OPTIONS = _AMQP["broker_transport_options"]
+    CELERY_TASK_QUEUES = _AMQP["task_queues"]
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = _AMQP["worker_detect_quorum_queues"]
 # Celery's Django fixup otherwise closes the database connection around every task: each ingest batch
 # would open a new PostgreSQL connection (measured: 15.2 → 10.0 ms CPU for a small batch task).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)

@@ -18,14 +18,12 @@ from prometheus_client.exposition import generate_latest
 
 from mqtt_app.models import ConnectionStatus, MqttConnection
 
-from . import health
+from . import broker, health
 from .latency import redis_client
 
 logger = logging.getLogger(__name__)
 
 QUEUES = ("ingest", "control", "default")
-# kombu's Redis transport keeps priority levels in sibling lists "<queue>\x06\x16<n>".
-PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 CONNECTION_LABELS = ["connection", "site", "name"]
 HEALTH_METRICS = ("uptime", "parse_success_rate", "error_rate")
 SHARED_HEALTH = ("reconcile_seconds", "api_p99_seconds", "websocket_p99_seconds")
@@ -106,23 +104,17 @@ def connection_metrics() -> Iterator[Metric]:
 
 
 def queue_depths(queues: Iterable[str] = QUEUES) -> dict[str, int]:
-    """Tasks waiting in each Celery queue (every priority list of it), in one round trip to the broker."""
-    queues = list(queues)
-    client = redis_client(settings.CELERY_BROKER_URL)
-    pipe = client.pipeline(transaction=False)
-    for queue in queues:
-        for suffix in PRIORITY_SUFFIXES:
-            pipe.llen(queue + suffix)
-    lengths = pipe.execute()
-    step = len(PRIORITY_SUFFIXES)
-    return {queue: sum(lengths[i * step : (i + 1) * step]) for i, queue in enumerate(queues)}
+    """Tasks waiting in each Celery queue, on Redis or RabbitMQ (broker.py), in one round trip to the broker."""
+    return broker.queue_depths(settings.CELERY_BROKER_URL, queues)
 
 
 def queue_metrics() -> Iterator[Metric]:
     depth = GaugeMetricFamily("mqtt_queue_depth", "Tasks waiting in a Celery queue", labels=["queue"])
     for queue, length in queue_depths().items():
         depth.add_metric([queue], float(length))
-    yield depth
+    kind = GaugeMetricFamily("mqtt_broker", "1 for the Celery broker in use (redis or rabbitmq)", labels=["broker"])
+    kind.add_metric([broker.kind(settings.CELERY_BROKER_URL)], 1.0)
+    yield from (depth, kind)
 
 
 def registry_metrics() -> Iterator[Metric]:
