@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from . import connections, control, health, parsers, parsing_errors, readings, sites, topics
+from . import connections, control, dead_letters, health, parsers, parsing_errors, readings, sites, topics
 from .errors import install_handlers
 from .renderer import FastJSONRenderer
 
@@ -30,5 +30,5 @@ api = NinjaAPI(
     renderer=FastJSONRenderer(),
 )
 install_handlers(api)
-for module in (health, sites, connections, control, topics, readings, parsing_errors, parsers):
+for module in (health, sites, connections, control, topics, readings, parsing_errors, dead_letters, parsers):
     api.add_router("", module.router)

@@ -18,6 +18,11 @@ EXPECTED = {
     "/api/topics/{topic_id}": {"get", "patch"},
     "/api/readings": {"get"},
     "/api/parsing-errors": {"get"},
+    "/api/dead-letters": {"get"},
+    "/api/dead-letters/replay": {"post"},
+    "/api/dead-letters/{dead_letter_id}": {"get"},
+    "/api/dead-letters/{dead_letter_id}/payload": {"get"},
+    "/api/dead-letters/{dead_letter_id}/replay": {"post"},
     "/api/parsers": {"get"},
     "/api/parsers/{name}/test": {"post"},
 }
