@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import F, Func, IntegerField, QuerySet
 from django.http import HttpRequest
 
 from . import models
@@ -171,3 +171,67 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("user", "prefix", "created_at", "last_used_at")
     readonly_fields = ("key_hash", "prefix", "created_at", "last_used_at")
     search_fields = ("user__username",)
+
+
+class DeadLetterReplayedFilter(admin.SimpleListFilter):
+    title = "replayed"
+    parameter_name = "replayed"
+
+    def lookups(self, request, model_admin):  # noqa: ANN001, ANN201
+        return (("yes", "Stored by a replay"), ("no", "Not stored yet"))
+
+    def queryset(self, request, queryset):  # noqa: ANN001, ANN201
+        from mqtt_app.services.dead_letters import replayed_filter
+
+        if self.value() in ("yes", "no"):
+            return queryset.filter(replayed_filter(self.value() == "yes"))
+        return queryset
+
+
+@admin.register(models.DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    """Read-only: a dead letter is evidence. Staff replay it (stored at most once) or delete it."""
+
+    list_display = ("created_at", "connection_id", "topic", "error_kind", "payload_size", "replay_count",
+                    "replay_result")  # fmt: skip
+    list_filter = ("error_kind", DeadLetterReplayedFilter, "connection")
+    search_fields = ("topic", "error")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    actions = ["replay_selected"]
+    # The payload itself stays out of the form: it is binary and can be large (the API serves it whole).
+    fields = readonly_fields = (
+        "id", "batch", "connection_id", "topic", "payload_excerpt", "payload_size", "qos", "retain", "received_at",
+        "error_kind", "error", "created_at", "replay_count", "replayed_at", "replay_result",
+    )  # fmt: skip
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # A list page reads sizes, not payloads (a connection's deleted: no join, its rows stay listed).
+        size = Func(F("payload"), function="LENGTH", output_field=IntegerField())
+        return super().get_queryset(request).defer("payload").annotate(payload_bytes=size)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # rows come from ingestion only
+
+    @admin.display(description="payload")
+    def payload_excerpt(self, obj: models.DeadLetter) -> str:
+        from mqtt_app.api.dead_letters import EXCERPT_BYTES
+        from mqtt_app.ingest.errors import excerpt
+
+        return excerpt(bytes(obj.payload[: EXCERPT_BYTES + 1]), EXCERPT_BYTES)
+
+    @admin.display(description="size (bytes)")
+    def payload_size(self, obj: models.DeadLetter) -> int:
+        return obj.payload_bytes
+
+    @admin.action(description="Replay selected dead letters", permissions=["change"])
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from mqtt_app.services.dead_letters import replay
+
+        results = replay(list(queryset.values_list("pk", flat=True)), request.user)
+        counts: dict[str, int] = {}
+        for result in results:
+            counts[result.status] = counts.get(result.status, 0) + 1
+        summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+        level = messages.WARNING if counts.get("failed") or counts.get("error") else messages.SUCCESS
+        self.message_user(request, f"Replayed {len(results)} dead letter(s): {summary}.", level)

@@ -52,6 +52,7 @@ class MonitorCollector:
             ("broker", queue_metrics),
             ("redis", registry_metrics),
             ("health", health_metrics),
+            ("dead_letters", dead_letter_metrics),
         ]
         for source, part in parts:
             try:
@@ -174,3 +175,36 @@ def render() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MonitorCollector())
     return generate_latest(registry)
+
+
+# --- dead letters ---------------------------------------------------------------------------------------------
+def dead_letter_metrics() -> Iterator[Metric]:
+    """Per connection: every dead letter kept, and those not stored yet (never replayed, or failed again).
+    Every connection gets a sample, 0 included, so `increase()` sees the first one; a deleted connection's
+    rows keep their own (empty site and name)."""
+    from django.db.models import Count
+
+    from mqtt_app.models import DeadLetter
+    from mqtt_app.services.dead_letters import replayed_filter
+
+    counts = {
+        row["connection_id"]: row
+        for row in DeadLetter.objects.order_by()
+        .values("connection_id")
+        .annotate(all=Count("id"), pending=Count("id", filter=replayed_filter(False)))
+    }
+    names = {c["id"]: c for c in MqttConnection.objects.values("id", "name", "site__name")}
+    total = CounterMetricFamily(
+        "mqtt_dead_letters", "Messages kept as dead letters (less any deleted by staff)", labels=CONNECTION_LABELS
+    )
+    pending = GaugeMetricFamily(
+        "mqtt_dead_letters_pending",
+        "Dead letters not stored yet: never replayed, or failed again",
+        labels=CONNECTION_LABELS,
+    )
+    for cid in sorted(names.keys() | counts.keys()):
+        conn, row = names.get(cid, {}), counts.get(cid, {})
+        labels = [str(cid), conn.get("site__name", ""), conn.get("name", "")]
+        total.add_metric(labels, float(row.get("all", 0)))
+        pending.add_metric(labels, float(row.get("pending", 0)))
+    yield from (total, pending)

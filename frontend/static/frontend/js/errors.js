@@ -1,7 +1,8 @@
-// Errors inbox: grouped parse errors (with counts and a sample payload) and connections in error, live.
-import { fetchAll } from "./api.js";
+// Errors inbox: grouped parse errors (with counts and a sample payload) and connections in error, live;
+// dead letters (messages that could not be stored), with a Replay button for staff.
+import { api, fetchAll } from "./api.js";
 import { LiveEvents } from "./live.js";
-import { ago, el, frame, pageData, setText, when } from "./ui.js";
+import { ago, el, frame, pageData, setText, toast, when } from "./ui.js";
 
 const page = pageData();
 const names = new Map(page.connections.map((c) => [c.id, `${c.site__name} / ${c.name}`]));
@@ -67,7 +68,8 @@ function renderConnectionErrors() {
   if (!failing.length) connBody.replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "empty" }, "Every connection is healthy or stopped on purpose.")));
 }
 
-async function resync() {
+async function resync({ reconnected } = {}) {
+  if (reconnected) loadDeadLetters(); // the first load does not wait for the socket
   try {
     const rows = await fetchAll("/api/parsing-errors", 500, 5000);
     groups.clear();
@@ -97,3 +99,72 @@ const live = new LiveEvents({ onEvent, onResync: resync });
 search.addEventListener("input", () => frame.queue("parse", renderParseErrors));
 filterConnection.addEventListener("change", () => frame.queue("parse", renderParseErrors));
 setInterval(() => setText(document.getElementById("parse-errors-title"), `Parse errors (${groups.size} groups)`), 5000);
+
+// --- dead letters: no live event; loaded with the page, on every resync, after a replay, and every 30 s ---
+const DEAD_LETTER_ROWS = 200;
+const deadBody = document.getElementById("dead-letters");
+const deadCount = document.getElementById("dead-letter-count");
+const replaying = new Set(); // ids with a replay request in flight: one request per click, never two
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  return bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+function replayCell(d) {
+  const state = d.state === "stored" ? el("span", { class: "tag ok" }, "stored by a replay")
+    : d.state === "failed_again" ? el("span", { class: "tag bad", title: d.replay_result }, `failed again (${d.replay_count}×)`)
+      : el("span", { class: "tag warn" }, "not replayed");
+  if (!page.is_staff || d.state === "stored") return el("td", {}, state);
+  const button = el("button", { type: "button", class: "small", disabled: replaying.has(d.id) }, "Replay");
+  button.addEventListener("click", () => replay(d, button));
+  return el("td", {}, state, " ", button);
+}
+
+function renderDeadLetters(rows) {
+  deadBody.replaceChildren(...rows.map((d) => el("tr", { dataset: { id: d.id } },
+    el("td", {}, el("div", { class: "mono" }, d.topic),
+      el("div", { class: "reason", title: d.error }, `${d.error_kind}: ${d.error.slice(0, 200)}`)),
+    el("td", { class: "hide-sm" }, d.connection_name ? el("a", { href: `/connections/${d.connection}/` }, `${d.site_name} / ${d.connection_name}`)
+      : `#${d.connection} (deleted)`),
+    el("td", { class: "hide-sm", title: when(d.created_at) }, ago(d.created_at)),
+    el("td", { class: "num" }, size(d.payload_size)),
+    replayCell(d),
+    el("td", {}, el("details", {}, el("summary", {}, "payload"),
+      el("pre", { class: "payload" }, d.payload_excerpt || "(empty payload)"),
+      el("a", { href: `/api/dead-letters/${d.id}/payload`, download: `dead-letter-${d.id}.bin` }, "download whole payload"))))));
+  if (!rows.length) deadBody.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "empty" }, "No dead letters. Every message was stored.")));
+}
+
+async function loadDeadLetters() {
+  try {
+    const [list, waiting] = await Promise.all([
+      api(`/api/dead-letters?limit=${DEAD_LETTER_ROWS}`), api("/api/dead-letters?replayed=false&limit=1"),
+    ]);
+    setText(deadCount, waiting.count ?? "?");
+    deadCount.className = waiting.count ? "tag bad" : "tag ok";
+    frame.queue("dead-letters", () => renderDeadLetters(list.items));
+  } catch (error) {
+    deadBody.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "empty" }, `Could not load dead letters: ${error.message}`)));
+  }
+}
+
+async function replay(d, button) {
+  if (replaying.has(d.id)) return;
+  replaying.add(d.id);
+  button.disabled = true;
+  try {
+    const result = await api(`/api/dead-letters/${d.id}/replay`, { method: "POST" });
+    if (result.status === "failed") toast(`${d.topic}: failed again. ${result.detail}`, "bad");
+    else if (result.status === "error") toast(`${d.topic}: not replayed, try again. ${result.detail}`, "bad");
+    else toast(`${d.topic}: ${result.status === "stored" ? "stored" : "already stored by an earlier replay"}.`);
+  } catch (error) {
+    toast(`Could not replay ${d.topic}: ${error.message}`, "bad");
+  } finally {
+    replaying.delete(d.id);
+    await loadDeadLetters();
+  }
+}
+
+loadDeadLetters();
+setInterval(loadDeadLetters, 30000);
