@@ -275,6 +275,10 @@ MQTT_LISTENER_MAX_BUFFER = env_int(
     "MQTT_LISTENER_MAX_BUFFER", max(10 * MQTT_BATCH_SIZE, 5000, MQTT_LISTENER_CAPACITY * MQTT_ACK_WINDOW), minimum=1
 )
 MQTT_MAX_PAYLOAD_BYTES = env_int("MQTT_MAX_PAYLOAD_BYTES", 256 * 1024, minimum=1)
+# How long an ingest task waits out the database or Redis being away before it hands its batch back to the
+# queue, and how many such rounds before the batch's messages become dead letters (mqtt_app/ingest/attempts.py).
+MQTT_INGEST_RETRY_WINDOW = env_int("MQTT_INGEST_RETRY_WINDOW", 120, minimum=1)
+MQTT_INGEST_MAX_RETRIES = env_int("MQTT_INGEST_MAX_RETRIES", 60, minimum=0)
 MQTT_PAYLOAD_SAMPLE_BYTES = env_int("MQTT_PAYLOAD_SAMPLE_BYTES", 2048, minimum=16)
 MQTT_MAX_TOPICS_PER_CONNECTION = env_int("MQTT_MAX_TOPICS_PER_CONNECTION", 10_000, minimum=1)
 MQTT_PARSERS = env_list("MQTT_PARSERS", [])

@@ -1,35 +1,46 @@
 """Ingestion task: one listener batch per task (see mqtt_app.ingest). Thin wrapper.
 
-acks_late + reject_on_worker_lost: a worker killed mid-batch leaves the message in Redis, it is redelivered,
-and the batch's IngestBatch row (written in the same transaction) makes the redelivery store nothing twice.
-A database outage is retried with backoff, never dropped.
+Never acknowledged unless stored: acks_late + reject_on_worker_lost redeliver a killed worker's batch (Redis:
+once its lease lapses, tasks/leases.py; RabbitMQ: at once), acks_on_timeout=False puts a batch that hit the
+hard time limit back in the queue, and transient errors are waited out (mqtt_app/ingest/attempts.py) then the
+batch is handed back to the queue. A redelivery stores nothing twice (IngestBatch claims).
 
-No task events by default (settings.MQTT_INGEST_TASK_EVENTS): a worker started with `-E` (the Procfile's, for
-Flower) would otherwise send three events per batch, received, started and succeeded, from its main process.
-Measured in `mqtt_bench` at half load (about 37 batches a second): +3.3 µs of worker CPU a message, ~1.3 ms a
-batch, plus what Flower spends receiving them. Flower still shows the ingest queue's depth (its Broker page),
-the workers, and every other task; ingestion's own figures are in /metrics and its failures in the logs.
+No task events by default (settings.MQTT_INGEST_TASK_EVENTS): see docs/ingest-design.md.
 """
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+
+import tasks.leases  # noqa: F401 - connects the lease keeper to the worker's start
+from mqtt_app.ingest.attempts import StillFailing, dead_letter_batch, ingest_with_retries
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    bind=True,
     name="tasks.ingest.ingest_batch",
     acks_late=True,
     reject_on_worker_lost=True,
+    acks_on_timeout=False,
     ignore_result=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    retry_backoff_max=60,
     max_retries=None,
+    soft_time_limit=settings.MQTT_INGEST_RETRY_WINDOW + 120,
+    time_limit=settings.MQTT_INGEST_RETRY_WINDOW + 180,
     send_events=settings.MQTT_INGEST_TASK_EVENTS,
 )
-def ingest_batch(batch: dict) -> dict:
-    from mqtt_app.ingest import ingest_batch as run
-
-    return run(batch).as_dict()
+def ingest_batch(self, batch: dict) -> dict:  # noqa: ANN001 - Celery's bound task
+    try:
+        return ingest_with_retries(batch).as_dict()
+    except StillFailing as failing:
+        if self.request.retries >= settings.MQTT_INGEST_MAX_RETRIES:
+            try:
+                return {"status": "dead_letters", "messages": dead_letter_batch(batch, failing.error)}
+            except Exception as exc:  # noqa: BLE001 - the database is still away: keep the batch in the queue
+                logger.warning("batch could not be kept as dead letters (%s): back to the queue", exc)
+        # Back to the queue at once (no ETA: a countdown would sit unleased in the worker's memory).
+        raise self.retry(exc=failing.error, countdown=0) from failing.error

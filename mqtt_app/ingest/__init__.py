@@ -16,6 +16,10 @@ __all__ = ["Outcome", "ingest_batch", "store_batch"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ingest_batch":
+        from . import pipeline
+
+        return pipeline.ingest_batch
     if name in __all__:
         from . import service
 

@@ -19,6 +19,7 @@ import base64
 import binascii
 import logging
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -182,9 +183,21 @@ def valid_topic(topic: Any) -> bool:  # noqa: ANN401 - whatever the wire held
     return type(topic) is str and bool(topic) and "\x00" not in topic  # MQTT forbids NUL in topic names
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def clean_text(text: str) -> str:
-    """PostgreSQL text cannot hold NUL: every string that comes from a payload goes through here."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    """What no database text column can hold, replaced by U+FFFD: NUL (PostgreSQL) and lone surrogates (JSON's
+    "\\ud800" decodes to one; UTF-8 cannot encode it). Every string that comes from a payload goes through here."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return text
 
 
 def encode_message(topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, received_at: float) -> dict:

@@ -42,8 +42,8 @@ def build_row(connection_id: int, topic_id: int, reading, received_at: datetime)
 
     `reading` comes from ParserRegistry.run, which has checked it: value a finite float, bool, str or None,
     names and unit within their column lengths, timestamp filled in. This runs once per reading (several per
-    message), so it only does what that check leaves: NUL bytes out of text, naive times as UTC, the value
-    into its column. Booleans are stored as 1.0/0.0.
+    message), so it only does what that check leaves: what text columns cannot hold (clean_text), naive times
+    as UTC, the value into its column. Booleans are stored as 1.0/0.0.
     """
     value = reading.value
     kind = value.__class__
@@ -56,9 +56,7 @@ def build_row(connection_id: int, topic_id: int, reading, received_at: datetime)
     timestamp = reading.timestamp or received_at
     if timestamp.tzinfo is None:  # a parser's naive time is UTC by convention
         timestamp = timestamp.replace(tzinfo=UTC)
-    device, metric, unit = reading.device, reading.metric, reading.unit
-    if "\x00" in device or "\x00" in metric or "\x00" in unit:
-        device, metric, unit = clean_text(device), clean_text(metric), clean_text(unit)
+    device, metric, unit = clean_text(reading.device), clean_text(reading.metric), clean_text(reading.unit)
     return (connection_id, topic_id, device, metric, value_type, number, text, unit, timestamp, received_at)
 
 

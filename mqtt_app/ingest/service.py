@@ -27,7 +27,6 @@ After commit: the live events of each connection.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,7 +37,7 @@ from django.utils import timezone
 from mqtt_app.models import IngestBatch, MqttConnection
 
 from . import live
-from .decode import BadBatch, Batch, Part, decode_batch
+from .decode import Batch, Part
 from .errors import GroupChange, record_failures
 from .parse import Parsed, parse_topics
 from .persist import save_readings
@@ -56,9 +55,6 @@ from .topics import (
 )
 
 logger = logging.getLogger(__name__)
-# Where a stored batch's time went, one DEBUG line each (off unless this logger is set to DEBUG: the benchmark
-# does, to report the stages of a phase's batches; see log_timing).
-timing_logger = logging.getLogger("mqtt_app.ingest.timing")
 
 
 @dataclass
@@ -70,45 +66,10 @@ class Outcome:
     new_topics: int = 0
     dropped: int = 0
     events: int = 0
+    dead_letters: int = 0  # messages that could not be stored (mqtt_app/ingest/isolate.py)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def ingest_batch(raw: Any, *, announce: bool = True) -> Outcome:
-    """Store one batch (idempotent per batch id) and, after commit, send its live events."""
-    started = time.time()
-    try:
-        batch = decode_batch(raw)
-    except BadBatch as exc:
-        logger.error("dropping an unusable batch: %s", exc)
-        return Outcome("bad_batch")
-    outcome, updates = store_batch(batch)
-    if timing_logger.isEnabledFor(logging.DEBUG) and outcome.status == "stored":
-        log_timing(batch, started, time.time())
-    if updates and announce:
-        outcome.events = live.publish_all(updates)
-    return outcome
-
-
-def log_timing(batch: Batch, started: float, committed: float) -> None:
-    """Epoch seconds of a stored batch's milestones: its oldest message's receipt by the listener, its send to
-    the queue (`sent_at`, "-" from a listener that does not say), this task's start, and the commit. Their
-    differences: the listener's batching, the wait in the queue, the storing."""
-    received = [part.received_range[0] for part in batch.parts if part.messages]
-    if not received:
-        return  # every entry was malformed: nothing was received to time
-    first = min(received).timestamp()
-    sent = "-" if batch.sent_at is None else f"{batch.sent_at:.4f}"
-    timing_logger.debug(
-        "batch=%s messages=%d received=%.4f sent=%s started=%.4f committed=%.4f",
-        batch.id,
-        batch.message_count,
-        first,
-        sent,
-        started,
-        committed,
-    )
 
 
 def store_batch(batch: Batch) -> tuple[Outcome, list[live.LiveUpdate]]:

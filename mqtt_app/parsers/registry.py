@@ -244,6 +244,8 @@ def _checked(readings: Any, parser: str, received_at: datetime | None) -> list[R
             raise ParseFailure.invalid(reading.metric, f"unit longer than {MAX_UNIT} characters", "unit_length", parser)
         if reading.timestamp is None:
             reading.timestamp = received_at
+        elif reading.timestamp.__class__ is not datetime and not isinstance(reading.timestamp, datetime):
+            raise ParseFailure(base.PARSER_EXCEPTION, f"{reading.metric!r}: timestamp is not a datetime", parser)
     return readings
 
 

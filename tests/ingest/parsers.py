@@ -52,3 +52,14 @@ class StallingParser(TextParser):
             marker.write_text(str(os.getpid()))
             time.sleep(60)
         return [Reading("device", "n", float(payload.text))]
+
+
+class BadClockParser(TextParser):
+    """Claims `badclock/#` and returns a reading whose timestamp is not a time, as a buggy parser might."""
+
+    name = "test_bad_clock"
+    description = "Returns a text as the timestamp."
+    topic_filters = ("badclock/#",)
+
+    def parse(self, topic: str, payload: Text) -> list[Reading]:
+        return [Reading("device", "length", 1.0, timestamp="yesterday")]  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection as db
 from django.db import connections
 
-from mqtt_app.ingest import persist, service
+from mqtt_app.ingest import persist, pipeline, service
 from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading
 
 from .conftest import make_batch
@@ -60,7 +60,7 @@ DELETES = {
 def _connection_with_a_topic() -> tuple[MqttConnection, MqttTopic]:
     site = Site.objects.create(name="Plant")
     conn = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
-    service.ingest_batch(make_batch(conn.pk, [("plain/t", b"1")]), announce=False)  # the topic exists
+    pipeline.ingest_batch(make_batch(conn.pk, [("plain/t", b"1")]), announce=False)  # the topic exists
     return conn, MqttTopic.objects.get(connection=conn, topic="plain/t")
 
 
@@ -79,7 +79,7 @@ def test_a_delete_waits_for_the_batch_holding_the_locks_and_removes_what_it_stor
 
     monkeypatch.setattr(service, "_claim", claim_then_stall)
     batch = make_batch(conn.pk, [("plain/t", b"2"), ("plain/t", b"3")])
-    ingest, ingest_errors = run_in_thread(lambda: service.ingest_batch(batch, announce=False))
+    ingest, ingest_errors = run_in_thread(lambda: pipeline.ingest_batch(batch, announce=False))
     assert claimed.wait(10)
 
     deleter, delete_errors = run_in_thread(lambda: DELETES[victim](conn, topic))
@@ -116,7 +116,7 @@ def test_a_delete_between_the_early_copy_and_the_locks_makes_the_batch_start_aga
         return count
 
     monkeypatch.setattr(service, "save_readings", save_then_delete)
-    outcome = service.ingest_batch(make_batch(conn.pk, [("plain/t", b"2"), ("plain/t", b"3")]), announce=False)
+    outcome = pipeline.ingest_batch(make_batch(conn.pk, [("plain/t", b"2"), ("plain/t", b"3")]), announce=False)
 
     assert calls[0] == 2  # written before the locks, then rolled back
     assert orphan_readings() == 0
@@ -136,7 +136,7 @@ def test_a_topic_deleted_while_its_batch_is_parsed_is_discovered_again(monkeypat
     the lock, like a topic never seen, and its messages are stored there (never under the deleted row)."""
     site = Site.objects.create(name="Plant")
     conn = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
-    service.ingest_batch(make_batch(conn.pk, [("plain/a", b"1"), ("plain/b", b"1")]), announce=False)
+    pipeline.ingest_batch(make_batch(conn.pk, [("plain/a", b"1"), ("plain/b", b"1")]), announce=False)
     doomed = MqttTopic.objects.get(connection=conn, topic="plain/a")
     real_known = service.known_topics
 
@@ -146,7 +146,7 @@ def test_a_topic_deleted_while_its_batch_is_parsed_is_discovered_again(monkeypat
         return found
 
     monkeypatch.setattr(service, "known_topics", known_then_delete)
-    outcome = service.ingest_batch(make_batch(conn.pk, [("plain/a", b"2"), ("plain/b", b"2")]), announce=False)
+    outcome = pipeline.ingest_batch(make_batch(conn.pk, [("plain/a", b"2"), ("plain/b", b"2")]), announce=False)
 
     assert (outcome.status, outcome.readings, outcome.dropped, outcome.new_topics) == ("stored", 2, 0, 1)
     assert orphan_readings() == 0
@@ -161,7 +161,7 @@ def test_a_parser_changed_while_the_batch_was_parsed_is_applied_to_that_batch(mo
     in the gap stores no reading from this batch, one given another parser is parsed with the new one."""
     site = Site.objects.create(name="Plant")
     conn = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
-    service.ingest_batch(make_batch(conn.pk, [("plain/off", b"1"), ("site/json", b'{"t": 1}')]), announce=False)
+    pipeline.ingest_batch(make_batch(conn.pk, [("plain/off", b"1"), ("site/json", b'{"t": 1}')]), announce=False)
     real_known = service.known_topics
 
     def known_then_edit(parts):  # noqa: ANN001, ANN202
@@ -171,7 +171,7 @@ def test_a_parser_changed_while_the_batch_was_parsed_is_applied_to_that_batch(mo
         return found
 
     monkeypatch.setattr(service, "known_topics", known_then_edit)
-    outcome = service.ingest_batch(
+    outcome = pipeline.ingest_batch(
         make_batch(conn.pk, [("plain/off", b"2"), ("site/json", b'{"t": 2}')]), announce=False
     )
 

@@ -88,3 +88,13 @@ def test_an_attempt_already_stored_counts_as_stored_and_stores_nothing_more(dead
     assert (first.status, again.status) == ("stored", "stored")
     assert "earlier request" in again.detail
     assert TelemetryReading.objects.filter(value=666).count() == 1
+
+
+def test_replaying_the_message_of_a_deleted_connection_fails_and_says_why(dead_letter):
+    dead_letter.connection.delete()
+
+    (result,) = replay([dead_letter.pk])
+
+    assert result.status == "failed"
+    assert result.replay_result == f"failed again: connection {dead_letter.connection_id} no longer exists"
+    assert DeadLetter.objects.count() == 1
