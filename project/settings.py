@@ -237,11 +237,22 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
+# The layer's receive is a 5 s blocking pop (BZPOPMIN); redis-py 8 gives every connection a 5 s socket timeout,
+# so an idle WebSocket's read timed out and its consumer died. No socket timeout here: a dead server is found by
+# the connection's health check (a PING before use after this many idle seconds) and TCP keepalive instead.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [env_str("CHANNEL_REDIS_URL", REDIS_URL)],
+            "hosts": [
+                {
+                    "address": env_str("CHANNEL_REDIS_URL", REDIS_URL),
+                    "socket_timeout": None,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "health_check_interval": 10,
+                }
+            ],
             "prefix": f"{REDIS_KEY_PREFIX}:asgi",
             "capacity": 1000,
             "expiry": 30,
