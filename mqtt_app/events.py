@@ -2,8 +2,11 @@
 
 Senders (Celery tasks, the reconcile service) build these Pydantic models and call `broadcast`; the
 consumer forwards `payload` to the browser unchanged. Groups:
-- STATUS_GROUP: every `connection.status` event (every logged-in client is in it);
-- connection_group(id): that connection's `topic.discovered`, `readings`, `parsing.error`, `stats`.
+- STATUS_GROUP: every `connection.status` and `connection.deleted` event (every logged-in client is in it);
+- connection_group(id): that connection's `topic.discovered`, `readings`, `parsing.error`, `stats`;
+- topic_group(id): that topic's `topic.readings` (every reading, for its page's chart);
+- topic_watch_group(connection id): every socket that watches some topic of that connection (it receives
+  nothing: its members tell the worker that the connection's topic groups are worth looking at).
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ def connection_group(connection_id: int) -> str:
     return f"mqtt.connection.{connection_id}"
 
 
+def topic_group(topic_id: int) -> str:
+    return f"mqtt.topic.{topic_id}"
+
+
+def topic_watch_group(connection_id: int) -> str:
+    return f"mqtt.connection.{connection_id}.topics"
+
+
 class ConnectionStatusEvent(BaseModel):
     type: Literal["connection.status"] = "connection.status"
     connection: int
@@ -41,6 +52,12 @@ class ConnectionStatusEvent(BaseModel):
     restart_count: int = 0
 
 
+class ConnectionDeletedEvent(BaseModel):
+    type: Literal["connection.deleted"] = "connection.deleted"
+    connection: int
+    site: int
+
+
 class TopicInfo(BaseModel):
     id: int
     topic: str
@@ -54,14 +71,17 @@ class TopicDiscoveredEvent(BaseModel):
     topics: list[TopicInfo]
 
 
-class LatestReading(BaseModel):
-    topic_id: int
-    topic: str
+class TopicReading(BaseModel):
     device: str = ""
     metric: str
     value: float | bool | str | None
     unit: str = ""
     timestamp: datetime
+
+
+class LatestReading(TopicReading):
+    topic_id: int
+    topic: str
 
 
 class ReadingsEvent(BaseModel):
@@ -71,6 +91,20 @@ class ReadingsEvent(BaseModel):
     connection: int
     readings: list[LatestReading]
     counts: dict[int, int] = Field(default_factory=dict, description="messages per topic id in this batch")
+    published_at: float | None = Field(None, description="earliest receive time of the batch (epoch seconds)")
+
+
+class TopicReadingsEvent(BaseModel):
+    """Not coalesced: every reading of one topic in a batch, in order. Per series (device, metric) a reading
+    closer than 1 / MQTT_LIVE_TOPIC_POINTS_PER_SECOND to the previous one sent is left out, except a series'
+    last reading of the batch; `thinned` says how many were left out."""
+
+    type: Literal["topic.readings"] = "topic.readings"
+    connection: int
+    topic_id: int
+    topic: str
+    readings: list[TopicReading]
+    thinned: int = Field(0, description="readings of this batch left out of the event")
     published_at: float | None = Field(None, description="earliest receive time of the batch (epoch seconds)")
 
 
@@ -93,7 +127,15 @@ class StatsEvent(BaseModel):
     messages_received: int
 
 
-Event = ConnectionStatusEvent | TopicDiscoveredEvent | ReadingsEvent | ParsingErrorEvent | StatsEvent
+Event = (
+    ConnectionStatusEvent
+    | ConnectionDeletedEvent
+    | TopicDiscoveredEvent
+    | ReadingsEvent
+    | TopicReadingsEvent
+    | ParsingErrorEvent
+    | StatsEvent
+)
 
 
 def message_for(event: BaseModel) -> dict[str, Any]:

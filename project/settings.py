@@ -303,6 +303,9 @@ MQTT_INGEST_COPY = env_bool("MQTT_INGEST_COPY", True)
 # they cost the worker ~1.3 ms a batch (tasks/ingest.py). Turn on to follow single batches in Flower.
 MQTT_INGEST_TASK_EVENTS = env_bool("MQTT_INGEST_TASK_EVENTS", False)
 MQTT_LIVE_READINGS_PER_SECOND = env_float("MQTT_LIVE_READINGS_PER_SECOND", 4.0, minimum=0.1)
+# A topic page's chart gets every reading of its topic up to this many a second per series; beyond, it is thinned
+# (and says so).
+MQTT_LIVE_TOPIC_POINTS_PER_SECOND = env_float("MQTT_LIVE_TOPIC_POINTS_PER_SECOND", 50.0, minimum=1.0)
 WS_MAX_SUBSCRIPTIONS = env_int("WS_MAX_SUBSCRIPTIONS", 500, minimum=1)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_HEALTH_WINDOW = env_int("METRICS_HEALTH_WINDOW", 3600, minimum=60)

@@ -5,6 +5,13 @@ channel layer connection per process.
 its connection pools per loop, so every call reconnects to Redis (~2.5 ms). Here one daemon thread per process
 runs one event loop for the life of the process (re-created after a fork), and all of a batch's events go out
 in one hop onto that loop.
+
+Two streams leave a batch:
+- per connection, coalesced (dashboard, connection page): the latest value per topic and metric, at most
+  MQTT_LIVE_READINGS_PER_SECOND events a second; what a window holds back is sent when the window ends, by a
+  timer on that loop, so the last value of a burst always arrives (within one window) even if nothing follows;
+- per watched topic (the topic page): every reading, thinned only beyond MQTT_LIVE_TOPIC_POINTS_PER_SECOND per
+  series, and then saying how many points it left out.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from mqtt_app.events import (
     TopicInfo,
     connection_group,
     message_for,
+    topic_group,
+    topic_watch_group,
 )
 
 from .errors import GroupChange
@@ -87,36 +96,89 @@ class LoopThread:
     def run(self, coroutine, timeout: float = SEND_TIMEOUT):  # noqa: ANN001, ANN201
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result(timeout)
 
+    def call_at(self, at: float, callback, *args) -> None:  # noqa: ANN001
+        """Run `callback(*args)` on the loop at `at` (time.monotonic(), which is the loop's clock)."""
+        loop = self.loop()
+        loop.call_soon_threadsafe(loop.call_at, at, callback, *args)
+
 
 class Coalescer:
     """Per connection, batches are merged and a ReadingsEvent goes out at most MQTT_LIVE_READINGS_PER_SECOND
-    times a second (so each topic's value too), a StatsEvent at most once a second. What is held back (latest
-    values, message counts) is merged into the next event, sent with a later batch of that connection.
-    At 20 batches a second this turns 40 group_sends into 5."""
+    times a second (so each topic's value too), a StatsEvent at most once a second. What a window holds back
+    (latest values, message counts, the newest totals) is sent when that window ends: by the next batch if
+    one comes in time, else by a timer on the live-events loop (`flush`). At 20 batches a second this turns
+    40 group_sends into 5, and a device's last value is never left waiting for traffic that may not come.
+
+    Worker threads call `readings`/`stats`, the loop calls `flush`: one lock guards the state."""
 
     def __init__(self) -> None:
+        self.lock = threading.Lock()
         self.latest: dict[int, dict[tuple[int, str], tuple[str, tuple]]] = {}
         self.counts: dict[int, dict[int, int]] = {}
         self.published_at: dict[int, float] = {}
+        self.held_stats: dict[int, tuple[int, float]] = {}  # connection -> (messages_received, rate)
         self.last_readings: dict[int, float] = {}
         self.last_stats: dict[int, float] = {}
+        self.scheduled: set[tuple[str, int]] = set()  # (kind, connection) with a flush timer set
+
+    @staticmethod
+    def readings_interval() -> float:
+        return 1.0 / settings.MQTT_LIVE_READINGS_PER_SECOND
 
     def readings(self, update: LiveUpdate) -> dict | None:
-        """The channel-layer message of a ReadingsEvent when one is due, else None (held back)."""
+        """The channel-layer message of a ReadingsEvent when one is due, else None (held back, and a flush at
+        the end of the window is scheduled)."""
         cid = update.connection_id
-        self.latest.setdefault(cid, {}).update(update.latest_values())
-        counts = self.counts.setdefault(cid, {})
-        for topic_id, count in update.counts.items():
-            counts[topic_id] = counts.get(topic_id, 0) + count
-        if update.published_at is not None:
-            self.published_at[cid] = min(self.published_at.get(cid, update.published_at), update.published_at)
-        if not self._due(self.last_readings, cid, 1.0 / settings.MQTT_LIVE_READINGS_PER_SECOND):
-            return None
-        latest, counts = self.latest.pop(cid), self.counts.pop(cid)
+        latest_values = update.latest_values()
+        with self.lock:
+            self.latest.setdefault(cid, {}).update(latest_values)
+            counts = self.counts.setdefault(cid, {})
+            for topic_id, count in update.counts.items():
+                counts[topic_id] = counts.get(topic_id, 0) + count
+            if update.published_at is not None:
+                first = self.published_at.get(cid, update.published_at)
+                self.published_at[cid] = min(first, update.published_at)
+            if not self._due(self.last_readings, cid, self.readings_interval()):
+                self._schedule("readings", cid, self.last_readings[cid] + self.readings_interval())
+                return None
+            return self._pop_readings(cid)
+
+    def stats(self, connection_id: int, messages_received: int, rate: float) -> dict | None:
+        """The channel-layer message of a StatsEvent when one is due, else None (the newest figures are held
+        and sent when the second ends)."""
+        with self.lock:
+            if not self._due(self.last_stats, connection_id, STATS_INTERVAL):
+                self.held_stats[connection_id] = (messages_received, rate)
+                self._schedule("stats", connection_id, self.last_stats[connection_id] + STATS_INTERVAL)
+                return None
+            self.held_stats.pop(connection_id, None)
+            return stats_message(connection_id, messages_received, rate)
+
+    def flush(self, kind: str, connection_id: int) -> dict | None:
+        """What the window of `kind` ending now held back for this connection (None if a batch sent it)."""
+        with self.lock:
+            self.scheduled.discard((kind, connection_id))
+            if kind == "stats":
+                held = self.held_stats.pop(connection_id, None)
+                if held is None:
+                    return None
+                self.last_stats[connection_id] = time.monotonic()
+                return stats_message(connection_id, *held)
+            if connection_id not in self.latest and connection_id not in self.counts:
+                return None
+            self.last_readings[connection_id] = time.monotonic()
+            return self._pop_readings(connection_id)
+
+    def _pop_readings(self, cid: int) -> dict:
+        latest, counts = self.latest.pop(cid, {}), self.counts.pop(cid, {})
         return readings_message(cid, latest, counts, self.published_at.pop(cid, None))
 
-    def stats_due(self, connection_id: int) -> bool:
-        return self._due(self.last_stats, connection_id, STATS_INTERVAL)
+    def _schedule(self, kind: str, connection_id: int, at: float) -> None:
+        """One timer per held-back window (not one per batch); called with the lock held."""
+        if (kind, connection_id) in self.scheduled:
+            return
+        self.scheduled.add((kind, connection_id))
+        _loop.call_at(at, _send_flush, self, kind, connection_id)
 
     @staticmethod
     def _due(last: dict[int, float], connection_id: int, interval: float) -> bool:
@@ -125,6 +187,75 @@ class Coalescer:
             return False
         last[connection_id] = now
         return True
+
+
+def stats_message(connection_id: int, messages_received: int, rate: float) -> dict:
+    event = StatsEvent(connection=connection_id, messages_received=messages_received, messages_per_second=rate)
+    return message_for(event)
+
+
+def _send_flush(coalescer: Coalescer, kind: str, connection_id: int) -> None:
+    """On the live-events loop, when a held-back window ends: send what it held, if a batch has not."""
+    message = coalescer.flush(kind, connection_id)
+    layer = get_channel_layer()
+    if message is None or layer is None:
+        return
+    task = asyncio.get_running_loop().create_task(layer.group_send(connection_group(connection_id), message))
+    task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("could not send held-back live events", exc_info=task.exception())
+
+
+class TopicStream:
+    """Every reading of a watched topic, for its page's chart: per series (topic, device, metric) a reading is
+    left out only when it comes less than 1 / MQTT_LIVE_TOPIC_POINTS_PER_SECOND after the last one sent (by
+    reading time), and a series' last reading of a batch is always sent. What was left out is counted in the
+    event (`thinned`), so the page can say so."""
+
+    MAX_SERIES = 100_000  # emptied when full: a forgotten series only sends one reading more
+
+    def __init__(self) -> None:
+        self.last_sent: dict[tuple[int, str, str], float] = {}
+
+    def messages(self, update: LiveUpdate, watched: set[int]) -> list[tuple[str, dict]]:
+        """(group, channel-layer message) of a `topic.readings` event per watched topic of the batch."""
+        spacing = 1.0 / settings.MQTT_LIVE_TOPIC_POINTS_PER_SECOND - 1e-6  # epoch floats are not exact
+        by_topic: dict[int, list[tuple]] = {}
+        for row in update.rows:  # row[1] is topic_id
+            if row[1] in watched:
+                by_topic.setdefault(row[1], []).append(row)
+        if len(self.last_sent) > self.MAX_SERIES:
+            self.last_sent.clear()
+        names = {entry.row.pk: entry.row.topic for entry in update.topics}
+        out = []
+        for topic_id, rows in by_topic.items():
+            kept, thinned = self._thin(rows, spacing)
+            payload = {
+                "type": "topic.readings",
+                "connection": update.connection_id,
+                "topic_id": topic_id,
+                "topic": names.get(topic_id, ""),
+                "readings": [reading_dict(row) for row in kept],
+                "thinned": thinned,
+                "published_at": update.published_at,
+            }
+            out.append((topic_group(topic_id), {"type": "topic.readings", "payload": to_jsonable_python(payload)}))
+        return out
+
+    def _thin(self, rows: list[tuple], spacing: float) -> tuple[list[tuple], int]:
+        last_of_series = {(row[2], row[3]): index for index, row in enumerate(rows)}
+        kept = []
+        for index, row in enumerate(rows):
+            key = (row[1], row[2], row[3])
+            at = row[8].timestamp()
+            previous = self.last_sent.get(key)
+            if previous is None or abs(at - previous) >= spacing or last_of_series[row[2], row[3]] == index:
+                kept.append(row)
+                self.last_sent[key] = at
+        return kept, len(rows) - len(kept)
 
 
 class RateMeter:
@@ -155,21 +286,9 @@ def readings_message(
     LatestReading model each cost more worker CPU than storing them. Plain dicts, made JSON-ready in one call
     of pydantic-core's serializer (the one model_dump uses); a test keeps this equal to the model's output.
     """
-    readings = []
-    for (topic_id, _metric), (topic, row) in latest.items():
-        _, _, device, metric, value_type, number, text, unit, timestamp, _ = row
-        value = bool(number) if value_type == "boolean" else (text if value_type == "text" else number)
-        readings.append(
-            {
-                "topic_id": topic_id,
-                "topic": topic,
-                "device": device,
-                "metric": metric,
-                "value": value,
-                "unit": unit,
-                "timestamp": timestamp,
-            }
-        )
+    readings = [
+        {"topic_id": topic_id, "topic": topic, **reading_dict(row)} for (topic_id, _), (topic, row) in latest.items()
+    ]
     payload = {
         "type": "readings",
         "connection": connection_id,
@@ -178,6 +297,13 @@ def readings_message(
         "published_at": published_at,
     }
     return {"type": "readings", "payload": to_jsonable_python(payload)}
+
+
+def reading_dict(row: tuple) -> dict:
+    """A reading row (persist.COLUMNS order) as the events carry it."""
+    _, _, device, metric, value_type, number, text, unit, timestamp, _ = row
+    value = bool(number) if value_type == "boolean" else (text if value_type == "text" else number)
+    return {"device": device, "metric": metric, "value": value, "unit": unit, "timestamp": timestamp}
 
 
 class Watchers:
@@ -229,6 +355,7 @@ async def _members(layer: RedisChannelLayer, groups: list[str]) -> list[int]:
 
 _loop = LoopThread()
 _coalescer = Coalescer()
+_topics = TopicStream()
 _rates = RateMeter()
 _watchers = Watchers()
 
@@ -248,9 +375,9 @@ def build_messages(update: LiveUpdate) -> list[dict]:
         events.append(readings)
     if update.error_changes:
         events.append(error_event(cid, update.error_changes))
-    rate = _rates.observe(cid, update.messages_received)
-    if _coalescer.stats_due(cid):
-        events.append(StatsEvent(connection=cid, messages_received=update.messages_received, messages_per_second=rate))
+    stats = _coalescer.stats(cid, update.messages_received, _rates.observe(cid, update.messages_received))
+    if stats is not None:
+        events.append(stats)
     return [event if isinstance(event, dict) else message_for(event) for event in events]
 
 
@@ -275,16 +402,14 @@ def publish(update: LiveUpdate) -> int:
 
 
 def publish_all(updates: list[LiveUpdate]) -> int:
-    """Send the events of every connection of a batch, to each connection's group, in one hop onto the loop;
-    returns how many were sent. Connections are sent to concurrently (a batch spanning ten connections waits
-    about as long as one), each connection's events in order. A channel-layer failure is logged, not raised."""
+    """Send the events of every connection of a batch, to each connection's group, and every reading of the
+    watched topics to their topics' groups, in one hop onto the loop; returns how many were sent. Groups are
+    sent to concurrently (a batch spanning ten connections waits about as long as one), each group's events in
+    order. A channel-layer failure is logged, not raised."""
     layer = get_channel_layer()
     if layer is None:
         return 0
-    groups = {u.connection_id: connection_group(u.connection_id) for u in updates}
-    watched = _watchers.watched(layer, set(groups.values()))
-    per_group = [(groups[u.connection_id], build_messages(u)) for u in updates if groups[u.connection_id] in watched]
-    per_group = [(group, messages) for group, messages in per_group if messages]
+    per_group = _messages_of(layer, updates)
     count = sum(len(messages) for _, messages in per_group)
     if not count:
         return 0
@@ -302,3 +427,28 @@ def publish_all(updates: list[LiveUpdate]) -> int:
         logger.warning("could not send %d live events", count, exc_info=True)
         return 0
     return count
+
+
+def _messages_of(layer, updates: list[LiveUpdate]) -> list[tuple[str, list[dict]]]:  # noqa: ANN001
+    """(group, messages) for the groups someone watches. A connection's topic groups are only looked at when a
+    topic page of that connection is open (its watch group has a member): one group per connection otherwise."""
+    groups = {u.connection_id: connection_group(u.connection_id) for u in updates}
+    marks = {u.connection_id: topic_watch_group(u.connection_id) for u in updates}
+    watched = _watchers.watched(layer, set(groups.values()) | set(marks.values()))
+    topic_groups = {
+        entry.row.pk: topic_group(entry.row.pk)
+        for u in updates
+        if marks[u.connection_id] in watched
+        for entry in u.topics
+    }
+    seen = _watchers.watched(layer, set(topic_groups.values())) if topic_groups else set()
+    watched_topics = {pk for pk, group in topic_groups.items() if group in seen}
+    per_group: list[tuple[str, list[dict]]] = []
+    for update in updates:
+        if watched_topics:  # before build_messages, which folds the rows into the latest values
+            per_group += [(group, [message]) for group, message in _topics.messages(update, watched_topics)]
+        if groups[update.connection_id] in watched:
+            messages = build_messages(update)
+            if messages:
+                per_group.append((groups[update.connection_id], messages))
+    return per_group

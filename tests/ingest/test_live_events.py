@@ -44,10 +44,10 @@ def test_a_batch_sends_one_event_per_kind_with_the_latest_value_per_topic(connec
     assert events["stats"]["messages_received"] == 51
 
 
-def test_live_readings_are_coalesced_to_the_per_second_rate_and_held_back_values_sent_later(monkeypatch, settings):
+def test_live_readings_are_coalesced_to_the_per_second_rate_and_held_back_values_flushed_when_the_window_ends(
+    settings,
+):
     settings.MQTT_LIVE_READINGS_PER_SECOND = 2.0
-    clock = iter([100.0, 100.1, 100.6])
-    monkeypatch.setattr(live.time, "monotonic", lambda: next(clock))
     coalescer = live.Coalescer()
     now = timezone.now()
     row = (1, 7, "dev", "temp", "number", 1.0, "", "", now, now)
@@ -58,11 +58,44 @@ def test_live_readings_are_coalesced_to_the_per_second_rate_and_held_back_values
 
     first = coalescer.readings(update(1.0, 1))
     held = coalescer.readings(update(2.0, 3))
-    later = coalescer.readings(update(None, 1))
+    also_held = coalescer.readings(update(None, 1))
+    timers = set(coalescer.scheduled)
+    flushed = coalescer.flush("readings", 1)
 
     assert [r["value"] for r in first["payload"]["readings"]] == [1.0] and first["payload"]["counts"] == {"7": 1}
-    assert held is None
-    assert [r["value"] for r in later["payload"]["readings"]] == [2.0] and later["payload"]["counts"] == {"7": 4}
+    assert held is None and also_held is None
+    assert [r["value"] for r in flushed["payload"]["readings"]] == [2.0] and flushed["payload"]["counts"] == {"7": 4}
+    assert timers == {("readings", 1)}  # one timer for the window, however many batches it held back
+    assert coalescer.flush("readings", 1) is None  # nothing held since
+
+
+def test_the_last_value_of_a_burst_reaches_the_group_without_another_batch(connection, settings):
+    settings.MQTT_LIVE_READINGS_PER_SECOND = 4.0
+    channel = subscribe(connection.pk)
+
+    ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"1")]))
+    held = ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"2")]))
+
+    assert held.events == 0  # the second value came within the window of the first
+    values = []
+    while 2.0 not in values:  # the flush at the end of the window sends it (receive fails after 5 s)
+        event = receive(channel, 1)[0]
+        values += [r["value"] for r in event.get("readings", [])]
+    assert values == [1.0, 2.0]
+
+
+def test_stats_held_back_in_a_second_are_sent_when_it_ends(connection):
+    channel = subscribe(connection.pk)
+
+    ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"1")]))
+    ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"2"), ("home/a/temperature", b"3")]))
+
+    totals = []
+    while 3 not in totals:
+        event = receive(channel, 1)[0]
+        if event["type"] == "stats":
+            totals.append(event["messages_received"])
+    assert totals == [1, 3]
 
 
 def test_the_readings_message_is_exactly_what_the_documented_event_model_gives():
@@ -142,3 +175,78 @@ def test_the_latest_value_per_topic_and_metric_is_the_last_row_and_is_worked_out
 
     assert latest == {(7, "temp"): ("a/t", rows[3]), (7, "hum"): ("a/t", rows[1]), (8, "temp"): ("a/u", rows[2])}
     assert update.latest_values() is latest and update.rows == []  # once
+
+
+def watch_topic(connection_id: int, topic_id: int) -> str:
+    """A channel in a topic's group and its connection's topic-watch group, as a topic page's socket is."""
+    from mqtt_app.events import topic_group, topic_watch_group
+
+    layer = get_channel_layer()
+    channel = live._loop.run(layer.new_channel())
+    live._loop.run(layer.group_add(topic_watch_group(connection_id), channel))
+    live._loop.run(layer.group_add(topic_group(topic_id), channel))
+    live._watchers.known.clear()
+    return channel
+
+
+def test_a_watched_topic_gets_every_reading_of_a_batch_in_order_and_other_topics_none(
+    connection, settings, monkeypatch
+):
+    settings.MQTT_LIVE_TOPIC_POINTS_PER_SECOND = 1000.0  # the batch's messages are 1 ms apart (make_batch)
+    monkeypatch.setattr(live, "_topics", live.TopicStream())
+    ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"0"), ("home/b/temperature", b"0")]))
+    topic = MqttTopic.objects.get(topic="home/a/temperature")
+    channel = watch_topic(connection.pk, topic.pk)
+    messages = [(f"home/{t}/temperature", str(v).encode()) for v in range(1, 6) for t in "ab"]
+
+    outcome = ingest_batch(make_batch(connection.pk, messages))
+
+    (event,) = receive(channel, outcome.events)  # the connection group has no member: nothing else is built
+    assert event["type"] == "topic.readings" and event["topic_id"] == topic.pk
+    assert [r["value"] for r in event["readings"]] == [1.0, 2.0, 3.0, 4.0, 5.0] and event["thinned"] == 0
+
+
+def test_a_series_faster_than_the_point_rate_is_thinned_keeping_its_last_reading_and_says_how_many(settings):
+    from datetime import timedelta
+
+    from mqtt_app.ingest.topics import TopicBatch, TopicRow
+
+    settings.MQTT_LIVE_TOPIC_POINTS_PER_SECOND = 10.0  # one point per 100 ms of reading time
+    start = timezone.now()
+    rows = [
+        (1, 7, "d", "temp", "number", float(n), "", "", start + timedelta(milliseconds=20 * n), start)
+        for n in range(12)
+    ]
+    update = live.LiveUpdate(connection_id=1, rows=rows, topics=[TopicBatch(TopicRow(7, "a/t", True, "x"), [])])
+
+    ((group, message),) = live.TopicStream().messages(update, {7})
+
+    payload = message["payload"]
+    assert group == "mqtt.topic.7"
+    assert [r["value"] for r in payload["readings"]] == [0.0, 5.0, 10.0, 11.0]
+    assert payload["thinned"] == 8
+
+
+def test_the_topic_readings_message_is_what_the_documented_event_model_gives():
+    from mqtt_app.events import TopicReading, TopicReadingsEvent, message_for
+    from mqtt_app.ingest.topics import TopicBatch, TopicRow
+
+    at = timezone.now()
+    rows = [(1, 7, "dev", "temp", "number", 21.5, "", "°C", at, at), (1, 7, "", "on", "boolean", 1.0, "", "", at, at)]
+    update = live.LiveUpdate(
+        connection_id=1, rows=rows, topics=[TopicBatch(TopicRow(7, "a/t", True, "x"), [])], published_at=3.5
+    )
+    event = TopicReadingsEvent(
+        connection=1,
+        topic_id=7,
+        topic="a/t",
+        readings=[
+            TopicReading(device="dev", metric="temp", value=21.5, unit="°C", timestamp=at),
+            TopicReading(device="", metric="on", value=True, unit="", timestamp=at),
+        ],
+        published_at=3.5,
+    )
+
+    ((_, message),) = live.TopicStream().messages(update, {7})
+
+    assert message == message_for(event)
