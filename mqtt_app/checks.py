@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
+
+CHECK_TIMEOUT = 0.5  # seconds: checks run before every management command
+DURABILITY_HINT = (
+    "Run the broker's Redis with appendonly yes and maxmemory-policy noeviction, or use RabbitMQ (docs/brokers.md)."
+)
 
 
 @register()
@@ -47,3 +53,27 @@ def check_parser_registry(app_configs, **kwargs):  # noqa: ANN001 - Django's sig
     except ImproperlyConfigured as exc:
         return [Error(str(exc), hint="Fix MQTT_PARSERS or the installed parser packages.", id="mqtt.E004")]
     return []
+
+
+@register()
+def check_broker_durability(app_configs, **kwargs):  # noqa: ANN001 - Django's signature
+    """Warn when a Redis broker would lose queued batches (restart without persistence, eviction). A warning, never
+    an error: Redis may be down while a command starts, and a throwaway development Redis may keep nothing."""
+    from mqtt_app.observability import broker
+
+    url = settings.CELERY_BROKER_URL
+    if broker.is_amqp(url) or settings.CELERY_TASK_ALWAYS_EAGER:
+        return []
+    try:
+        found = broker.redis_durability(url, timeout=CHECK_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - unreachable, refused: say so, start anyway
+        return [
+            CheckWarning(
+                f"Could not ask the broker's Redis whether it keeps queued batches ({exc.__class__.__name__}).",
+                hint="Start Redis; /api/health reports its durability once it answers.",
+                id="mqtt.W010",
+            )
+        ]
+    return [
+        CheckWarning(f"{text[0].upper()}{text[1:]}.", hint=DURABILITY_HINT, id="mqtt.W011") for text in found.warnings
+    ]

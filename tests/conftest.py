@@ -142,3 +142,32 @@ def _close_leftover_sessions(django_db_setup, django_db_blocker):  # noqa: ANN00
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+
+
+# --- RabbitMQ --------------------------------------------------------------------------------------------------
+AMQP_PORT = 5672
+
+
+@pytest.fixture
+def amqp_broker_url():
+    """`amqp://` on a vhost of this test's own on the machine's RabbitMQ (127.0.0.1:5672, guest), deleted after:
+    concurrent runs and tests never share a queue. Pass it as CELERY_BROKER_URL to child processes."""
+    import subprocess
+    import uuid
+
+    from tests.helpers import port_open
+
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    if not port_open(AMQP_PORT) or not Path(ctl).exists():
+        pytest.fail("RabbitMQ is not listening on 127.0.0.1:5672 (make test starts it: scripts/bootstrap.sh)")
+    vhost = f"test-{uuid.uuid4().hex[:12]}"
+
+    def run(*args: str) -> None:
+        subprocess.run([ctl, "-q", *args], check=True, capture_output=True, timeout=60)
+
+    run("add_vhost", vhost)
+    try:
+        run("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:{AMQP_PORT}/{vhost}"
+    finally:
+        run("delete_vhost", vhost)

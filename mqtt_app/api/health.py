@@ -1,8 +1,12 @@
 """`GET /api/health` (no auth): database, Redis, live listeners, last reconcile. 503 when degraded.
 
-Degraded: the database or Redis does not answer, or there are connections to run (`is_active`) while no
-listener is alive or reconciliation has not run for three intervals. With nothing to run, missing listeners
-are fine. Listeners and the last reconcile are read through mqtt_app.listener.registry, which owns the keys.
+Degraded: the database, Redis or the Celery broker does not answer, or there are connections to run
+(`is_active`) while no listener is alive or reconciliation has not run for three intervals. With nothing to
+run, missing listeners are fine. Listeners and the last reconcile are read through mqtt_app.listener.registry,
+which owns the keys.
+`broker` shows the queue depths on Redis or RabbitMQ; `warnings` lists risks that leave the stack working but
+could lose queued batches (a Redis broker without persistence or with an evicting policy): they do not make it
+degraded, as a load balancer must not pull an instance for them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from ninja import Field, Router, Status
 
 from mqtt_app.listener import registry
 from mqtt_app.models import MqttConnection
+from mqtt_app.observability import broker
+from project.broker import QUEUES
 
 from .schemas import Out
 
@@ -33,11 +39,22 @@ class CheckOut(Out):
     error: str = ""
 
 
+class BrokerOut(Out):
+    kind: str = Field(description="'redis' or 'rabbitmq'.")
+    ok: bool
+    error: str = ""
+    queues: dict[str, int] | None = Field(description="Tasks waiting in each Celery queue.")
+    persistence: str | None = Field(None, description="Redis only: 'aof', 'rdb', 'none' or 'unknown'.")
+    maxmemory_policy: str | None = Field(None, description="Redis only: its eviction policy, or 'unknown'.")
+
+
 class HealthOut(Out):
     status: str = Field(description="'ok' or 'degraded'.")
     problems: list[str]
     database: CheckOut
     redis: CheckOut
+    broker: BrokerOut
+    warnings: list[str] = Field(description="Risks of losing queued batches; they do not make the status degraded.")
     listeners: int = Field(description="Live listener processes (unexpired heartbeats).")
     active_connections: int | None
     last_reconcile_at: datetime | None
@@ -79,12 +96,16 @@ def _last_reconcile(client: redis.Redis) -> dict[str, Any] | None:
     return summary
 
 
-def _problems(db: CheckOut, cache: CheckOut, active: int | None, listeners: int, age: float | None) -> list[str]:
+def _problems(
+    db: CheckOut, cache: CheckOut, queue: BrokerOut, active: int | None, listeners: int, age: float | None
+) -> list[str]:
     problems = []
     if not db.ok:
         problems.append("the database does not answer")
     if not cache.ok:
         problems.append("Redis does not answer")
+    if not queue.ok and (queue.kind != "redis" or cache.ok):  # the same Redis: said once
+        problems.append(f"the Celery broker ({queue.kind}) does not answer")
     if active and cache.ok:
         if listeners == 0:
             problems.append(f"{active} active connection(s) but no live listener")
@@ -99,12 +120,17 @@ def health(request: HttpRequest) -> Status:
     cache, listeners, summary = _redis()
     last = summary["at"] if summary else None
     age = max(time.time() - last, 0.0) if last is not None else None
-    problems = _problems(db, cache, active, listeners, age)
+    state = broker.status(settings.CELERY_BROKER_URL, QUEUES, REDIS_TIMEOUT)
+    warnings = state.pop("warnings")
+    queue = BrokerOut(**state)
+    problems = _problems(db, cache, queue, active, listeners, age)
     body = {
         "status": "degraded" if problems else "ok",
         "problems": problems,
         "database": db,
         "redis": cache,
+        "broker": queue,
+        "warnings": warnings,
         "listeners": listeners,
         "active_connections": active,
         "last_reconcile_at": datetime.fromtimestamp(last, tz=UTC) if last is not None else None,

@@ -179,3 +179,22 @@ def _config(client: redis.Redis, name: str) -> str | None:
     except redis.ResponseError:  # CONFIG disabled or renamed (managed Redis)
         return None
     return value.get(name) if value else None
+
+
+def status(url: str, queues: Iterable[str], timeout: float = PROBE_TIMEOUT) -> dict:
+    """The broker for /api/health: {"kind", "ok", "error", "queues", and for Redis "persistence",
+    "maxmemory_policy", "warnings"}."""
+    result: dict = {"kind": kind(url), "ok": True, "error": "", "queues": None, "warnings": []}
+    try:
+        result["queues"] = queue_depths(url, queues)
+        if not is_amqp(url):
+            found = redis_durability(url, timeout)
+            result |= {
+                "persistence": found.persistence,
+                "maxmemory_policy": found.maxmemory_policy,
+                "warnings": found.warnings,
+            }
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        logger.warning("health: the broker check failed: %s", exc)
+        result |= {"ok": False, "error": exc.__class__.__name__}
+    return result

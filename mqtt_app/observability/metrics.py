@@ -17,13 +17,13 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 from prometheus_client.exposition import generate_latest
 
 from mqtt_app.models import ConnectionStatus, MqttConnection
+from project.broker import QUEUES
 
 from . import broker, health
 from .latency import redis_client
 
 logger = logging.getLogger(__name__)
 
-QUEUES = ("ingest", "control", "default")
 CONNECTION_LABELS = ["connection", "site", "name"]
 HEALTH_METRICS = ("uptime", "parse_success_rate", "error_rate")
 SHARED_HEALTH = ("reconcile_seconds", "api_p99_seconds", "websocket_p99_seconds")
