@@ -2,6 +2,10 @@
 
 New rows are created in one bulk insert, with a parser when the registry claims the topic; counters of all the
 batch's topics are written in one bulk update per batch (`apply_counters`), never per message.
+
+A retained message delivered because the connection (re)subscribed (its retain flag is set: live publishes
+reach a subscriber with the flag clear) is a replay of what the broker keeps, not news: when its payload is
+the one last stored for its topic, it is dropped before anything counts it (`drop_replays`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Discovery:
     new: list[TopicBatch] = field(default_factory=list)
     missing: dict[str, list[Message]] = field(default_factory=dict)  # names with no row yet
     dropped_messages: int = 0  # messages of topics that could not be stored (cap, over-long name, deleted)
+    replays: int = 0  # retained messages dropped as replays of the stored payload (`drop_replays`)
 
 
 def group_by_topic(messages: list[Message]) -> dict[str, list[Message]]:
@@ -112,7 +117,59 @@ def known_topics(parts: list[Part]) -> dict[int, Discovery]:
                 discovery.topics.append(TopicBatch(row, messages))
     for cid, rows in existing.items():  # after the lookups above: remembering may empty a full cache
         topic_cache.remember(cid, list(rows.values()))
+    for part in parts:
+        if any(message.retain for message in part.messages):
+            drop_replays(part, found[part.connection_id])
     return found
+
+
+def drop_replays(part: Part, discovery: Discovery) -> None:
+    """Drop the retained messages whose payload is the one last stored for their topic (or the one just before
+    them in this batch): a broker resends every retained message on each subscribe, and a replay is not a new
+    reading, not traffic and not a sign of life. They leave the part too, so the connection's counters and the
+    batch's counts never see them. A retained message with another payload is kept (and stored as retained)."""
+    wanted = [entry.row.pk for entry in discovery.topics if any(m.retain for m in entry.messages)]
+    stored = _stored_payloads(wanted) if wanted else {}
+    dropped: set[int] = set()
+    for entry in discovery.topics:
+        entry.messages = _without_replays(entry.messages, stored.get(entry.row.pk), dropped)
+    for name, messages in discovery.missing.items():
+        discovery.missing[name] = _without_replays(messages, None, dropped)
+    if not dropped:
+        return
+    discovery.topics = [entry for entry in discovery.topics if entry.messages]
+    discovery.missing = {name: messages for name, messages in discovery.missing.items() if messages}
+    part.messages = [message for message in part.messages if id(message) not in dropped]
+    discovery.replays += len(dropped)
+    logger.debug("connection %s: %d retained replays dropped", part.connection_id, len(dropped))
+
+
+def _without_replays(messages: list[Message], last: tuple[bytes, int] | None, dropped: set[int]) -> list[Message]:
+    """`messages` of one topic minus the retained ones equal to the payload before them (`last`: the stored
+    sample and size, compared as it was stored: the first MQTT_PAYLOAD_SAMPLE_BYTES, and the length)."""
+    if not any(message.retain for message in messages):
+        return messages
+    sample_bytes = settings.MQTT_PAYLOAD_SAMPLE_BYTES
+    kept = []
+    for message in messages:
+        key = (message.payload[:sample_bytes], len(message.payload))
+        if message.retain and key == last:
+            dropped.add(id(message))
+        else:
+            kept.append(message)
+        last = key
+    return kept
+
+
+def _stored_payloads(topic_ids: list[int]) -> dict[int, tuple[bytes, int]]:
+    """(last payload sample, its full size) of these topics, where one is stored."""
+    stored: dict[int, tuple[bytes, int]] = {}
+    for start in range(0, len(topic_ids), IN_CHUNK):
+        rows = MqttTopic.objects.filter(pk__in=topic_ids[start : start + IN_CHUNK]).values_list(
+            "pk", "last_payload", "last_payload_size"
+        )
+        stored.update({pk: (bytes(payload), size) for pk, payload, size in rows if payload is not None})
+    return stored
 
 
 def create_missing(connection_id: int, discovery: Discovery) -> list[TopicBatch]:
