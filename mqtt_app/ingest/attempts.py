@@ -21,7 +21,7 @@ from django.utils import timezone
 from mqtt_app.models import DeadLetter
 
 from .decode import clean_text, decode_batch
-from .isolate import is_transient
+from .isolate import is_transient, letter_row
 from .pipeline import ingest_batch
 from .service import Outcome
 
@@ -74,21 +74,10 @@ def dead_letter_batch(raw: Any, error: BaseException) -> int:  # noqa: ANN401 - 
     """Every message of a batch that failed on every retry, as dead letters (idempotent per batch)."""
     batch = decode_batch(raw)
     now, text = timezone.now(), clean_text(f"{type(error).__name__}: {error}")[:4000]
+    messages = [(part.connection_id, message) for part in batch.parts for message in part.messages]
     rows = [
-        DeadLetter(
-            id=uuid.uuid5(batch.id, f"gave-up-{index}"),
-            batch=batch.id,
-            connection_id=part.connection_id,
-            topic=clean_text(message.topic),
-            payload=message.payload,
-            qos=message.qos,
-            retain=message.retain,
-            received_at=message.received_at,
-            error_kind="retries_exhausted",
-            error=text,
-            created_at=now,
-        )
-        for index, (part, message) in enumerate((p, m) for p in batch.parts for m in p.messages)
+        letter_row(uuid.uuid5(batch.id, f"gave-up-{index}"), batch.id, cid, message, "retries_exhausted", text, now)
+        for index, (cid, message) in enumerate(messages)
     ]
     with transaction.atomic():
         DeadLetter.objects.bulk_create(rows, ignore_conflicts=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import fields
+from datetime import datetime
 
 import psycopg
 import redis
@@ -25,7 +26,7 @@ from django.utils import timezone
 from mqtt_app.models import DeadLetter, IngestBatch, MqttConnection
 
 from . import live
-from .decode import Batch, Part, clean_text
+from .decode import Batch, Message, Part, clean_text
 from .service import Outcome, store_batch
 from .sql import table
 
@@ -130,18 +131,8 @@ def _dead_letter(batch: Batch, exc: Exception | None) -> Outcome:
     with transaction.atomic():
         if not _claim_one(_claim_ids(batch)[batch.parts.index(part)], batch.id, part.connection_id, count, now):
             return Outcome("duplicate", 1)
-        DeadLetter.objects.create(
-            id=uuid.uuid5(batch.id, "dead-letter"),
-            batch=batch.id,
-            connection_id=part.connection_id,
-            topic=clean_text(message.topic),
-            payload=message.payload,
-            qos=message.qos,
-            retain=message.retain,
-            received_at=message.received_at,
-            error_kind=kind,
-            error=text,
-            created_at=now,
+        letter_row(uuid.uuid5(batch.id, "dead-letter"), batch.id, part.connection_id, message, kind, text, now).save(
+            force_insert=True
         )
         _count_failed(part.connection_id, count)
     logger.error(
@@ -152,6 +143,24 @@ def _dead_letter(batch: Batch, exc: Exception | None) -> Outcome:
         uuid.uuid5(batch.id, "dead-letter"),
     )
     return Outcome("stored", count, errors=1, dead_letters=1)
+
+
+def letter_row(
+    pk: uuid.UUID, batch_id: uuid.UUID, connection_id: int, message: Message, kind: str, error: str, now: datetime
+) -> DeadLetter:
+    return DeadLetter(
+        id=pk,
+        batch=batch_id,
+        connection_id=connection_id,
+        topic=clean_text(message.topic),
+        payload=message.payload,
+        qos=message.qos,
+        retain=message.retain,
+        received_at=message.received_at,
+        error_kind=kind,
+        error=error,
+        created_at=now,
+    )
 
 
 def _claim_one(pk: uuid.UUID, batch_id: uuid.UUID, connection_id: int, count: int, now) -> bool:  # noqa: ANN001
