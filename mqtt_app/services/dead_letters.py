@@ -24,7 +24,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -32,6 +32,9 @@ from django.utils import timezone
 
 from mqtt_app.ingest.decode import Batch, Message
 from mqtt_app.models import DeadLetter
+
+if TYPE_CHECKING:  # the ingest modules load on first replay: the API and admin import this module
+    from mqtt_app.ingest.service import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ def _replay_locked(dead_letter_id: uuid.UUID) -> ReplayResult:
             logger.exception("dead letter %s: replay %d raised", row.pk, attempt)
             status, detail = "failed", f"{type(exc).__name__}: {exc}"
         else:
-            status, detail = _judge(row, batch.id, outcome)
+            status, detail = _judge(row, attempt, batch.id, outcome)
         row.replay_count = attempt
         row.replayed_at = timezone.now()
         row.replay_result = STORED if status == STORED else (FAILED_PREFIX + detail)[:RESULT_CHARS]
@@ -141,14 +144,23 @@ def _batch(row: DeadLetter, attempt: int) -> Batch:
     return Batch.single(replay_batch_id(row.pk, attempt), row.connection_id, LISTENER, [message])
 
 
-def _judge(row: DeadLetter, batch_id: uuid.UUID, outcome: Any) -> tuple[str, str]:  # noqa: ANN401
+def _judge(row: DeadLetter, attempt: int, batch_id: uuid.UUID, outcome: Outcome) -> tuple[str, str]:
     """The replay's status and detail from store_safely's outcome; a new dead letter is folded into `row`."""
     if outcome.status == "no_connection":
         return "failed", f"connection {row.connection_id} no longer exists"
     again = _fold_new_dead_letters(row, batch_id)
-    if getattr(outcome, "dead_letters", 0) or again:
+    if outcome.dead_letters or again:
         return "failed", row.error or row.error_kind  # the error already names its kind
     if outcome.status == "duplicate":
+        # Another request ran this very attempt (only possible without the row lock): what it recorded holds.
+        recorded = (
+            DeadLetter.objects.filter(pk=row.pk, replay_count__gte=attempt)
+            .exclude(replay_result=STORED)
+            .values_list("replay_result", flat=True)
+            .first()
+        )
+        if recorded:
+            return "failed", recorded.removeprefix(FAILED_PREFIX)
         return STORED, "Stored by an earlier request for the same attempt."
     if outcome.status != "stored":
         return "failed", f"not stored ({outcome.status})"
