@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 run:
 	scripts/bootstrap.sh venv requirements/base.txt
-	scripts/bootstrap.sh services
+	scripts/bootstrap.sh services $(if $(findstring amqp,$(CELERY_BROKER_URL)),rabbitmq,)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py mqtt_setup
 	$(PY) manage.py collectstatic --noinput -v 0
@@ -19,7 +19,7 @@ run:
 # Everything, browser and fault tests included (what CI runs).
 test:
 	scripts/bootstrap.sh venv requirements/dev.txt
-	scripts/bootstrap.sh services $(if $(findstring postgres,$(DATABASE_URL)),postgres,)
+	scripts/bootstrap.sh services $(if $(findstring postgres,$(DATABASE_URL)),postgres,) rabbitmq
 	scripts/ensure_chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 

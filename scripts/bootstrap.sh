@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up shared by `make run` and `make test` on a fresh Debian/Ubuntu machine:
 #   bootstrap.sh venv REQUIREMENTS   create .venv and install the pinned requirements (skipped when unchanged)
-#   bootstrap.sh services [postgres] make sure Redis and Mosquitto (and PostgreSQL) listen on loopback
+#   bootstrap.sh services [postgres] [rabbitmq]
+#                                    make sure Redis and Mosquitto (and PostgreSQL, RabbitMQ) listen on loopback
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +31,30 @@ ensure_redis() {
   listening 6379 && return 0
   command -v redis-server >/dev/null || apt_install redis-server || true
   command -v redis-server >/dev/null || die "Redis is not listening on 127.0.0.1:6379 and could not be installed. Install it (sudo apt-get install redis-server) and start it."
-  say "starting Redis on 127.0.0.1:6379"
-  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
-  wait_port 6379 || die "Redis did not start; see its log."
+  say "starting Redis on 127.0.0.1:6379 (data in var/redis)"
+  mkdir -p var/redis
+  # It is the default Celery broker: queued batches must survive a restart (append-only file, fsync every
+  # second) and never be evicted when memory runs short (docs/brokers.md).
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --dir "$PWD/var/redis" --logfile "$PWD/var/redis/redis.log" \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction >/dev/null
+  wait_port 6379 || die "Redis did not start; see var/redis/redis.log."
+}
+
+# Optional (the tests' RabbitMQ broker, or CELERY_BROKER_URL=amqp://...): a warning, not a failure, when it
+# cannot be had; the tests that need it then say so.
+ensure_rabbitmq() {
+  listening 5672 && return 0
+  command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || apt_install rabbitmq-server || true
+  local bin; bin=$(command -v rabbitmq-server || echo /usr/sbin/rabbitmq-server)
+  if [ ! -x "$bin" ]; then
+    say "RabbitMQ is not listening on 127.0.0.1:5672 and could not be installed (sudo apt-get install rabbitmq-server)"
+    return 0
+  fi
+  say "starting RabbitMQ on port 5672"
+  # Debian's wrapper runs the node as the rabbitmq user; -detached returns before the node listens.
+  as_root "$bin" -detached >/dev/null 2>&1 || true
+  for _ in $(seq 1 150); do listening 5672 && return 0; sleep 0.4; done
+  say "RabbitMQ did not start listening on 5672 within a minute; see /var/log/rabbitmq/"
 }
 
 ensure_mosquitto() {
@@ -82,7 +104,14 @@ case "${1:-}" in
   services)
     ensure_redis
     ensure_mosquitto
-    if [ "${2:-}" = postgres ]; then ensure_postgres; fi
+    for extra in "${@:2}"; do
+      case "$extra" in
+        postgres) ensure_postgres ;;
+        rabbitmq) ensure_rabbitmq ;;
+        "") ;;
+        *) die "unknown service: $extra (postgres, rabbitmq)" ;;
+      esac
+    done
     ;;
-  *) die "usage: bootstrap.sh venv REQUIREMENTS | services [postgres]" ;;
+  *) die "usage: bootstrap.sh venv REQUIREMENTS | services [postgres] [rabbitmq]" ;;
 esac

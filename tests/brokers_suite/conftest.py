@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import _worker_answers
 from tests.helpers import Process, free_port, port_open, wait_for, worker_command
 
 
@@ -34,19 +35,12 @@ def amqp_worker(amqp_app, amqp_broker_url, process_env, tmp_path):
         log_path=tmp_path / "worker.log",
     )
     try:
-        wait_for(lambda: _answers(amqp_app), timeout=60, what="the worker on RabbitMQ to answer a ping")
+        wait_for(lambda: _worker_answers(amqp_app), timeout=60, what="the worker on RabbitMQ to answer a ping")
     except AssertionError:
         worker.stop()
         raise AssertionError(worker.output()[-3000:]) from None
     yield worker
     worker.stop()
-
-
-def _answers(app) -> bool:  # noqa: ANN001
-    try:
-        return bool(app.control.ping(timeout=0.5))
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 class PrivateRedis:
