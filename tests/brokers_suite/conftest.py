@@ -26,19 +26,20 @@ def amqp_app(amqp_broker_url):
     app.close()
 
 
-@pytest.fixture
-def amqp_worker(amqp_app, amqp_broker_url, process_env, tmp_path):
-    """A real `celery worker` consuming every queue of this product from the test's RabbitMQ vhost."""
-    worker = Process(
-        worker_command("amqp@%h"),
-        env={**process_env, "CELERY_BROKER_URL": amqp_broker_url},
-        log_path=tmp_path / "worker.log",
-    )
+def start_amqp_worker(app, url: str, env: dict[str, str], log: Path, name: str = "amqp@%h") -> Process:  # noqa: ANN001
+    """A real `celery worker` consuming every queue of this product from RabbitMQ at `url`, answering pings."""
+    worker = Process(worker_command(name), env={**env, "CELERY_BROKER_URL": url}, log_path=log)
     try:
-        wait_for(lambda: _worker_answers(amqp_app), timeout=60, what="the worker on RabbitMQ to answer a ping")
+        wait_for(lambda: _worker_answers(app), timeout=60, what="the worker on RabbitMQ to answer a ping")
     except AssertionError:
         worker.stop()
         raise AssertionError(worker.output()[-3000:]) from None
+    return worker
+
+
+@pytest.fixture
+def amqp_worker(amqp_app, amqp_broker_url, process_env, tmp_path):
+    worker = start_amqp_worker(amqp_app, amqp_broker_url, process_env, tmp_path / "worker.log")
     yield worker
     worker.stop()
 

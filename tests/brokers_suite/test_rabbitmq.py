@@ -39,7 +39,7 @@ def queue_types(url: str) -> dict[str, str]:
     return {name: f"{kind} {durable}" for name, kind, durable in (line.split() for line in out.splitlines())}
 
 
-def test_a_batch_sent_the_listeners_way_through_rabbitmq_is_stored_by_a_real_worker(amqp_app, amqp_worker):
+def test_a_batch_sent_the_listeners_way_through_rabbitmq_is_stored_by_a_real_worker(amqp_app, amqp_worker, caplog):
     site = Site.objects.create(name="Plant")
     connection = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
     acked = threading.Event()
@@ -49,14 +49,17 @@ def test_a_batch_sent_the_listeners_way_through_rabbitmq_is_stored_by_a_real_wor
     try:
         # The listener acknowledges to the MQTT broker only after the send returned: with publisher confirms,
         # once RabbitMQ holds the batch.
-        assert acked.wait(20), "the batch was never confirmed by RabbitMQ"
+        assert acked.wait(20), f"the batch was never confirmed by RabbitMQ: {caplog.text}"
     finally:
         batcher.stop()
 
-    wait_for(lambda: TelemetryReading.objects.count() == 5, timeout=30, what="the 5 readings stored by the worker")
+    try:
+        wait_for(lambda: TelemetryReading.objects.count() == 5, timeout=30, what="the 5 readings stored by the worker")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{amqp_worker.output()[-3000:]}") from None
     assert sorted(TelemetryReading.objects.values_list("value", flat=True)) == [20.0, 21.0, 22.0, 23.0, 24.0]
-    assert IngestBatch.objects.get().message_count == 5
-    assert batcher.stats["send_failures"] == 0
+    assert sum(IngestBatch.objects.values_list("message_count", flat=True)) == 5
+    assert batcher.stats["send_failures"] == 0, caplog.text
 
 
 def test_every_queue_the_worker_declares_is_a_durable_quorum_queue(amqp_worker, amqp_broker_url):
