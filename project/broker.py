@@ -11,6 +11,10 @@ from kombu import Exchange, Queue
 
 AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 QUEUES = ("ingest", "control", "default")
+# Redeliveries (a worker killed while holding the message) before RabbitMQ drops a message. RabbitMQ 4 defaults
+# to 20, which would silently drop a batch whose workers were killed 20 times; 3.x has no default, and there -1
+# (4.x's "no limit") drops a message on its first requeue. A large number means "never" on both.
+DELIVERY_LIMIT = 1_000_000
 
 
 def is_amqp(url: str) -> bool:
@@ -27,7 +31,7 @@ def quorum_queue(name: str) -> Queue:
         Exchange(name, type="topic", durable=True),
         routing_key=name,
         durable=True,
-        queue_arguments={"x-queue-type": "quorum"},
+        queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT},
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from mqtt_app.listener.batcher import Batcher
 from mqtt_app.models import IngestBatch, MqttConnection, Site, TelemetryReading
 from mqtt_app.observability import metrics
-from project.broker import QUEUES
+from project.broker import DELIVERY_LIMIT, QUEUES
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,16 +27,25 @@ class Message:
     retain: bool = False
 
 
-def queue_types(url: str) -> dict[str, str]:
+def list_queues(url: str, *columns: str) -> list[list[str]]:
+    """`rabbitmqctl list_queues` on the URL's vhost: one list of column values per queue."""
     vhost = url.rsplit("/", 1)[1]
     out = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type", "durable", "--no-table-headers"],
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, *columns, "--no-table-headers"],
         check=True,
         capture_output=True,
         text=True,
         timeout=60,
     ).stdout
-    return {name: f"{kind} {durable}" for name, kind, durable in (line.split() for line in out.splitlines())}
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def queue_types(url: str) -> dict[str, str]:
+    return {name: f"{kind} {durable}" for name, kind, durable in list_queues(url, "name", "type", "durable")}
+
+
+def queue_arguments(url: str, names: tuple[str, ...]) -> list[str]:
+    return [arguments for name, arguments in list_queues(url, "name", "arguments") if name in names]
 
 
 def test_a_batch_sent_the_listeners_way_through_rabbitmq_is_stored_by_a_real_worker(amqp_app, amqp_worker, caplog):
@@ -62,9 +71,13 @@ def test_a_batch_sent_the_listeners_way_through_rabbitmq_is_stored_by_a_real_wor
     assert batcher.stats["send_failures"] == 0, caplog.text
 
 
-def test_every_queue_the_worker_declares_is_a_durable_quorum_queue(amqp_worker, amqp_broker_url):
+def test_every_queue_the_worker_declares_is_a_durable_quorum_queue_that_never_drops(amqp_worker, amqp_broker_url):
     types = wait_for(lambda: queue_types(amqp_broker_url), timeout=30, what="the worker's queues")
     assert {name: types.get(name) for name in QUEUES} == dict.fromkeys(QUEUES, "quorum true")
+    # RabbitMQ 4 would drop a message after 20 redeliveries unless the queue says otherwise.
+    arguments = queue_arguments(amqp_broker_url, QUEUES)
+    assert len(arguments) == len(QUEUES)
+    assert all(f'{{"x-delivery-limit",{DELIVERY_LIMIT}}}' in line for line in arguments)
 
 
 def test_queue_depths_counts_the_tasks_waiting_on_rabbitmq(amqp_app, amqp_broker_url, settings):
