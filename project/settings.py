@@ -286,6 +286,13 @@ MQTT_LISTENER_MAX_BUFFER = env_int(
     "MQTT_LISTENER_MAX_BUFFER", max(10 * MQTT_BATCH_SIZE, 5000, MQTT_LISTENER_CAPACITY * MQTT_ACK_WINDOW), minimum=1
 )
 MQTT_MAX_PAYLOAD_BYTES = env_int("MQTT_MAX_PAYLOAD_BYTES", 256 * 1024, minimum=1)
+# A batch carries at most this many payload bytes (bounded memory in the listener, the queue and the worker).
+MQTT_BATCH_MAX_BYTES = env_int("MQTT_BATCH_MAX_BYTES", 8 * 1024 * 1024, minimum=1024)
+# Ingest batches waiting in the queue past which listeners stop adding (they spool, or hold acknowledgements).
+MQTT_INGEST_MAX_BACKLOG = env_int("MQTT_INGEST_MAX_BACKLOG", 5000, minimum=10)
+# The listeners' durable spool for batches the queue cannot take (mqtt_app/listener/spool.py); 0 turns it off.
+MQTT_SPOOL_DIR = Path(env_str("MQTT_SPOOL_DIR", str(BASE_DIR / "var" / "spool")))
+MQTT_SPOOL_MAX_BYTES = env_int("MQTT_SPOOL_MAX_BYTES", 1024 * 1024 * 1024, minimum=0)
 # How long an ingest task waits out the database or Redis being away before it hands its batch back to the
 # queue, and how many such rounds before the batch's messages become dead letters (mqtt_app/ingest/attempts.py).
 MQTT_INGEST_RETRY_WINDOW = env_int("MQTT_INGEST_RETRY_WINDOW", 120, minimum=1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import logging
 import math
 import re
@@ -39,6 +40,11 @@ class Message:
     qos: int
     retain: bool
     received_at: datetime
+    size: int = -1  # the payload's size as received when the listener dropped it for its size (payload b"")
+
+    @property
+    def received_size(self) -> int:
+        return self.size if self.size >= 0 else len(self.payload)
 
 
 @dataclass(slots=True)
@@ -137,9 +143,12 @@ def _decode_columns(part: Part, entry: dict) -> None:
         raise BadBatch(f"a batch part needs the lists {', '.join(COLUMNS)}")
     if len({len(column) for column in columns}) != 1:
         raise BadBatch("a batch part's message columns differ in length")
+    sizes = entry.get("sizes")
+    if not isinstance(sizes, list) or len(sizes) != len(columns[0]):
+        sizes = itertools.repeat(-1)  # the usual case: no payload was dropped by the listener
     stamps: dict[float, datetime] = {}  # one read's messages share their receive time: convert it once
     append = part.messages.append
-    for topic, payload, qos, retain, received_at in zip(*columns, strict=True):
+    for topic, payload, qos, retain, received_at, size in zip(*columns, sizes, strict=False):
         try:
             if type(payload) is not bytes:
                 payload = base64.b64decode(payload, validate=True)
@@ -153,7 +162,7 @@ def _decode_columns(part: Part, entry: dict) -> None:
         if not valid_topic(topic):
             part.skipped += 1
             continue
-        append(Message(topic, payload, qos, bool(retain), when))
+        append(Message(topic, payload, qos, bool(retain), when, size if type(size) is int else -1))
 
 
 def _decode_messages(part: Part, entries: list) -> None:

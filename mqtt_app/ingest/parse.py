@@ -48,7 +48,7 @@ def parse_topics(connection_id: int, topics: list[TopicBatch]) -> Parsed:
         row = entry.row
         parse = row.is_processable and row.parser_name
         for message in entry.messages:
-            if len(message.payload) > limit:
+            if len(message.payload) > limit or message.size > limit:
                 _oversized(connection_id, entry, message, result)
                 continue
             entry.sample = message
@@ -149,7 +149,7 @@ def _oversized(connection_id: int, entry: TopicBatch, message: Message, result: 
             result,
             message,
             ParseErrorKind.TOO_LARGE,
-            f"payload of {len(message.payload)} bytes is over MQTT_MAX_PAYLOAD_BYTES={limit}",
+            f"payload of {message.received_size} bytes is over MQTT_MAX_PAYLOAD_BYTES={limit}",
             "",
             [],
         )
@@ -159,7 +159,7 @@ def _oversized(connection_id: int, entry: TopicBatch, message: Message, result: 
             "connection=%s topic=%s: payload of %d bytes skipped (over %d) payload=%r",
             connection_id,
             entry.row.topic,
-            len(message.payload),
+            message.received_size,
             settings.MQTT_MAX_PAYLOAD_BYTES,
             excerpt(message.payload, 80),
         )

@@ -30,6 +30,8 @@ from typing import Any
 
 from django.conf import settings
 
+from .spool import Spool
+
 logger = logging.getLogger(__name__)
 
 INGEST_TASK = "tasks.ingest.ingest_batch"
@@ -56,6 +58,8 @@ class Chunk:
     qos: list[int]
     retain: list[bool]
     mids: list[int]  # the packet id of each message (0 for QoS 0)
+    # The size of each payload as received, when one was too large and replaced by b"" (None: none was).
+    sizes: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.mids)
@@ -69,7 +73,20 @@ class Chunk:
 
     def _part(self, part: slice) -> Chunk:
         columns = (self.topics, self.payloads, self.qos, self.retain, self.mids)
-        return Chunk(self.generation, self.received_at, *(column[part] for column in columns))
+        sizes = None if self.sizes is None else self.sizes[part]
+        return Chunk(self.generation, self.received_at, *(column[part] for column in columns), sizes)
+
+    def nbytes(self) -> int:
+        return sum(map(len, self.payloads))
+
+    def drop_oversized(self, limit: int) -> int:
+        """Replace payloads over `limit` bytes by b"" (their sizes kept): such a payload is counted on its topic
+        by the worker but never carried to the queue. Returns how many were dropped."""
+        if max(map(len, self.payloads), default=0) <= limit:
+            return 0
+        self.sizes = sizes = list(map(len, self.payloads))
+        self.payloads = [b"" if size > limit else payload for payload, size in zip(self.payloads, sizes, strict=True)]
+        return sum(size > limit for size in sizes)
 
     def acks(self) -> list[tuple[int, list[int]]]:
         """(qos, packet ids) of the messages that need an acknowledgement."""
@@ -112,6 +129,12 @@ SendTask = Callable[..., Any]
 def default_sender() -> SendTask:
     from project.celery import app
 
+    # A send must fail at once while the broker is away (the batcher spools, or holds, and probes again within a
+    # second); kombu would otherwise re-connect inside every call for up to broker_connection_timeout, and the
+    # batcher, stuck there, would neither spool nor acknowledge.
+    options = dict(app.conf.broker_transport_options or {})
+    options.update(max_retries=0, socket_connect_timeout=2)
+    app.conf.broker_transport_options = options
     return app.send_task
 
 
@@ -119,12 +142,9 @@ Backlog = Callable[[], int | None]
 
 
 def default_backlog() -> Backlog:
-    """Batches waiting in the broker for a worker (the ingest queue's depth, as /metrics reports it), None
-    when it cannot be read (a broker other than Redis, or Redis away)."""
+    """Batches waiting in the broker for a worker (the ingest queue's depth, as /metrics reports it, on Redis or
+    RabbitMQ), None when it cannot be read (the broker away)."""
     from mqtt_app.observability.metrics import queue_depths
-
-    if not str(settings.CELERY_BROKER_URL).startswith(("redis://", "rediss://", "unix://")):
-        return lambda: None
 
     def backlog() -> int | None:
         try:
@@ -143,6 +163,7 @@ class Batcher:
         on_overflow: Callable[[int], None],
         send_task: SendTask | None = None,
         backlog: Backlog | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.listener_id = listener_id
         self.on_acks = on_acks
@@ -166,12 +187,20 @@ class Batcher:
         self.behind = False  # at the busy bounds since last at the normal ones (what INFO lines report)
         self.batch_size, self.interval = self.base_size, self.base_interval
         self.max_buffer = int(getattr(settings, "MQTT_LISTENER_MAX_BUFFER", max(10 * self.batch_size, 5000)))
+        self.max_payload = int(settings.MQTT_MAX_PAYLOAD_BYTES)
+        self.max_batch_bytes = int(settings.MQTT_BATCH_MAX_BYTES)
+        self.max_backlog = int(settings.MQTT_INGEST_MAX_BACKLOG)
+        self.spool = spool
+        self.queue_full = False  # the ingest queue is over MQTT_INGEST_MAX_BACKLOG: batches go to the spool
+        self.spool_full = False
         # The broker's in-flight window (Mosquitto: max_inflight_messages, default 20). Once that many
         # messages wait for their ack the broker sends nothing more, so waiting for the batch interval
         # would cap a connection at window/interval messages a second: send at once instead.
         self.window = int(getattr(settings, "MQTT_ACK_WINDOW", 20))
         self.buffers: dict[int, Buffer] = {}
+        self.generations: dict[int, int] = {}  # per connection: the session whose redelivery replaced older ones
         self.buffered = 0
+        self.buffered_bytes = 0
         self.first_at = 0.0  # monotonic time of the oldest message waiting (any connection)
         self.window_full = False  # a connection reached its in-flight window: send now
         self.whole_only = False  # this flush was for size alone: send whole batches, keep the remainder
@@ -180,8 +209,19 @@ class Batcher:
         self.stopping = False
         self.redis_ok = True
         self.retry_at = 0.0
+        self.hold_until = 0.0
+        self.backlog_check_at = 0.0
         self.backoff = 0.2
-        self.stats = {"batches": 0, "messages": 0, "dropped_qos0": 0, "overflowed": 0, "send_failures": 0}
+        self.stats = {
+            "batches": 0,
+            "messages": 0,
+            "dropped_qos0": 0,
+            "overflowed": 0,
+            "send_failures": 0,
+            "oversized": 0,
+            "spooled": 0,
+            "replayed": 0,
+        }
         self.thread = threading.Thread(target=self.run, name="mqtt-batcher", daemon=True)
 
     # --- producer side (loop thread and control thread) -----------------------------------------
@@ -200,6 +240,7 @@ class Batcher:
                     count = len(chunk)
                     if not count:
                         continue
+                self.stats["oversized"] += chunk.drop_oversized(self.max_payload)
                 buffer = self.buffers.get(cid)
                 if buffer is None:
                     buffer = self.buffers[cid] = Buffer()
@@ -209,12 +250,14 @@ class Batcher:
                     self._calm_down()
                 buffer.chunks.append(chunk)
                 self.buffered += count
+                self.buffered_bytes += chunk.nbytes()
                 kept += count
                 unacked = chunk.unacked()
                 if unacked:
                     buffer.unacked += unacked
                     self.window_full = self.window_full or buffer.unacked >= self.window
-            if kept and (not before or self.window_full or before < self.batch_size <= self.buffered):
+            full = before < self.batch_size <= self.buffered or self.buffered_bytes >= self.max_batch_bytes
+            if kept and (not before or self.window_full or full):
                 self.cond.notify()
         return kept
 
@@ -227,6 +270,29 @@ class Batcher:
             for (cid, generation), group in itertools.groupby(received, key=lambda item: item[:2])
         ]
         return self.add_chunks(chunks)
+
+    def drop_stale(self, connection_id: int, generation: int) -> int:
+        """Forget the waiting QoS 1/2 messages of the connection's sessions before `generation`: the broker
+        resumed the session and sends them again. Chunks of those sessions that are being sent now, or come
+        back from a failed send, are dropped too (`_put_back`). Returns how many messages were dropped."""
+        with self.cond:
+            self.generations[connection_id] = generation
+            buffer = self.buffers.get(connection_id)
+            if buffer is None:
+                return 0
+            stale = [c for c in buffer.chunks if c.generation < generation and c.unacked()]
+            if not stale:
+                return 0
+            buffer.chunks = [c for c in buffer.chunks if c not in stale]
+            self._forget(buffer, stale)
+            if not buffer.chunks:
+                del self.buffers[connection_id]
+            return sum(len(c) for c in stale)
+
+    def _forget(self, buffer: Buffer, chunks: list[Chunk]) -> None:
+        buffer.unacked -= sum(c.unacked() for c in chunks)
+        self.buffered -= sum(len(c) for c in chunks)
+        self.buffered_bytes -= sum(c.nbytes() for c in chunks)
 
     def _overflow(self, connection_id: int, dropped: Chunk) -> None:
         qos0 = dropped.mids.count(0)
@@ -268,59 +334,175 @@ class Batcher:
                 return
 
     def _due(self, now: float) -> bool:
-        return self.buffered >= self.batch_size or self.window_full or now - self.first_at >= self.interval
+        return (
+            self.buffered >= self.batch_size
+            or self.window_full
+            or now - self.first_at >= self.interval
+            or self.buffered_bytes >= self.max_batch_bytes
+        )
 
     def _wait_time(self, now: float) -> float:
         if self.stopping:
             return 0
-        if not self.redis_ok:
-            return max(0.0, self.retry_at - now)
+        wake = [self._replay_at(), now + 1.0]
         if self.control:
-            return 0
-        if not self.buffers:
-            return 1.0
-        return 0 if self._due(now) else max(0.0, self.first_at + self.interval - now)
+            wake.append(now if self.redis_ok else self.retry_at)
+        if self.buffers:
+            held = now < self.hold_until or (not self.redis_ok and not self._spooling())
+            if held:
+                wake.append(max(self.hold_until, self.retry_at if not self.redis_ok else 0.0))
+            else:
+                wake.append(now if self._due(now) else self.first_at + self.interval)
+        return max(0.0, min(wake) - now)
 
     def _take_due(self, now: float, flush_all: bool) -> tuple[dict[int, list[Chunk]], list]:
         """Every connection's messages at once when a bound is reached (sent as one or more batches). When
         only the size bound is reached, `self.whole_only` tells `_send` to keep a remainder smaller than a
         batch for the next one: at high rates a flush found 520 messages and sent 500 + 20, and every batch
         costs the worker a transaction."""
-        if not self.redis_ok and now < self.retry_at and not flush_all:
-            return {}, []
+        waiting_for_queue = not self.redis_ok and now < self.retry_at and not self._spooling()
+        if not flush_all and (now < self.hold_until or waiting_for_queue):
+            return {}, self._take_control()
         due: dict[int, list[Chunk]] = {}
         if self.buffers and (flush_all or self._due(now)):
-            self.whole_only = not (flush_all or self.window_full or now - self.first_at >= self.interval)
+            aged = now - self.first_at >= self.interval or self.buffered_bytes >= self.max_batch_bytes
+            self.whole_only = not (flush_all or self.window_full or aged)
             due = {cid: buffer.chunks for cid, buffer in self.buffers.items()}
-            self.buffers, self.buffered, self.window_full = {}, 0, False
+            self.buffers, self.buffered, self.buffered_bytes, self.window_full = {}, 0, 0, False
+        return due, self._take_control()
+
+    def _take_control(self) -> list:
         control, self.control = self.control, []
-        return due, control
+        return control
 
     def _send(self, due: dict[int, list[Chunk]], control: list) -> None:
-        try:
-            while due:
-                if self.whole_only and sum(len(c) for chunks in due.values() for c in chunks) < self.batch_size:
-                    self._put_back(due)  # the start of the next batch, sent when it fills or ages
-                    due = {}
-                    break
-                parts, rest = _next_parts(due, self.batch_size)
-                self._publish(INGEST_TASK, [self._batch(parts)], {}, "ingest", BATCH_SERIALIZER)
-                # Sent: from here on a failure must not put these messages back (they would be sent twice).
-                due = rest
-                self.stats["messages"] += sum(len(c) for _, chunks in parts for c in chunks)
-                self.stats["batches"] += 1
-                acks = _acks(parts)
-                if acks:  # each batch's acks at once: the brokers' windows reopen before the next send
-                    self.on_acks(acks)
-                self.last_sent = time.monotonic()
+        self._replay(time.monotonic())
+        while due:
+            if self.whole_only and sum(len(c) for chunks in due.values() for c in chunks) < self.batch_size:
+                self._put_back(due)  # the start of the next batch, sent when it fills or ages
+                break
+            parts, rest = _next_parts(due, self.batch_size, self.max_batch_bytes)
+            if not self._deliver(self._batch(parts)):
+                self._hold(due)  # neither the queue nor the spool took it: the brokers keep it, unacknowledged
+                break
+            # Sent or spooled: from here on a failure must not put these messages back (they would be sent twice).
+            due = rest
+            self.stats["messages"] += sum(len(c) for _, chunks in parts for c in chunks)
+            self.stats["batches"] += 1
+            acks = _acks(parts)
+            if acks:  # each batch's acks at once: the brokers' windows reopen before the next send
+                self.on_acks(acks)
+            self.last_sent = time.monotonic()
+        self._send_control(control)
+
+    # --- where a batch goes: the queue, else the spool, else nowhere (held) ---------------------------
+    def _queue_open(self, now: float) -> bool:
+        spooled = self.spool is not None and self.spool.pending
+        return (self.redis_ok or now >= self.retry_at) and not self.queue_full and not spooled
+
+    def _spooling(self) -> bool:
+        return self.spool is not None and not self.spool_full
+
+    def _deliver(self, batch: dict) -> bool:
+        now = time.monotonic()
+        if self.queue_full and not (self.spool and self.spool.pending):
+            self._check_backlog(now)
+        if self._queue_open(now):
+            try:
+                self._publish(INGEST_TASK, [batch], {}, "ingest", BATCH_SERIALIZER)
+            except Exception as exc:  # noqa: BLE001 - the queue unreachable (kombu raises several types)
+                self._went_down(exc)
+            else:
+                self._redis_back()
                 self._size_for_backlog()
+                return True
+        return self._spooling() and self._to_spool(batch)
+
+    def _to_spool(self, batch: dict) -> bool:
+        assert self.spool is not None
+        if not self.spool.append(batch):
+            self.spool_full = True
+            logger.error(
+                "the spool %s is full (MQTT_SPOOL_MAX_BYTES=%d): holding acknowledgements; brokers that keep few "
+                "unacknowledged messages will drop some",
+                self.spool.path,
+                self.spool.max_bytes,
+            )
+            return False
+        if not self.stats["spooled"] or not self.spool.pending - 1:
+            logger.warning("the queue does not take batches: spooling them to %s", self.spool.path)
+        self.stats["spooled"] += 1
+        return True
+
+    def _hold(self, due: dict[int, list[Chunk]]) -> None:
+        self._put_back(due)
+        with self.cond:
+            self.hold_until = time.monotonic() + 1.0
+
+    def _replay_at(self) -> float:
+        if self.spool is None or not self.spool.pending:
+            return float("inf")
+        at = 0.0 if self.redis_ok else self.retry_at
+        return max(at, self.backlog_check_at) if self.queue_full else at
+
+    def _replay(self, now: float) -> None:
+        """Spooled batches into the queue, oldest first, for at most a fifth of a second a round (new batches go to
+        the spool meanwhile, so order holds)."""
+        if self._replay_at() > now:
+            return
+        if self.queue_full and not self._check_backlog(now):
+            return
+        assert self.spool is not None
+        deadline = time.monotonic() + 0.2
+        while (item := self.spool.peek()) is not None:
+            batch, end = item
+            try:
+                self._publish(INGEST_TASK, [batch], {}, "ingest", BATCH_SERIALIZER)
+            except Exception as exc:  # noqa: BLE001 - away again: the rest waits on disk
+                self._went_down(exc)
+                return
+            self.spool.consumed(end)
+            self.stats["replayed"] += 1
+            self._redis_back()
+            if not self.spool.pending:
+                self.spool_full = False
+                logger.warning("the spool is replayed: %d batches in all so far", self.stats["replayed"])
+                return
+            if self.stats["replayed"] % 50 == 0 and not self._check_backlog(time.monotonic(), force=True):
+                return
+            if time.monotonic() > deadline:
+                return
+
+    def _check_backlog(self, now: float, force: bool = False) -> bool:
+        """Whether the ingest queue has room again (re-read at most once a second); sets `queue_full`."""
+        if not force and now < self.backlog_check_at:
+            return not self.queue_full
+        self.backlog_check_at = now + 1.0
+        waiting = self.backlog()
+        full = waiting is not None and waiting >= (self.max_backlog // 2 if self.queue_full else self.max_backlog)
+        if full != self.queue_full:
+            self.queue_full = full
+            if full:
+                logger.warning("the ingest queue holds %s batches: new batches wait (spool or brokers)", waiting)
+            else:
+                logger.warning("the ingest queue has room again (%s batches): sending resumed", waiting)
+        return not full
+
+    def _send_control(self, control: list) -> None:
+        if control and not self.redis_ok and time.monotonic() < self.retry_at:
+            with self.cond:
+                self.control[:0] = control
+            return
+        try:
             while control:
                 task, args, kwargs = control[0]
                 self._publish(task, args, kwargs, "control")
                 control.pop(0)
-            self._redis_back()
-        except Exception as exc:  # noqa: BLE001 - Redis unreachable (kombu raises several types)
-            self._redis_down(exc, due, control)
+                self._redis_back()
+        except Exception as exc:  # noqa: BLE001 - Redis unreachable
+            self._went_down(exc)
+            with self.cond:
+                self.control[:0] = control
 
     def _calm_down(self) -> None:
         """Messages arrive after a quiet spell longer than a busy batch's age: the backlog that made batches
@@ -332,6 +514,9 @@ class Batcher:
         """One step up when batches wait (STEP_UP_BACKLOG), one down when the queue is empty, else hold;
         unknown (not Redis, or Redis away) counts as empty."""
         waiting = self.backlog() or 0
+        if waiting >= self.max_backlog:
+            self.backlog_check_at = 0.0
+            self._check_backlog(time.monotonic())
         if waiting >= STEP_UP_BACKLOG:
             self._set_level(min(self.level + 1, self.top_level), waiting)
         elif waiting == 0 and self.level:
@@ -371,18 +556,16 @@ class Batcher:
         # sent_at: when it left for the queue, to time its wait there (decode.py)
         return {"id": str(uuid.uuid4()), "listener": self.listener_id, "sent_at": time.time(), "parts": wire}
 
-    def _redis_down(self, exc: Exception, due: dict[int, list[Chunk]], control: list) -> None:
-        """Put back what was not sent (at the front: order per connection is kept) and wait."""
+    def _went_down(self, exc: Exception) -> None:
+        """The queue did not take a send: probe it again within a second (the spool, if any, takes batches)."""
         self.stats["send_failures"] += 1
-        delay, self.backoff = self.backoff, min(5.0, self.backoff * 2)
+        delay, self.backoff = self.backoff, min(1.0, self.backoff * 2)
         if self.redis_ok:
-            logger.warning("cannot enqueue to Redis (%s): holding acknowledgements (back-pressure)", exc)
+            held = "spooling batches" if self._spooling() else "holding acknowledgements (back-pressure)"
+            logger.warning("cannot enqueue to the broker (%s): %s", exc, held)
         with self.cond:
             self.redis_ok = False
             self.retry_at = time.monotonic() + delay
-        self._put_back(due)
-        with self.cond:
-            self.control[:0] = control
 
     def _put_back(self, due: dict[int, list[Chunk]]) -> None:
         """Unsent messages back at the front of their buffers (order per connection is kept). They are as old
@@ -395,46 +578,72 @@ class Batcher:
                 oldest = time.monotonic() - max(0.0, time.time() - min(arrived))  # wall clock → monotonic
                 self.first_at = min(self.first_at, oldest) if self.buffered else oldest
             for cid, chunks in due.items():
+                current = self.generations.get(cid, 0)
+                chunks = [c for c in chunks if c.generation >= current or not c.unacked()]
+                if not chunks:
+                    continue
                 buffer = self.buffers.setdefault(cid, Buffer())
                 buffer.chunks[:0] = chunks
                 buffer.unacked += sum(c.unacked() for c in chunks)
                 self.window_full = self.window_full or buffer.unacked >= self.window
                 self.buffered += sum(len(c) for c in chunks)
+                self.buffered_bytes += sum(c.nbytes() for c in chunks)
 
     def _redis_back(self) -> None:
         if not self.redis_ok:
-            logger.warning("Redis is reachable again: sending and acknowledging resumed")
+            logger.warning("the broker is reachable again: sending and acknowledging resumed")
         self.redis_ok = True
         self.retry_at = 0.0
         self.backoff = 0.2
 
 
-def _next_parts(due: dict[int, list[Chunk]], size: int) -> tuple[list[tuple[int, list[Chunk]]], dict[int, list[Chunk]]]:
-    """The next batch (connections in the order they started waiting, at most `size` messages in all), and
-    what is left after it. `due` itself is not changed: if the send fails, all of it goes back."""
+def _next_parts(
+    due: dict[int, list[Chunk]], size: int, max_bytes: int
+) -> tuple[list[tuple[int, list[Chunk]]], dict[int, list[Chunk]]]:
+    """The next batch (connections in the order they started waiting, at most `size` messages and `max_bytes` of
+    payload in all, but at least one message), and what is left after it. `due` itself is not changed: if the
+    send fails, all of it goes back."""
     parts: list[tuple[int, list[Chunk]]] = []
     rest: dict[int, list[Chunk]] = {}
-    room = size
+    room, byte_room, empty = size, max_bytes, True
     for cid, chunks in due.items():
         if not room:
             rest[cid] = chunks
             continue
         taken: list[Chunk] = []
         for index, chunk in enumerate(chunks):
-            if len(chunk) > room:
-                head, tail = chunk.split(room)
-                taken.append(head)
+            fit = _fitting(chunk, room, byte_room, empty)
+            if fit < len(chunk):
+                head, tail = chunk.split(fit)
+                if fit:
+                    taken.append(head)
                 rest[cid] = [tail, *chunks[index + 1 :]]
                 room = 0
                 break
             taken.append(chunk)
             room -= len(chunk)
+            byte_room -= chunk.nbytes()
+            empty = False
             if not room:
                 if index + 1 < len(chunks):
                     rest[cid] = chunks[index + 1 :]
                 break
-        parts.append((cid, taken))
+        if taken:
+            parts.append((cid, taken))
     return parts, rest
+
+
+def _fitting(chunk: Chunk, room: int, byte_room: int, empty: bool) -> int:
+    """How many of the chunk's messages fit in what is left of the batch (the first message of a batch always)."""
+    if len(chunk) <= room and chunk.nbytes() <= byte_room:
+        return len(chunk)
+    count = 0
+    for size in map(len, chunk.payloads[:room]):
+        if size > byte_room and not (empty and count == 0):
+            break
+        byte_room -= size
+        count += 1
+    return count
 
 
 def _part(cid: int, chunks: list[Chunk]) -> dict:
@@ -442,6 +651,7 @@ def _part(cid: int, chunks: list[Chunk]) -> dict:
     if len(chunks) == 1:
         (c,) = chunks
         topics, payloads, qos, retain, received_at = c.topics, c.payloads, c.qos, c.retain, [c.received_at] * len(c)
+        sizes = c.sizes
     else:
         chain = itertools.chain.from_iterable
         topics = list(chain(c.topics for c in chunks))
@@ -449,7 +659,10 @@ def _part(cid: int, chunks: list[Chunk]) -> dict:
         qos = list(chain(c.qos for c in chunks))
         retain = list(chain(c.retain for c in chunks))
         received_at = list(chain([c.received_at] * len(c) for c in chunks))
-    return {
+        sizes = None
+        if any(c.sizes is not None for c in chunks):
+            sizes = list(chain(c.sizes if c.sizes is not None else list(map(len, c.payloads)) for c in chunks))
+    part = {
         "connection_id": cid,
         "topics": topics,
         "payloads": payloads,
@@ -457,6 +670,9 @@ def _part(cid: int, chunks: list[Chunk]) -> dict:
         "retain": retain,
         "received_at": received_at,
     }
+    if sizes is not None:
+        part["sizes"] = sizes  # a payload over MQTT_MAX_PAYLOAD_BYTES travels as b"" with its size here
+    return part
 
 
 def _levels(base_size: int, busy_size: int, base_interval: float, busy_interval: float) -> int:

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 # CONNACK codes that mean "your credentials are refused": retrying soon only hammers the broker.
 AUTH_REFUSALS_V3 = {4, 5}
 AUTH_REFUSALS_V5 = {134, 135, 138, 140}
+# How long after a reconnect the redelivered copies of already queued messages are looked for (brokers resend
+# them right after CONNACK).
+REDELIVERY_WINDOW = 60.0
 STABLE_AFTER = 10.0  # seconds connected before the backoff resets (a flapping link keeps backing off)
 
 
@@ -70,6 +73,7 @@ class Host(Protocol):
     def schedule_connect(self, client: ConnectionClient, delay: float) -> None: ...
     def report(self, client: ConnectionClient, status: str, detail: str, event: str | None = None) -> None: ...
     def received(self, client: ConnectionClient, chunk: Chunk) -> None: ...
+    def session_resumed(self, client: ConnectionClient, generation: int) -> None: ...
 
 
 def decode_topics(raw: list[bytes]) -> list[str]:
@@ -97,6 +101,12 @@ class ConnectionClient:
         self.status = ConnectionStatus.STARTING
         self.detail = ""
         self.generation = 0  # bumped on every successful connect; acks from an older one are dropped
+        # Redelivery without duplicates: packet ids of messages handed to the queue whose PUBACK could not be sent
+        # (the connection dropped first), and, once the broker resumed the session, those it will send again
+        # flagged DUP: such a copy is acknowledged and not forwarded a second time.
+        self.unacked_forwarded: set[int] = set()
+        self.expect_dup: set[int] = set()
+        self.expect_dup_until = 0.0
         self.attempt = 0
         self.closing = False
         self.connected_at = 0.0
@@ -167,11 +177,12 @@ class ConnectionClient:
             self.attempt += 1
         self.host.schedule_connect(self, delay)
 
-    def _on_connect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:  # noqa: ANN401
+    def _on_connect(self, _client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:  # noqa: ANN401
         if reason.is_failure:
             self._refused(reason)
             return
         self.generation += 1
+        self._expect_redelivery(bool(getattr(flags, "session_present", False)))
         self.connected_at = time.monotonic()
         self.silent = False
         self.subscribed = {}
@@ -220,8 +231,39 @@ class ConnectionClient:
             self.subscribe_to(dict(spec.topics))
 
     # --- messages and health --------------------------------------------------------------------
+    def _expect_redelivery(self, resumed: bool) -> None:
+        """A new session generation. Resumed: the broker sends again every message not acknowledged, flagged DUP;
+        those already handed to the queue are skipped (`expect_dup`), those still waiting in the batcher are
+        dropped there (their redelivered copy takes their place). Not resumed: the broker forgot them, and what
+        the batcher holds is their only copy: it is kept."""
+        self.expect_dup = set(self.unacked_forwarded) if resumed else set()
+        self.unacked_forwarded = set()
+        self.expect_dup_until = time.monotonic() + REDELIVERY_WINDOW
+        if resumed:
+            self.host.session_resumed(self, self.generation)
+
+    def _skip_redelivered(self, topics: list, payloads: list, headers: list[int], mids: list[int]) -> tuple:
+        """Drop the DUP copies of messages already handed to the queue, acknowledging them now."""
+        keep, again = [], []
+        for index, (header, mid) in enumerate(zip(headers, mids, strict=True)):
+            if header & 0x08 and mid in self.expect_dup:
+                self.expect_dup.discard(mid)
+                again.append(mid)
+            else:
+                keep.append(index)
+        if again:
+            self.paho.send_acks(again, 1)
+            logger.info(
+                "connection %s: %d redelivered messages were already queued: acknowledged", self.spec.id, len(again)
+            )
+        return tuple([column[i] for i in keep] for column in (topics, payloads, headers, mids))
+
     def _on_publishes(self, topics: list[bytes], payloads: list[bytes], headers: list[int], mids: list[int]) -> None:
         """The QoS 0/1 messages of one read (the reader's fast path), as columns."""
+        if self.expect_dup:
+            topics, payloads, headers, mids = self._skip_redelivered(topics, payloads, headers, mids)
+            if not headers:
+                return
         count = len(headers)
         first = headers[0]
         if headers.count(first) == count:  # the usual case: one kind of message
@@ -233,6 +275,10 @@ class ConnectionClient:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:  # noqa: ANN401
         """One message from paho's own path (QoS 2)."""
+        if message.qos == 1 and message.dup and message.mid in self.expect_dup:
+            self.expect_dup.discard(message.mid)
+            self.paho.send_acks([message.mid], 1)
+            return
         self._received(chunk_of(self.generation, [message], time.time()))
 
     def _received(self, chunk: Chunk) -> None:
@@ -247,6 +293,14 @@ class ConnectionClient:
         # previous socket's packet id must not be sent on the new one.
         if generation == self.generation and self.paho.is_connected():
             self.paho.send_acks(mids, qos)
+        elif qos == 1 and generation == self.generation:
+            self.unacked_forwarded.update(mids)  # sent on the next connect's redelivery check
+        elif qos == 1 and time.monotonic() < self.expect_dup_until:
+            self.expect_dup.update(mids)
+
+    def forget_redelivery(self, now: float) -> None:
+        if self.expect_dup and now > self.expect_dup_until:
+            self.expect_dup = set()
 
     def check_silence(self, now: float, timeout: float) -> None:
         if self.silent or self.status != ConnectionStatus.CONNECTED or not self.last_message_mono:

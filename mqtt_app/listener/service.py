@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +30,7 @@ from mqtt_app.listener import registry
 from mqtt_app.listener.batcher import Ack, Batcher, Chunk, SendTask
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
 from mqtt_app.listener.loop import Reactor
+from mqtt_app.listener.spool import Spool
 from mqtt_app.models import ConnectionStatus, MqttConnection
 from mqtt_app.models.connections import BROKER_FIELDS
 
@@ -70,6 +72,17 @@ class SpecCache:
         return dict(self.specs)
 
 
+def _stale(chunk: Chunk, generation: int) -> bool:
+    """A chunk of an earlier session holding messages the broker will send again (QoS 0 is never resent)."""
+    return chunk.generation < generation and chunk.unacked() > 0
+
+
+def open_spool() -> Spool | None:
+    """This process's spool (MQTT_SPOOL_DIR), or None when MQTT_SPOOL_MAX_BYTES is 0."""
+    max_bytes = int(settings.MQTT_SPOOL_MAX_BYTES)
+    return Spool(Path(settings.MQTT_SPOOL_DIR), max_bytes) if max_bytes else None
+
+
 class ListenerService:
     def __init__(self, listener_id: str | None = None, capacity: int | None = None, send_task: SendTask | None = None):
         self.id = listener_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -79,7 +92,8 @@ class ListenerService:
         self.clients: dict[int, ConnectionClient] = {}
         self.opened_at: dict[int, float] = {}
         self.overflowed: set[int] = set()
-        self.batcher = Batcher(self.id, self._acks_ready, self._overflowed, send_task)
+        self.spool = open_spool()
+        self.batcher = Batcher(self.id, self._acks_ready, self._overflowed, send_task, spool=self.spool)
         self.pool = ThreadPoolExecutor(max_workers=CONNECT_POOL, thread_name_prefix="mqtt-connect")
         self.redis = registry.connect()
         self.stop_event = threading.Event()
@@ -87,6 +101,7 @@ class ListenerService:
         self._next_tick = 0.0
         self.spec_cache = SpecCache()
         self.inbox: list[tuple[int, Chunk]] = []
+        self._lost_reconcile_at = 0.0
 
     # --- Host protocol (called by clients in the loop thread, or by the connect pool) -----------
     def socket_opened(self, client: ConnectionClient, sock: Any) -> None:  # noqa: ANN401
@@ -117,6 +132,15 @@ class ListenerService:
 
     def received(self, client: ConnectionClient, chunk: Chunk) -> None:
         self.inbox.append((client.spec.id, chunk))  # handed over after each loop round
+
+    def session_resumed(self, client: ConnectionClient, generation: int) -> None:
+        """Loop thread: the broker resends what the previous session left unacknowledged; the copies of it that
+        wait here (inbox and batcher) would be stored twice."""
+        cid = client.spec.id
+        self.inbox = [(c, chunk) for c, chunk in self.inbox if c != cid or not _stale(chunk, generation)]
+        dropped = self.batcher.drop_stale(cid, generation)
+        if dropped:
+            logger.info("connection %s: %d unqueued messages left to the broker's redelivery", cid, dropped)
 
     def _hand_over(self) -> None:
         if self.inbox:
@@ -199,6 +223,7 @@ class ListenerService:
                 client.paho._sock_close()  # noqa: SLF001 - no CONNACK: treat as a failed connect
                 client.connect_failed(f"no answer from {client.spec.host}:{client.spec.port} to CONNECT")
             client.check_silence(now, silence)
+            client.forget_redelivery(now)
         self._recover_overflow()
 
     def _recover_overflow(self) -> None:
@@ -224,6 +249,9 @@ class ListenerService:
             "connections": connections,
             "buffered": self.batcher.buffered,
             "redis_ok": self.batcher.redis_ok,
+            "spooled_batches": self.spool.pending if self.spool else 0,
+            "spool_bytes": self.spool.size if self.spool else 0,
+            "queue_full": self.batcher.queue_full,
             "stats": dict(self.batcher.stats),
             "loops": self.reactor.iterations,
         }
@@ -231,12 +259,25 @@ class ListenerService:
     # --- control thread: heartbeat + assignment ---------------------------------------------------------
     def control_tick(self) -> None:
         registry.write_heartbeat(self.redis, self.id, self.snapshot())
+        if self.clients and not self.redis.exists(registry.last_reconcile_key()):
+            self._assignments_lost()
+            return
         assignments = registry.read_assignments(self.redis)
         mine = {cid for cid, owner in assignments.items() if owner == self.id}
         elsewhere = set(assignments) - mine
         specs = self.spec_cache.current(mine)
         self.reactor.call_soon_threadsafe(lambda: self.apply(specs, elsewhere))
         self._check_peers(set(assignments.values()) - {self.id})
+
+    def _assignments_lost(self) -> None:
+        """Redis came back without its data (no persistence): no assignment is not "stop everything". Keep the
+        connections (dropping them would leave their messages to the brokers' small queues) and ask for a
+        reconcile, which writes the assignments again."""
+        now = time.monotonic()
+        if now >= self._lost_reconcile_at:
+            self._lost_reconcile_at = now + 5.0
+            logger.warning("Redis holds no assignments (restarted without persistence?): keeping connections")
+            self.batcher.enqueue_control("tasks.reconcile.reconcile", [])
 
     def _check_peers(self, owners: set[str]) -> None:
         """A peer that died (heartbeat expired) still owns connections: ask for a reconcile now rather
@@ -252,11 +293,18 @@ class ListenerService:
     def _control_loop(self) -> None:
         heartbeat = float(settings.MQTT_LISTENER_HEARTBEAT)
         next_activity = time.monotonic() + heartbeat
+        failures = 0
         while not self.stop_event.is_set():
             try:
                 self.control_tick()
-            except Exception:  # noqa: BLE001 - Redis or the database away: retry at the next beat
-                logger.warning("listener %s: heartbeat/assignment failed", self.id, exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - Redis or the database away: retry at the next beat
+                failures += 1
+                if failures == 1 or failures % 100 == 0:  # the traceback once, not at every beat of an outage
+                    logger.warning("listener %s: heartbeat/assignment failed (%d)", self.id, failures, exc_info=True)
+                else:
+                    logger.debug("listener %s: heartbeat/assignment failed: %s", self.id, exc)
+            else:
+                failures = 0
             if time.monotonic() >= next_activity:
                 next_activity = time.monotonic() + heartbeat
                 self.reactor.call_soon_threadsafe(self._send_activity)

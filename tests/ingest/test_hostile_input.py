@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 from django.db import connection as db
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mqtt_app.ingest import ingest_batch
 from mqtt_app.models import DeadLetter, IngestBatch, MqttConnection, MqttParsingLog, TelemetryReading

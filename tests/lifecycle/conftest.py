@@ -101,7 +101,7 @@ def listener_factory(process_env, tmp_path):
     started: list[ListenerProcess] = []
 
     def start(listener_id: str = "L1", wait: bool = True, redis_url: str | None = None, **env) -> ListenerProcess:
-        full_env = {**process_env, **FAST_LISTENER_ENV, **env}
+        full_env = {**process_env, **FAST_LISTENER_ENV, "MQTT_SPOOL_DIR": str(tmp_path / "spool"), **env}
         if redis_url:
             full_env["REDIS_URL"] = redis_url
         log = tmp_path / f"listener-{listener_id}-{len(started)}.log"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 
 import pytest
 import redis as redis_lib
@@ -95,7 +96,7 @@ def test_messages_are_acked_only_once_batched_and_redelivered_when_redis_was_dow
     settings.REDIS_URL = private_redis.url  # the reconcile in this process must use the same registry
     client = redis_lib.Redis.from_url(private_redis.url)
     connection = make_connection(broker)
-    listener = listener_factory("L1", redis_url=private_redis.url)
+    listener = listener_factory("L1", redis_url=private_redis.url, MQTT_SPOOL_MAX_BYTES="0")  # no spool: hold acks
     run_reconcile()
     wait_for(lambda: held_status(client, "L1", connection.pk) == "connected", timeout=10, what="connected")
     publish(broker, "site/a", "before")
@@ -107,7 +108,7 @@ def test_messages_are_acked_only_once_batched_and_redelivered_when_redis_was_dow
     # A crash now: had the listener acked "during-*" before queueing them, they would be lost.
     listener.kill()
     private_redis.start()
-    listener_factory("L1", redis_url=private_redis.url)
+    listener_factory("L1", redis_url=private_redis.url, MQTT_SPOOL_MAX_BYTES="0")
     wait_for(
         lambda: batched_payloads(client) == ["before", "during-1", "during-2"],
         timeout=15,
@@ -123,7 +124,7 @@ def test_sending_and_acknowledging_resume_when_redis_comes_back(
     settings.REDIS_URL = private_redis.url
     client = redis_lib.Redis.from_url(private_redis.url)
     connection = make_connection(broker)
-    listener = listener_factory("L1", redis_url=private_redis.url)
+    listener = listener_factory("L1", redis_url=private_redis.url, MQTT_SPOOL_MAX_BYTES="0")
     run_reconcile()
     wait_for(lambda: held_status(client, "L1", connection.pk) == "connected", timeout=10, what="connected")
     private_redis.kill()
@@ -134,8 +135,54 @@ def test_sending_and_acknowledging_resume_when_redis_comes_back(
     wait_for(lambda: "acknowledging resumed" in listener.output(), timeout=5, what="resumed acknowledging")
     # Acknowledged this time: a restart with the same session gets nothing again.
     listener.stop()
-    listener_factory("L1", redis_url=private_redis.url)
+    listener_factory("L1", redis_url=private_redis.url, MQTT_SPOOL_MAX_BYTES="0")
     publish(broker, "site/a", "after")
     wait_for(lambda: "after" in batched_payloads(client), timeout=10, what="the marker message")
     assert batched_payloads(client) == ["after", "held-1", "held-2"]
     client.close()
+
+
+@override_settings()
+def test_a_redis_outage_loses_nothing_when_the_site_broker_keeps_only_a_thousand_messages(
+    private_redis, broker_factory, make_connection, listener_factory, settings
+):
+    """While Redis is away the listener spools and acknowledges: a broker with Mosquitto's default queue (1,000
+    messages a client) drops nothing. The spool is replayed in order when Redis is back, the rest after it."""
+    settings.REDIS_URL = private_redis.url
+    client = redis_lib.Redis.from_url(private_redis.url)
+    site_broker = broker_factory(max_queued=None)  # Mosquitto's defaults
+    connection = make_connection(site_broker)
+    listener = listener_factory("L1", redis_url=private_redis.url)
+    run_reconcile()
+    wait_for(lambda: held_status(client, "L1", connection.pk) == "connected", timeout=10, what="connected")
+
+    private_redis.kill()
+    sent = [f"m{n}" for n in range(2500)]
+    publish_many(site_broker, "site/a", sent)
+    wait_for(lambda: "spooling them" in listener.output(), timeout=10, what="the spool to take batches")
+    private_redis.start()
+
+    queued = lambda: sorted(p for _, p in batched(client))  # noqa: E731
+    try:
+        wait_for(lambda: len(queued()) >= len(sent), timeout=30, what="every message queued")
+    finally:
+        missing = sorted(set(sent) - set(queued()), key=lambda p: int(p[1:]))
+        assert not missing, f"{len(missing)} missing: {missing[:10]}...{missing[-3:]}"
+    assert queued() == sorted(sent)
+    wait_for(lambda: "the spool is replayed" in listener.output(), timeout=10, what="the replay's end")
+    client.close()
+
+
+def publish_many(broker, topic: str, payloads: list[str]) -> None:
+    """QoS 1 messages from one client, each acknowledged by the broker before the next."""
+    import paho.mqtt.client as mqtt
+
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    publisher.connect(broker.host, broker.port)
+    publisher.loop_start()
+    try:
+        for payload in payloads:
+            publisher.publish(topic, payload, qos=1).wait_for_publish(5)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
