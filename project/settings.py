@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "mqtt_app.apps.MqttConfig",
     "tasks.apps.TasksConfig",
     "frontend.apps.FrontendConfig",
+    "faults.apps.FaultsConfig",
 ]
 
 MIDDLEWARE = [
