@@ -1,0 +1,50 @@
+"""`python manage.py mqtt_faults [--scenario NAME ...] [--broker redis|amqp|both] [--messages N]`: run the fault
+scenarios (faults/scenarios.py) with private services against the configured database; print one table."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Inject faults while numbered QoS 1 messages flow; report sent, stored, lost, duplicated, recovery."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        from faults.scenarios import SCENARIOS
+
+        parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="Repeatable; default all.")
+        parser.add_argument("--broker", choices=["redis", "amqp", "both"], default="both")
+        parser.add_argument("--messages", type=int, help="Numbered messages a scenario (default: its own).")
+        parser.add_argument("--folder", help="Where logs and private services' files go (default: a temp folder).")
+
+    def handle(self, *args, scenario=None, broker="both", messages=None, folder=None, **options) -> None:  # noqa: ANN001
+        from django.db import connection
+
+        from faults.procs import RabbitVhost
+        from faults.runner import run_scenario, table
+        from faults.scenarios import SCENARIOS
+
+        if messages is not None and messages < 1:
+            raise CommandError("--messages must be at least 1")
+        brokers = ["redis", "amqp"] if broker == "both" else [broker]
+        if "amqp" in brokers and not RabbitVhost.available():
+            raise CommandError("RabbitMQ is not reachable on 127.0.0.1:5672 (or rabbitmqctl is missing)")
+        root = Path(folder or tempfile.mkdtemp(prefix="mqtt-faults-"))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        results = []
+        for name in scenario or list(SCENARIOS):
+            chosen = SCENARIOS[name]
+            if chosen.needs_postgres and connection.vendor != "postgresql":
+                self.stderr.write(f"{name}: skipped, it needs PostgreSQL")
+                continue
+            for each in (b for b in brokers if b in chosen.brokers):
+                self.stderr.write(f"{name} on {each} ...")
+                result = run_scenario(chosen, each, env, root / f"{name}-{each}", messages=messages)
+                self.stderr.write(result.describe())
+                results.append(result)
+        self.stdout.write(table(results))
+        self.stderr.write(f"logs in {root}")

@@ -1,0 +1,110 @@
+"""The scenarios: each injects one fault into a running stack while a numbered stream flows, and returns once
+the fault has ended (the service is back, or the killed process has been replaced, as a supervisor would)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .publisher import Stream
+from .stack import Stack
+
+BROKERS = ("redis", "amqp")
+MINUTE = 60.0
+
+Fault = Callable[[Stack, Stream], str]  # returns a note for the report
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    fault: Fault
+    brokers: tuple[str, ...] = BROKERS
+    messages: int = 2_000
+    rate: float = 500.0
+    max_queued: int | None = 0  # the site broker's max_queued_messages: 0 unlimited, None Mosquitto's 1,000
+    persistence: bool = False
+    redis_aof: str | None = None
+    private_postgres: bool = False
+    needs_postgres: bool = False
+    hostile: bool = False
+    stack_options: dict = field(default_factory=dict)
+
+
+def _hold(seconds: float) -> None:
+    time.sleep(seconds)  # the fault's own duration (a service kept away), not a wait for a condition
+
+
+def no_fault(stack: Stack, stream: Stream) -> str:
+    return "hostile payloads mixed into the stream"
+
+
+def kill_db_sessions(stack: Stack, stream: Stream) -> str:
+    return f"{stack.terminate_sessions()} sessions terminated"
+
+
+def stop_postgres(stack: Stack, stream: Stream) -> str:
+    assert stack.postgres is not None
+    stack.postgres.stop()
+    _hold(MINUTE)
+    stack.postgres.start()
+    return "PostgreSQL stopped (fast) for 60 s"
+
+
+def kill_worker(stack: Stack, stream: Stream) -> str:
+    stack.worker.kill()
+    stack.start_worker()
+    return "worker SIGKILLed (main process and pool), a new one started"
+
+
+def kill_listener(stack: Stack, stream: Stream) -> str:
+    stack.listener.kill()
+    stack.start_listener()
+    return "listener SIGKILLed, a new one started (new id)"
+
+
+def restart_redis(stack: Stack, stream: Stream) -> str:
+    stack.redis.stop()
+    stack.redis.start()
+    return "redis-server SIGTERM (saves its RDB) and start"
+
+
+def kill_redis_aof(stack: Stack, stream: Stream) -> str:
+    stack.redis.kill()
+    stack.redis.start()
+    return "redis-server SIGKILL with appendonly yes, appendfsync always, and start"
+
+
+def redis_away(stack: Stack, stream: Stream) -> str:
+    stack.redis.stop()
+    _hold(MINUTE)
+    stack.redis.start()
+    return "Redis stopped for 60 s; the site's broker keeps 1,000 messages"
+
+
+def restart_mqtt_broker(stack: Stack, stream: Stream) -> str:
+    stream.pause()
+    stack.mosquitto.restart()
+    stream.resume()
+    return "Mosquitto (persistence on) SIGTERM and start; the publisher held its messages meanwhile"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario("hostile_payloads", "Hostile payloads among the numbered ones", no_fault, hostile=True),
+        Scenario("db_sessions_killed", "pg_terminate_backend of the product's sessions", kill_db_sessions,
+                 needs_postgres=True),
+        Scenario("postgres_stopped", "PostgreSQL stopped for a minute", stop_postgres, brokers=("redis",),
+                 messages=2_000, rate=500.0, private_postgres=True, needs_postgres=True),
+        Scenario("worker_killed", "Worker SIGKILL", kill_worker),
+        Scenario("listener_killed", "Listener SIGKILL", kill_listener),
+        Scenario("redis_restarted", "Redis restarted gracefully", restart_redis),
+        Scenario("redis_killed_aof", "Redis killed, with an append-only file", kill_redis_aof, redis_aof="always"),
+        Scenario("redis_away_minute", "Redis away for a minute, site broker at its 1,000-message default",
+                 redis_away, brokers=("redis",), messages=6_000, rate=200.0, max_queued=None),
+        Scenario("mqtt_broker_restarted", "The site's MQTT broker restarted", restart_mqtt_broker, persistence=True),
+    ]
+}  # fmt: skip
