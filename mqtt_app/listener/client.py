@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 # CONNACK codes that mean "your credentials are refused": retrying soon only hammers the broker.
 AUTH_REFUSALS_V3 = {4, 5}
 AUTH_REFUSALS_V5 = {134, 135, 138, 140}
+MAX_MQTT_PACKET = 268_435_455
+PACKET_OVERHEAD = 65_536 + 1024  # the longest topic name and properties a PUBLISH may carry besides its payload
 # How long after a reconnect the redelivered copies of already queued messages are looked for (brokers resend
 # them right after CONNACK).
 REDELIVERY_WINDOW = 60.0
@@ -135,6 +137,8 @@ class ConnectionClient:
         if v5:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = int(getattr(settings, "MQTT_SESSION_EXPIRY", 86400))
+            # Brokers then keep larger messages from us (the listener drops them anyway: mqtt_app/listener/batcher.py).
+            properties.MaximumPacketSize = min(MAX_MQTT_PACKET, int(settings.MQTT_MAX_PAYLOAD_BYTES) + PACKET_OVERHEAD)
         clean_start = False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY  # v3.1.1: clean_session=False above
         client.connect_async(
             spec.host, spec.port, keepalive=spec.keepalive, clean_start=clean_start, properties=properties
