@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
@@ -21,7 +22,7 @@ from django.utils import timezone
 from mqtt_app.models import DeadLetter
 
 from .decode import clean_text, decode_batch
-from .isolate import is_transient, letter_row
+from .isolate import is_transient, letter_row, stored_flags
 from .pipeline import ingest_batch
 from .service import Outcome
 
@@ -49,6 +50,9 @@ def ingest_with_retries(
     while True:
         try:
             return ingest_batch(raw)
+        except SoftTimeLimitExceeded as exc:
+            _reset_connections()
+            raise StillFailing(exc) from exc  # the task's time is up: back to the queue
         except Exception as exc:
             attempt += 1
             _reset_connections()
@@ -75,9 +79,11 @@ def dead_letter_batch(raw: Any, error: BaseException) -> int:  # noqa: ANN401 - 
     batch = decode_batch(raw)
     now, text = timezone.now(), clean_text(f"{type(error).__name__}: {error}")[:4000]
     messages = [(part.connection_id, message) for part in batch.parts for message in part.messages]
+    stored = stored_flags(batch)  # parts a split stored before the failures began are not dead letters
     rows = [
         letter_row(uuid.uuid5(batch.id, f"gave-up-{index}"), batch.id, cid, message, "retries_exhausted", text, now)
-        for index, (cid, message) in enumerate(messages)
+        for index, ((cid, message), done) in enumerate(zip(messages, stored, strict=True))
+        if not done
     ]
     with transaction.atomic():
         DeadLetter.objects.bulk_create(rows, ignore_conflicts=True)

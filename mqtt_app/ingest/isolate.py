@@ -20,6 +20,7 @@ from datetime import datetime
 
 import psycopg
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 # Errors that say nothing about the batch: retried (tasks/ingest.py), never isolated. Django wraps most
 # database errors, but psycopg's own come through unwrapped from the COPY path.
 TRANSIENT: tuple[type[BaseException], ...] = (
+    SoftTimeLimitExceeded,  # a store that took too long (a lock wait, a stalled server) says nothing of its batch
     psycopg.OperationalError,
     psycopg.InterfaceError,
     psycopg.InternalError,
@@ -89,6 +91,21 @@ def _isolate(batch: Batch, exc: Exception | None) -> tuple[Outcome, Updates]:
             _add(total, outcome)
         updates += child_updates
     return total, updates
+
+
+def stored_flags(batch: Batch) -> list[bool]:
+    """For each message of the batch (in order), whether it is stored already: by the batch whole, or by one of
+    the parts a split stored (the claims say which)."""
+    messages = [(part.connection_id, m) for part in batch.parts for m in part.messages]
+    claims = dict(IngestBatch.objects.filter(id__in=_claim_ids(batch)).values_list("id", "split"))
+    if not claims:
+        return [False] * len(messages)
+    if not any(claims.values()) or len(messages) <= 1:
+        return [True] * len(messages)
+    middle = len(messages) // 2
+    skipped = {p.connection_id: p.skipped for p in batch.parts}
+    halves = (_sub_batch(batch, 0, messages[:middle], skipped), _sub_batch(batch, 1, messages[middle:], {}))
+    return [flag for half in halves for flag in stored_flags(half)]
 
 
 def _sub_batch(batch: Batch, index: int, messages: list, skipped: dict[int, int]) -> Batch:

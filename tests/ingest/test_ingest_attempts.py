@@ -86,3 +86,19 @@ def test_a_lease_renewal_rescores_held_messages_and_never_brings_back_an_acknowl
     assert redis_client.zscore("unacked_index", "held") > old + 900
     assert redis_client.zscore("unacked_index", "other") == old
     assert redis_client.zscore("unacked_index", "acked-meanwhile") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_giving_up_on_a_batch_split_in_part_spares_the_part_already_stored(connection):
+    from mqtt_app.ingest.decode import decode_batch
+    from mqtt_app.ingest.isolate import _mark_split, _sub_batch
+    from mqtt_app.ingest.service import store_batch
+
+    batch = make_batch(connection.pk, [(f"t/{n}", b"1") for n in range(6)])
+    decoded = decode_batch(batch)
+    _mark_split(decoded)
+    messages = [(p.connection_id, m) for p in decoded.parts for m in p.messages]
+    store_batch(_sub_batch(decoded, 0, messages[:3], {}))  # the first half was stored, then the failures began
+
+    assert dead_letter_batch(batch, psycopg.OperationalError("down for hours")) == 3
+    assert sorted(DeadLetter.objects.values_list("topic", flat=True)) == ["t/3", "t/4", "t/5"]
