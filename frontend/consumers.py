@@ -4,13 +4,18 @@ event types.
 Protocol (JSON text frames):
 - server → client, unasked, right after connecting: one `connection.status` event (mqtt_app.events) per
   connection, then `{"type": "ready", "connections": <count>}`.
-- client → server: `{"action": "subscribe" | "unsubscribe", "connection": <id>, "events": [<type>, ...]}`
-  (`events` optional: a subset of SUBSCRIBABLE_EVENTS, default all of them). The server answers
-  `{"type": "subscribed" | "unsubscribed", "connection": <id>, "events": [...]}`, or
+- client → server: `{"action": "subscribe" | "unsubscribe", "connection": <id>, "events": [<type>, ...],
+  "topics": [<topic id>, ...]}` (`events` optional: a subset of SUBSCRIBABLE_EVENTS, default the connection's
+  events; `topics`: the connection's topics whose every reading is wanted, required with `topic.readings`).
+  The server answers `{"type": "subscribed" | "unsubscribed", "connection": <id>, "events": [...]}`, or
   `{"type": "error", "message": "...", "request": <what was sent>}` for bad input.
-- server → client, pushed: the events of mqtt_app.events, unchanged (`payload` of the channel-layer message).
+- server → client, pushed: the events of mqtt_app.events, unchanged (`payload` of the channel-layer message),
+  and `connection.deleted` for a connection deleted anywhere (its subscription ends with it).
+- server → client when the channel layer (Redis) is lost: `{"type": "live.interrupted"}`; once it is back and
+  the socket's groups are joined again: `{"type": "resync"}` (events of the gap are lost: reload from the API).
 Anonymous sockets are accepted and closed at once with code 4401, so a browser can tell "log in again"
-from a network failure (a close before accept reaches the browser as 1006 with no reason).
+from a network failure (a close before accept reaches the browser as 1006 with no reason). A socket that
+cannot join its groups when it connects (Redis down) is closed with 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -24,17 +29,23 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
-from mqtt_app.events import STATUS_GROUP, connection_group
+from mqtt_app.events import STATUS_GROUP, connection_group, topic_group, topic_watch_group
 from mqtt_app.observability.latency import record_latency
 
-from .snapshots import connection_exists, status_snapshot
+from .snapshots import connection_exists, status_snapshot, topics_of_connection
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
-SUBSCRIBABLE_EVENTS = ("topic.discovered", "readings", "parsing.error", "stats")
+CLOSE_TRY_AGAIN_LATER = 1013
+CONNECTION_EVENTS = ("topic.discovered", "readings", "parsing.error", "stats")
+SUBSCRIBABLE_EVENTS = (*CONNECTION_EVENTS, "topic.readings")
 MAX_MESSAGE_BYTES = 4096
+MAX_TOPICS = 20  # per connection subscription: a page shows one topic, a comparison a few
+LAYER_ERRORS = (RedisError, OSError)
+LAYER_RETRY = (0.25, 0.5, 1.0, 2.0)  # seconds between probes of a lost channel layer, then the last again
 
 
 class BadRequest(ValueError):
@@ -45,28 +56,65 @@ def max_subscriptions() -> int:
     return int(getattr(settings, "WS_MAX_SUBSCRIPTIONS", 500))
 
 
-def parse_request(content: Any) -> tuple[str, int, frozenset[str]]:
-    """Validate one client message: (action, connection id, event types) or BadRequest with the reason."""
+def parse_request(content: Any) -> tuple[str, int, frozenset[str], frozenset[int]]:
+    """Validate one client message: (action, connection id, event types, topic ids) or BadRequest."""
     if not isinstance(content, dict):
         raise BadRequest('a message must be a JSON object like {"action": "subscribe", "connection": 1}')
     action = content.get("action")
     if action not in ("subscribe", "unsubscribe"):
         raise BadRequest('"action" must be "subscribe" or "unsubscribe"')
     connection = content.get("connection")
-    if isinstance(connection, bool) or not isinstance(connection, int) or connection < 1:
+    if not _positive_int(connection):
         raise BadRequest('"connection" must be a positive integer connection id')
-    events = content.get("events", list(SUBSCRIBABLE_EVENTS))
+    events = content.get("events", list(CONNECTION_EVENTS))
     if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
         raise BadRequest('"events" must be a non-empty list of event types')
     unknown = sorted(set(events) - set(SUBSCRIBABLE_EVENTS))
     if unknown:
         raise BadRequest(f"unknown event types {unknown}; choose from {list(SUBSCRIBABLE_EVENTS)}")
-    return action, connection, frozenset(events)
+    topics = content.get("topics", [])
+    if not isinstance(topics, list) or len(topics) > MAX_TOPICS or not all(_positive_int(t) for t in topics):
+        raise BadRequest(f'"topics" must be a list of at most {MAX_TOPICS} topic ids')
+    if action == "subscribe" and ("topic.readings" in events) != bool(topics):
+        raise BadRequest('"topic.readings" needs "topics", and "topics" needs "topic.readings"')
+    return action, connection, frozenset(events), frozenset(topics)
+
+
+def _positive_int(value: Any) -> bool:  # noqa: ANN401
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def groups_of(connection_id: int, events: frozenset[str], topics: frozenset[int]) -> set[str]:
+    """The channel-layer groups a subscription needs."""
+    groups = {connection_group(connection_id)} if events & set(CONNECTION_EVENTS) else set()
+    if topics:
+        groups |= {topic_watch_group(connection_id), *(topic_group(t) for t in topics)}
+    return groups
+
+
+def joining_order(groups: set[str]) -> list[str]:
+    """A connection's topic-watch group last: a worker that sees it looks at the topic groups at once, and
+    must find this socket in them (else it would remember "nobody" for Watchers.UNWATCHED_TTL)."""
+    return sorted(groups, key=lambda group: (group.endswith(".topics"), group))
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
+    _layer_down = False  # read by the layer's receive task, which starts before `connect`
+
+    # Channels sets `channel_receive` to the layer's receive before it starts dispatching; the setter keeps
+    # that and hands out `_receive_from_layer` instead, so a lost channel layer becomes two events of this
+    # consumer (`layer.lost`, `layer.restored`) rather than an exception that closes the socket with 1011.
+    @property
+    def channel_receive(self):  # noqa: ANN201
+        return self._receive_from_layer
+
+    @channel_receive.setter
+    def channel_receive(self, receive) -> None:  # noqa: ANN001
+        self._layer_receive = receive
+
     async def connect(self) -> None:
         self.subscriptions: dict[int, frozenset[str]] = {}
+        self.topics: dict[int, frozenset[int]] = {}  # connection id -> topics whose every reading is wanted
         self._last_latency_sample = 0.0
         self.joined_status = False
         user = self.scope.get("user")
@@ -75,7 +123,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         # Join first, then read the snapshot: a change in between arrives twice rather than never.
-        await self.channel_layer.group_add(STATUS_GROUP, self.channel_name)
+        try:
+            await self.channel_layer.group_add(STATUS_GROUP, self.channel_name)
+        except LAYER_ERRORS:
+            logger.warning("channel layer unreachable: closing a new socket with %d", CLOSE_TRY_AGAIN_LATER)
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
         self.joined_status = True
         events = await database_sync_to_async(status_snapshot)()
         for event in events:
@@ -85,10 +138,60 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not getattr(self, "joined_status", False):
             return
-        await self.channel_layer.group_discard(STATUS_GROUP, self.channel_name)
-        for connection_id in list(self.subscriptions):
-            await self.channel_layer.group_discard(connection_group(connection_id), self.channel_name)
+        try:
+            for group in self.groups_joined():
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except LAYER_ERRORS:
+            pass  # the groups expire on their own (group_expiry); the layer drops dead channels' messages
         self.subscriptions.clear()
+        self.topics.clear()
+
+    def groups_joined(self) -> set[str]:
+        groups = {STATUS_GROUP}
+        for connection_id, events in self.subscriptions.items():
+            groups |= groups_of(connection_id, events, self.topics.get(connection_id, frozenset()))
+        return groups
+
+    async def _receive_from_layer(self) -> dict[str, Any]:
+        """The next channel-layer message; while the layer is unreachable, one `layer.lost`, then (once a probe
+        answers) one `layer.restored`."""
+        if self._layer_down:
+            await self._wait_for_layer()
+            self._layer_down = False
+            return {"type": "layer.restored"}
+        try:
+            return await self._layer_receive()
+        except LAYER_ERRORS as error:
+            logger.warning("channel layer lost under an open socket: %s", error)
+            self._layer_down = True
+            return {"type": "layer.lost"}
+
+    async def _wait_for_layer(self) -> None:
+        attempt = 0
+        while True:
+            await asyncio.sleep(LAYER_RETRY[min(attempt, len(LAYER_RETRY) - 1)])
+            attempt += 1
+            try:
+                for index in range(getattr(self.channel_layer, "ring_size", 0)):
+                    await self.channel_layer.connection(index).ping()
+                return
+            except LAYER_ERRORS:
+                continue
+
+    async def layer_lost(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "live.interrupted"})
+
+    async def layer_restored(self, event: dict[str, Any]) -> None:
+        """Join every group again (a restarted Redis has none of them), then tell the page to reload what the
+        gap may have lost."""
+        try:
+            for group in joining_order(self.groups_joined()):
+                await self.channel_layer.group_add(group, self.channel_name)
+        except LAYER_ERRORS:
+            self._layer_down = True  # probed fine, failed again: the next receive waits for it once more
+            return
+        logger.info("channel layer back: socket rejoined %d groups", len(self.groups_joined()))
+        await self.send_json({"type": "resync"})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data
@@ -104,27 +207,43 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         try:
-            action, connection_id, events = parse_request(content)
+            action, connection_id, events, topics = parse_request(content)
             if action == "subscribe":
-                await self.subscribe(connection_id, events)
+                await self.subscribe(connection_id, events, topics)
             else:
                 await self.unsubscribe(connection_id)
         except BadRequest as error:
             await self.send_error(str(error), content)
+        except LAYER_ERRORS:
+            await self.send_error("live events are unavailable for a moment; the page will catch up", content)
 
-    async def subscribe(self, connection_id: int, events: frozenset[str]) -> None:
+    async def subscribe(self, connection_id: int, events: frozenset[str], topics: frozenset[int]) -> None:
         if connection_id not in self.subscriptions:
             if len(self.subscriptions) >= max_subscriptions():
                 raise BadRequest(f"at most {max_subscriptions()} subscriptions per socket; unsubscribe first")
             if not await database_sync_to_async(connection_exists)(connection_id):
                 raise BadRequest(f"connection {connection_id} does not exist")
-            await self.channel_layer.group_add(connection_group(connection_id), self.channel_name)
+        if topics:
+            known = await database_sync_to_async(topics_of_connection)(connection_id, topics)
+            if known != topics:
+                raise BadRequest(f"topics {sorted(topics - known)} are not topics of connection {connection_id}")
+        old_events = self.subscriptions.get(connection_id, frozenset())
+        before = groups_of(connection_id, old_events, self.topics.get(connection_id, frozenset()))
+        after = groups_of(connection_id, events, topics)
+        for group in joining_order(after - before):
+            await self.channel_layer.group_add(group, self.channel_name)
+        for group in sorted(before - after):
+            await self.channel_layer.group_discard(group, self.channel_name)
         self.subscriptions[connection_id] = events
+        self.topics[connection_id] = topics
         await self.send_json({"type": "subscribed", "connection": connection_id, "events": sorted(events)})
 
     async def unsubscribe(self, connection_id: int) -> None:
-        if self.subscriptions.pop(connection_id, None) is not None:
-            await self.channel_layer.group_discard(connection_group(connection_id), self.channel_name)
+        events = self.subscriptions.pop(connection_id, None)
+        topics = self.topics.pop(connection_id, frozenset())
+        if events is not None:
+            for group in sorted(groups_of(connection_id, events, topics)):
+                await self.channel_layer.group_discard(group, self.channel_name)
         await self.send_json({"type": "unsubscribed", "connection": connection_id})
 
     async def send_error(self, message: str, request: Any = None) -> None:
@@ -141,12 +260,24 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def connection_status(self, event: dict[str, Any]) -> None:
         await self.send_json(event["payload"])
 
+    async def connection_deleted(self, event: dict[str, Any]) -> None:
+        payload = event["payload"]
+        if payload.get("connection") in self.subscriptions:
+            await self.unsubscribe(payload["connection"])
+        await self.send_json(payload)
+
     async def topic_discovered(self, event: dict[str, Any]) -> None:
         await self.forward(event)
 
     async def readings(self, event: dict[str, Any]) -> None:
         await self.forward(event)
         await self.sample_latency(event.get("payload") or {})
+
+    async def topic_readings(self, event: dict[str, Any]) -> None:
+        payload = event.get("payload") or {}
+        if payload.get("topic_id") in self.topics.get(payload.get("connection"), ()):
+            await self.send_json(payload)
+            await self.sample_latency(payload)
 
     async def sample_latency(self, payload: dict[str, Any]) -> None:
         """Feed the seed's "WebSocket latency" metric: receive-to-push time, at most one sample a second

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mqtt_app.models import MqttConnection
+from mqtt_app.models import MqttConnection, MqttTopic
 from mqtt_app.services.status import status_event
 
 SNAPSHOT_FIELDS = (
@@ -21,3 +21,9 @@ def status_snapshot() -> list[dict[str, Any]]:
 
 def connection_exists(connection_id: int) -> bool:
     return MqttConnection.objects.filter(pk=connection_id).exists()
+
+
+def topics_of_connection(connection_id: int, topic_ids: frozenset[int]) -> frozenset[int]:
+    """The ones of `topic_ids` that are topics of this connection."""
+    rows = MqttTopic.objects.filter(connection_id=connection_id, pk__in=topic_ids).values_list("pk", flat=True)
+    return frozenset(rows)

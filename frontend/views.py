@@ -48,6 +48,7 @@ def topic_detail(request: HttpRequest, topic_id: int) -> HttpResponse:
         "connection": topic.connection_id,
         "last_payload": topic.last_payload_text[:PAYLOAD_PREVIEW_CHARS],
         "export_limit": int(getattr(settings, "UI_EXPORT_LIMIT", 100_000)),
+        "points_per_second": round(settings.MQTT_LIVE_TOPIC_POINTS_PER_SECOND),
     }
     return _page(request, "frontend/topic.html", "dashboard", data, topic=topic)
 

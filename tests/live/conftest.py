@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.ingest.conftest import connection, make_batch  # noqa: F401 - fixtures and helper shared with ingest
@@ -18,3 +22,110 @@ def _fresh_live_state(monkeypatch):
     monkeypatch.setattr(live, "_topics", live.TopicStream())
     monkeypatch.setattr(live, "_rates", live.RateMeter())
     monkeypatch.setattr(live, "_watchers", live.Watchers())
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free port, keeping nothing on disk: a restart empties it, as a
+    restart of this machine's Redis would."""
+
+    def __init__(self, folder: Path) -> None:
+        from tests.helpers import free_port
+
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        from tests.helpers import Process, port_open, wait_for
+
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
+        args += ["--save", "", "--appendonly", "no"]
+        self.process = Process(
+            args, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, log_path=self.folder / "log"
+        )
+        wait_for(lambda: port_open(self.port), timeout=20, what=f"redis-server on port {self.port}")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def operator(transactional_db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("operator", password="operator-pass", is_staff=True)
+
+
+@pytest.fixture
+def publish(broker):
+    """Publish on the test broker from one connected client: (topic, payload, retain=False)."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="live-test-publisher")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+
+    def send(topic: str, payload: bytes, retain: bool = False) -> None:
+        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(timeout=5)
+
+    yield send
+    client.loop_stop()
+    client.disconnect()
+
+
+def started_connection(broker, filters: str = "plant/#"):  # noqa: ANN001, ANN201
+    """A connection to the test broker, started, once it is connected (needs a worker and a listener)."""
+    from mqtt_app.models import MqttConnection, Site
+    from mqtt_app.services.control import set_active
+    from tests.helpers import wait_for
+
+    site = Site.objects.create(name="Plant North")
+    connection = MqttConnection.objects.create(
+        site=site, name="line-1", host=broker.host, port=broker.port, is_active=False,
+        topics=[{"filter": filters, "qos": 1}],
+    )  # fmt: skip
+    set_active([connection.pk], True)
+    wait_for(lambda: connection_status(connection.pk) == "connected", timeout=30, what="the connection to connect")
+    return connection
+
+
+def connection_status(pk: int) -> str:
+    from mqtt_app.models import MqttConnection
+
+    return MqttConnection.objects.get(pk=pk).status
+
+
+def open_topic_page(browser_page, server, broker, publish):  # noqa: ANN001, ANN201
+    """A started connection with one topic (plant/boiler/temperature, its first value 1000), and that topic's
+    page open and subscribed; returns (page, connection, topic)."""
+    from mqtt_app.models import MqttTopic
+    from tests.helpers import wait_for
+
+    connection = started_connection(broker)
+    publish("plant/boiler/temperature", b"1000")
+    topic = wait_for(lambda: MqttTopic.objects.filter(connection=connection).first(), timeout=30, what="the topic")
+    browser_page.login(server.url, "operator", "operator-pass")
+    page = browser_page.page
+    page.goto(f"{server.url}/topics/{topic.pk}/")
+    page.locator(f'#live-state[data-subscribed~="{connection.pk}"]').wait_for()
+    return page, connection, topic

@@ -118,6 +118,11 @@ function onEvent(event) {
       tree.failing.add(event.topic);
       for (const [topicId, topic] of tree.topics) if (topic.topic === event.topic) frame.queue(`topic:${topicId}`, () => tree.update(topicId));
       break;
+    case "connection.deleted":
+      control.errors.set(id, "This connection was deleted.");
+      if (toggle) toggle.disabled = true;
+      frame.queue("header", renderHeader);
+      break;
     case "stats":
       connectionRate = event.messages_per_second;
       frame.queue("header", renderHeader);

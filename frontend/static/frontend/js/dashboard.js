@@ -9,6 +9,8 @@ const siteNames = new Map(page.sites.map((s) => [s.id, s.name]));
 const connections = new Map(); // id -> merged status event + API fields
 const rows = new Map(); // id -> cached cells
 const rates = new Map(); // id -> messages per second (from stats events)
+const rateSeen = new Map(); // id -> when its last stats event came (ms)
+const RATE_STALE_MS = 12000; // the server's rate window is 10 s: no stats event for longer means no traffic
 const body = document.getElementById("connection-rows");
 const search = document.getElementById("search");
 const stateFilter = document.getElementById("state-filter");
@@ -147,11 +149,17 @@ function applyFilterSoon() {
 
 function onEvent(event) {
   if (event.type === "connection.status") {
+    const isNew = !connections.has(event.connection);
     merge(event.connection, event);
     control.confirm(event);
+    if (!siteNames.has(event.site)) loadSitesSoon();
+    if (isNew && ready && live.subscriptions.size < page.max_subscriptions) live.subscribe(event.connection, ["stats"]);
     render(event.connection);
+  } else if (event.type === "connection.deleted") {
+    forget(event.connection);
   } else if (event.type === "stats") {
     rates.set(event.connection, event.messages_per_second);
+    rateSeen.set(event.connection, Date.now());
     const c = connections.get(event.connection);
     if (c && event.messages_per_second > 0) c.last_message_at = new Date().toISOString();
     render(event.connection);
@@ -163,15 +171,47 @@ function onEvent(event) {
   }
 }
 
+// A connection deleted anywhere leaves every open dashboard at once.
+function forget(id) {
+  if (!connections.has(id)) return;
+  connections.delete(id);
+  rates.delete(id);
+  rateSeen.delete(id);
+  const cells = rows.get(id);
+  if (cells) cells.tr.remove();
+  rows.delete(id);
+  structureDirty = true;
+  if (ready) { frame.queue("rebuild", rebuild); frame.queue("summary", updateSummary); }
+}
+
+// A connection of a site created after the page was loaded: learn the site's name.
+let sitesTimer = null;
+function loadSitesSoon() {
+  if (sitesTimer) return;
+  sitesTimer = setTimeout(async () => {
+    sitesTimer = null;
+    try {
+      for (const site of await fetchAll("/api/sites")) siteNames.set(site.id, site.name);
+      if (ready) frame.queue("rebuild", rebuild);
+    } catch (error) {
+      console.warn("could not load sites from the API:", error.message);
+    }
+  }, 300);
+}
+
 function subscribeStats() {
   const ids = [...connections.keys()].slice(0, page.max_subscriptions);
   for (const id of ids) live.subscribe(id, ["stats"]);
 }
 
 async function resync() {
-  // The socket re-sends every status on connect; the API adds host/port and catches anything missed.
+  // The socket re-sends every status on connect; the API adds host/port and catches anything missed,
+  // connections deleted while the socket was down among it.
   try {
-    for (const c of await fetchAll("/api/connections")) {
+    const listed = await fetchAll("/api/connections");
+    const present = new Set(listed.map((c) => c.id));
+    for (const id of [...connections.keys()]) if (!present.has(id)) forget(id);
+    for (const c of listed) {
       const site = typeof c.site === "object" && c.site ? c.site.id : c.site;
       merge(c.id, { site, name: c.name, host: c.host, port: c.port, is_active: c.is_active, status: c.status,
         detail: c.status_detail ?? "", listener: c.listener ?? "", last_message_at: c.last_message_at });
@@ -191,6 +231,9 @@ document.addEventListener("keydown", (e) => {
 setInterval(() => {
   if (!ready) return;
   const now = Date.now();
+  for (const [id, at] of rateSeen) {
+    if (now - at > RATE_STALE_MS) { rates.set(id, 0); rateSeen.delete(id); render(id); }
+  }
   frame.queue("ages", () => {
     for (const [id, cells] of rows) if (!cells.tr.hidden) setText(cells.age, ago(connections.get(id).last_message_at, now));
   });

@@ -1,5 +1,7 @@
 // The /ws/events/ socket: reconnects by itself with capped backoff and jitter, re-sends its subscriptions,
-// and tells the page to resynchronise from the API after every reconnect.
+// and tells the page to resynchronise from the API after every reconnect. When the server loses its event
+// bus (Redis) under an open socket it says so ("live.interrupted"): the page shows "Reconnecting…" until
+// the server has rejoined and says "resync", and then reloads what the gap may have lost.
 
 const CLOSE_UNAUTHENTICATED = 4401;
 
@@ -8,7 +10,7 @@ export class LiveEvents {
     this.onEvent = onEvent || (() => {});
     this.onResync = onResync || (() => {});
     this.stateElement = stateElement;
-    this.subscriptions = new Map(); // connection id -> event types (or null for all)
+    this.subscriptions = new Map(); // connection id -> {events (null for the connection's), topics}
     this.attempt = 0;
     this.everOpened = false;
     this.socket = null;
@@ -33,7 +35,7 @@ export class LiveEvents {
     socket.addEventListener("open", () => {
       this.attempt = 0;
       this.setState("open", "Live");
-      for (const [id, events] of this.subscriptions) this.sendSubscribe(id, events);
+      for (const [id, wanted] of this.subscriptions) this.sendSubscribe(id, wanted);
       const reconnected = this.everOpened;
       this.everOpened = true;
       this.onResync({ reconnected });
@@ -43,6 +45,16 @@ export class LiveEvents {
       try { event = JSON.parse(message.data); } catch { return; }
       if (event.type === "error") console.warn("live events:", event.message);
       if (event.type === "subscribed" || event.type === "unsubscribed") this.markSubscribed(event);
+      if (event.type === "live.interrupted") {
+        this.setState("connecting", "Reconnecting…");
+        return;
+      }
+      if (event.type === "resync") {
+        this.setState("open", "Live");
+        this.onResync({ reconnected: true });
+        return;
+      }
+      if (event.type === "connection.deleted") this.subscriptions.delete(event.connection);
       this.onEvent(event);
     });
     socket.addEventListener("close", (close) => {
@@ -66,9 +78,10 @@ export class LiveEvents {
     this.stateElement.dataset.subscribed = [...ids].join(" ");
   }
 
-  sendSubscribe(id, events) {
+  sendSubscribe(id, { events, topics }) {
     const message = { action: "subscribe", connection: id };
     if (events) message.events = events;
+    if (topics && topics.length) message.topics = topics;
     this.send(message);
   }
 
@@ -76,9 +89,11 @@ export class LiveEvents {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
-  subscribe(id, events = null) {
-    this.subscriptions.set(id, events);
-    this.sendSubscribe(id, events);
+  // `topics`: topic ids whose every reading is wanted (with the "topic.readings" event type).
+  subscribe(id, events = null, topics = null) {
+    const wanted = { events, topics };
+    this.subscriptions.set(id, wanted);
+    this.sendSubscribe(id, wanted);
   }
 
   unsubscribe(id) {

@@ -10,6 +10,9 @@ const chart = new MetricChart(document.getElementById("chart"));
 const range = { kind: "hour", since: null, until: null };
 const recent = document.getElementById("recent");
 const POINT_LIMIT = 10000;
+const CATCH_UP_AFTER_MS = 1500;
+const latest = new Map(); // metric -> newest reading shown
+let thinned = 0;
 let parsers = [];
 
 function currentRange() {
@@ -50,6 +53,8 @@ async function loadReadings() {
   const note = document.getElementById("chart-note");
   setText(note, "Loading readings…");
   chart.clear();
+  thinned = 0;
+  showThinned();
   try {
     const rows = await fetchAll(`/api/readings?${query()}`, 1000, POINT_LIMIT);
     for (const r of rows) chart.add(r.metric, Date.parse(r.timestamp) / 1000, r.value, r.unit);
@@ -63,25 +68,65 @@ async function loadReadings() {
   }
 }
 
+// Every reading of this topic (the server thins a series only beyond page.points_per_second, and counts what
+// it left out), newest last.
 function onReadings(event) {
-  const mine = event.readings.filter((r) => r.topic_id === topic.id);
+  const mine = event.readings;
+  thinned += event.thinned || 0;
   if (!mine.length) return;
   let added = false;
   for (const r of mine) {
     if (range.kind !== "custom") added = chart.add(r.metric, Date.parse(r.timestamp) / 1000, r.value, r.unit) || added;
-    recent.prepend(el("tr", {}, el("td", {}, new Date(r.timestamp).toLocaleTimeString()), el("td", {}, r.device || "–"),
-      el("td", { class: "mono" }, r.metric), el("td", { class: "num mono" }, formatValue(r.value, r.unit))));
+    addRecent(r);
   }
-  const latest = mine[mine.length - 1];
+  showLatest(mine);
+  if (event.thinned) frame.queue("thinned", showThinned);
+  if (added) chartSoon();
+}
+
+function addRecent(r) {
+  recent.prepend(el("tr", {}, el("td", {}, new Date(r.timestamp).toLocaleTimeString()), el("td", {}, r.device || "–"),
+    el("td", { class: "mono" }, r.metric), el("td", { class: "num mono" }, formatValue(r.value, r.unit))));
+}
+
+// The live value: the newest reading of each metric (three at most), never an older one over a newer one.
+function showLatest(readings) {
+  for (const r of readings) {
+    const known = latest.get(r.metric);
+    if (!known || Date.parse(known.timestamp) <= Date.parse(r.timestamp)) latest.set(r.metric, r);
+  }
+  const newest = readings.reduce((a, b) => (Date.parse(a.timestamp) >= Date.parse(b.timestamp) ? a : b));
   frame.queue("value", () => {
-    setText(document.getElementById("live-value"), mine.map((r) => `${r.metric} ${formatValue(r.value, r.unit)}`).slice(0, 3).join(" · "));
-    document.getElementById("live-value").dataset.timestamp = latest.timestamp;
+    const node = document.getElementById("live-value");
+    setText(node, [...latest.values()].slice(0, 3).map((r) => `${r.metric} ${formatValue(r.value, r.unit)}`).join(" · "));
+    if (!node.dataset.timestamp || Date.parse(node.dataset.timestamp) <= Date.parse(newest.timestamp)) node.dataset.timestamp = newest.timestamp;
     while (recent.rows.length > 20) recent.deleteRow(-1);
   });
-  if (added) {
-    const before = chart.chosen.size;
-    if (!before) for (const m of chart.metrics().slice(0, 3)) chart.chosen.add(m);
-    frame.queue("chart", () => { if (chart.metrics().length !== document.querySelectorAll("#metrics input").length) renderMetricChoices(); chart.refresh(); });
+}
+
+function chartSoon() {
+  if (!chart.chosen.size) for (const m of chart.metrics().slice(0, 3)) chart.chosen.add(m);
+  frame.queue("chart", () => { if (chart.metrics().length !== document.querySelectorAll("#metrics input").length) renderMetricChoices(); chart.refresh(); });
+}
+
+function showThinned() {
+  const note = document.getElementById("live-thinned");
+  note.hidden = !thinned;
+  setText(note, thinned ? `Live points are thinned: ${thinned} reading${thinned === 1 ? "" : "s"} arrived faster than ${page.points_per_second} a second per metric and ${thinned === 1 ? "is" : "are"} not drawn (all are stored; reload the range to see them).` : "");
+}
+
+// The server starts sending this topic's readings within about a second of the subscription (its workers
+// re-read who watches every half second): read what was stored meanwhile, so nothing falls in between.
+async function catchUp(since) {
+  try {
+    const rows = await fetchAll(`/api/readings?topic=${topic.id}&since=${encodeURIComponent(since.toISOString())}`, 1000, 1000);
+    if (!rows.length) return;
+    let added = false;
+    for (const r of rows) if (range.kind !== "custom") added = chart.add(r.metric, Date.parse(r.timestamp) / 1000, r.value, r.unit) || added;
+    showLatest(rows);
+    if (added) chartSoon();
+  } catch (error) {
+    console.warn("could not catch up with the readings:", error.message);
   }
 }
 
@@ -187,8 +232,16 @@ setText(document.getElementById("last-payload"), page.last_payload || "(nothing 
 updateExports();
 
 const live = new LiveEvents({
-  onEvent: (event) => { if (event.type === "readings" && event.connection === page.connection) onReadings(event); },
+  onEvent: (event) => {
+    if (event.type === "topic.readings" && event.topic_id === topic.id) onReadings(event);
+    else if (event.type === "subscribed" && event.connection === page.connection) {
+      const since = new Date(Date.now() - 2000);
+      setTimeout(() => catchUp(since), CATCH_UP_AFTER_MS);
+    } else if (event.type === "connection.deleted" && event.connection === page.connection) {
+      setText(document.getElementById("chart-note"), "This topic's connection was deleted.");
+    }
+  },
   onResync: () => { loadTopic(); loadReadings(); },
 });
-live.subscribe(page.connection, ["readings"]);
+live.subscribe(page.connection, ["topic.readings"], [topic.id]);
 loadParsers();
