@@ -86,6 +86,26 @@ class MqttConnectionAdmin(admin.ModelAdmin):
         ("State", {"fields": readonly_fields}),
     )
 
+    def save_model(self, request: HttpRequest, obj: models.MqttConnection, form: forms.ModelForm, change: bool) -> None:
+        # Like the API and the list actions: the listeners act within about a second, not at the next tick.
+        from mqtt_app.services.control import request_reconcile
+
+        super().save_model(request, obj, form, change)
+        if not change or form.changed_data:
+            request_reconcile()
+
+    def delete_model(self, request: HttpRequest, obj: models.MqttConnection) -> None:
+        from mqtt_app.services.control import request_reconcile
+
+        super().delete_model(request, obj)
+        request_reconcile()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from mqtt_app.services.control import request_reconcile
+
+        super().delete_queryset(request, queryset)
+        request_reconcile()
+
     @admin.action(description="Start selected connections")
     def start_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         _set_active(request, queryset, True)

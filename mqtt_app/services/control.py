@@ -17,12 +17,15 @@ def request_reconcile() -> None:
 
 
 def set_active(connection_ids: Iterable[int], active: bool) -> int:
-    """Set `is_active` on the given connections (and nothing else). Returns how many rows changed."""
+    """Set `is_active` on the given connections (and nothing else). Returns how many rows changed. Open
+    pages see the new desired state once it is committed, before any listener acts on it."""
+    from .status import broadcast_statuses
+
     with transaction.atomic():
-        changed = (
-            MqttConnection.objects.filter(pk__in=list(connection_ids))
-            .exclude(is_active=active)
-            .update(is_active=active)
-        )
+        rows = MqttConnection.objects.filter(pk__in=list(connection_ids)).exclude(is_active=active)
+        ids = list(rows.values_list("pk", flat=True))
+        changed = rows.filter(pk__in=ids).update(is_active=active)
         request_reconcile()
+        if ids:
+            transaction.on_commit(lambda: broadcast_statuses(ids), robust=True)
     return changed
