@@ -6,6 +6,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run test test-fast test-slow lint lock bench clean-venv
 
+# The development run: DEBUG on (the settings default it off), unless the caller says otherwise.
+run: export DEBUG ?= true
 run:
 	scripts/bootstrap.sh venv requirements/base.txt
 	scripts/bootstrap.sh services $(if $(findstring amqp,$(CELERY_BROKER_URL)),rabbitmq,)
@@ -33,6 +35,13 @@ test-slow:
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The ingestion benchmark on PostgreSQL (a database of its own, dropped and created per run), three runs summed
+# up in one table; figures, not tests. The others: docs/benchmarks.md.
+bench:
+	scripts/bootstrap.sh venv requirements/dev.txt
+	scripts/bootstrap.sh services postgres
+	$(PY) -m bench.ingest_runs --runs $(or $(RUNS),3) $(if $(BENCH_ARGS),-- $(BENCH_ARGS),)
 
 # Re-pin after editing requirements/*.in.
 lock:

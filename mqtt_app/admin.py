@@ -23,20 +23,59 @@ class SiteAdmin(admin.ModelAdmin):
 
 
 class ConnectionForm(forms.ModelForm):
-    # The password is write-only: the form never shows the stored value; leaving it blank keeps it.
+    # Secrets are write-only: the form never shows the stored value; left empty it is kept, "remove" clears it.
     password = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False), help_text="Leave blank to keep."
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Set a new one, or leave empty to keep the stored password.",
     )
+    remove_password = forms.BooleanField(required=False, label="Remove the stored password")
+    tls_client_key = forms.CharField(
+        required=False,
+        strip=False,
+        label="TLS client key",
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "placeholder": "-----BEGIN PRIVATE KEY-----"}),
+        help_text="PEM. Set a new one, or leave empty to keep the stored key (never shown).",
+    )
+    remove_tls_client_key = forms.BooleanField(required=False, label="Remove the stored client key")
+
+    BROKER_LAYOUT = ("host", "port", "protocol", "keepalive", "client_id", "username", "password", "remove_password")
+    TLS_LAYOUT = ("tls_enabled", "tls_ca_certs", "tls_client_cert", "tls_client_key", "remove_tls_client_key",
+                  "tls_insecure")  # fmt: skip
 
     class Meta:
         model = models.MqttConnection
         fields = ("site", "name", "is_active", *BROKER_FIELDS)
 
-    def clean_password(self) -> str:
-        value = self.cleaned_data.get("password")
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        # The stored values never reach the page, not even as the fields' initial values.
+        self.initial["password"] = ""
+        self.initial["tls_client_key"] = ""
+        for name, what in (("password", "password"), ("tls_client_key", "client key")):
+            if self.instance.pk and getattr(self.instance, name):
+                self.fields[name].help_text += f" A {what} is stored."
+
+    def _secret(self, name: str) -> str:
+        value = self.cleaned_data.get(name) or ""
         if not value and self.instance.pk:
-            return self.instance.password
-        return value or ""
+            return models.MqttConnection.objects.filter(pk=self.instance.pk).values_list(name, flat=True).first() or ""
+        return value
+
+    def clean_password(self) -> str:
+        return self._secret("password")
+
+    def clean_tls_client_key(self) -> str:
+        return self._secret("tls_client_key")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        # remove_* is cleaned after the secret fields: apply it again with every field known.
+        for name in ("password", "tls_client_key"):
+            if cleaned.get(f"remove_{name}"):
+                cleaned[name] = ""
+        return cleaned
 
 
 def _set_active(request: HttpRequest, queryset: QuerySet, value: bool) -> None:
@@ -80,8 +119,8 @@ class MqttConnectionAdmin(admin.ModelAdmin):
     actions = ["start_selected", "stop_selected"]
     fieldsets = (
         (None, {"fields": ("site", "name", "is_active")}),
-        ("Broker", {"fields": ("host", "port", "protocol", "keepalive", "client_id", "username", "password")}),
-        ("TLS", {"fields": ("tls_enabled", "tls_ca_certs", "tls_client_cert", "tls_client_key", "tls_insecure")}),
+        ("Broker", {"fields": ConnectionForm.BROKER_LAYOUT}),
+        ("TLS", {"fields": ConnectionForm.TLS_LAYOUT}),
         ("Subscriptions", {"fields": ("topics",)}),
         ("State", {"fields": readonly_fields}),
     )

@@ -2,7 +2,8 @@
 
 Every variable below is listed with its default in the README's settings table and in `.env.example`.
 The defaults run the whole product on a laptop with nothing configured: SQLite in WAL mode, Redis and
-Mosquitto on loopback, DEBUG on. Bad values fail at start with ImproperlyConfigured.
+Mosquitto on loopback; DEBUG is off unless set (`make run` and the tests set it). Bad values fail at start
+with ImproperlyConfigured.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 # --- core -----------------------------------------------------------------------------------------
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a deploy that forgets it must not run with the development key and open Flower.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
@@ -94,6 +96,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "axes",
     "mqtt_app.apps.MqttConfig",
     "tasks.apps.TasksConfig",
     "frontend.apps.FrontendConfig",
@@ -110,6 +113,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mqtt_app.accounts.PasswordResetNeedsEmailMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -321,6 +327,53 @@ METRICS_HEALTH_CACHE_SECONDS = env_int("METRICS_HEALTH_CACHE_SECONDS", 30, minim
 
 
 # --- auth, i18n, static ----------------------------------------------------------------------------
+# django-axes first: it refuses a locked-out user or address before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Failed logins: each user name and each client address is locked on its own after this many failures within
+# the cool-off, so guessing one account from many addresses and many accounts from one address both stop.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours, as axes reads it
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # failures are what lock out; a row per successful login is not kept
+# The address is REMOTE_ADDR: behind a proxy, daphne --proxy-headers (the Procfile's web) sets it from X-Forwarded-For.
+
+# Mail: the password-reset pages answer only when EMAIL_HOST is set (mqtt_app/accounts.py).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "mqttmon@localhost")
+
+
+def _fernet_keys(name: str) -> list[str]:
+    """Fernet keys that encrypt broker passwords and TLS private keys in the database (mqtt_app/crypto.py): the
+    first encrypts, all decrypt, so a new key goes first and the old one stays until `mqtt_rotate_secrets` ran."""
+    from cryptography.fernet import Fernet
+
+    keys = env_list(name, [])
+    if not keys and not DEBUG:
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off (it encrypts broker passwords and TLS keys). Generate one with: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        )
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except ValueError:
+            message = f"{name}: key #{position} is not a Fernet key (32 url-safe base64-encoded bytes)."
+            raise ImproperlyConfigured(message) from None
+    return keys
+
+
+MQTT_SECRET_KEYS = _fernet_keys("MQTT_SECRET_KEYS")
+# Empty: any broker host. Otherwise host names, *.wildcards and CIDRs a connection may point at.
+MQTT_ALLOWED_BROKER_HOSTS = env_list("MQTT_ALLOWED_BROKER_HOSTS", [])
+# Rows one CSV export of readings streams at most (GET /api/readings?format=csv).
+MQTT_EXPORT_MAX_ROWS = env_int("MQTT_EXPORT_MAX_ROWS", 100_000, minimum=1)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -352,9 +405,16 @@ STORAGES = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    # The proxy in front must set (overwrite) X-Forwarded-Proto; a client-sent one would otherwise pass for HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+    # Health checks and scrapers inside the private network speak plain HTTP to the web process.
+    SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^metrics$"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    # Browsers then refuse plain HTTP to this host for that long; 0 turns it off (not behind HTTPS yet).
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 
 # --- logging ----------------------------------------------------------------------------------------

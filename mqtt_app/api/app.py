@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from . import connections, control, dead_letters, health, parsers, parsing_errors, readings, sites, topics
+from . import connections, control, dead_letters, health, parsers, parsing_errors, readings, sites, tokens, topics
 from .errors import install_handlers
 from .renderer import FastJSONRenderer
 
 DESCRIPTION = """\
 JSON API of the MQTT monitor.
 
-**Auth**: `Authorization: Bearer <token>` (`python manage.py mqtt_token <username>` prints one), or the
-browser's Django session (send the `csrftoken` cookie's value as `X-CSRFToken` on POST/PATCH/DELETE).
+**Auth**: `Authorization: Bearer <token>` (`python manage.py mqtt_token <username>` prints one; see
+`/api/tokens` for your own), or the browser's Django session (send the `csrftoken` cookie's value as
+`X-CSRFToken` on POST/PATCH/DELETE).
 Reads need an active user; changes and start/stop need a staff user. Anonymous → 401, not staff → 403.
 
 **Errors** all have one shape: `{"detail": "one sentence", "errors": [{"field": "port", "message": "..."}]}`.
 Invalid input → 422 (400 for a body that is not JSON), duplicates → 409/422, unknown ids → 404.
 
 **Lists** are pages: `?limit=&offset=` → `{"count", "limit", "offset", "next_offset", "items"}`.
+
+**Bodies** are strict: a field an endpoint does not know is a 422 that names it.
 """
 
 api = NinjaAPI(
@@ -30,5 +33,5 @@ api = NinjaAPI(
     renderer=FastJSONRenderer(),
 )
 install_handlers(api)
-for module in (health, sites, connections, control, topics, readings, parsing_errors, dead_letters, parsers):
+for module in (health, sites, connections, control, topics, readings, parsing_errors, dead_letters, parsers, tokens):
     api.add_router("", module.router)

@@ -62,8 +62,14 @@ def _field_from_location(location: Iterable[Any]) -> str | None:
     return ".".join(parts) or None
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "unknown field (this endpoint does not take it; check the spelling)"
+    return str(error.get("msg", ""))
+
+
 def from_request_error(exc: NinjaValidationError) -> ApiError:
-    errors = [{"field": _field_from_location(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors]
+    errors = [{"field": _field_from_location(e.get("loc", ())), "message": _message(e)} for e in exc.errors]
     summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
     return ApiError(422, f"Invalid input. {summary}", errors)
 

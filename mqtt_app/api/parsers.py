@@ -10,14 +10,14 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router
 
 from mqtt_app.models import MqttTopic
 
 from . import auth
 from .errors import field_error
 from .registry import get_registry, require_parser
-from .schemas import ERRORS_READ, ERRORS_WRITE, Out
+from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
 
 router = Router(tags=["parsers"], auth=auth.readers())
 
@@ -31,7 +31,7 @@ class ParserOut(Out):
     payload_schema: dict[str, Any] = Field(description="JSON schema of the payload it accepts.")
 
 
-class ParserTestIn(Schema):
+class ParserTestIn(In):
     topic: str | None = Field(None, description="Topic name the payload arrived on.")
     payload: str | None = Field(None, description="The payload as text (UTF-8).")
     payload_base64: str | None = Field(None, description="Or the raw payload bytes, base64-encoded.")

@@ -1,4 +1,4 @@
-"""A connection's readings, newest first, through its topics' (topic, time) index.
+"""A connection's (or a site's connections') readings, newest first, through their topics' (topic, time) index.
 
 Readings have no (connection, time) index: keeping it cost a third of the database's CPU per message
 (models/readings.py). `connection_id = X ORDER BY timestamp DESC LIMIT n` would then read and sort every
@@ -34,8 +34,8 @@ CONDITIONS = (
 )
 
 
-def newest_of_connection(queryset: QuerySet, filters: Any, depth: int) -> QuerySet:  # noqa: ANN401
-    """`queryset` (already narrowed by `filters`, whose `connection` is set) narrowed to the ids that can be
+def newest_of_connection(queryset: QuerySet, filters: Any, depth: int, connection_ids: list[int]) -> QuerySet:  # noqa: ANN401
+    """`queryset` (already narrowed by `filters` and to `connection_ids`) narrowed to the ids that can be
     among its first `depth` rows newest first (timestamp, then id, descending); its own order and slice
     still apply."""
     if connection.vendor != "postgresql":
@@ -53,7 +53,7 @@ def newest_of_connection(queryset: QuerySet, filters: Any, depth: int) -> QueryS
         # 1. Each topic's newest matching reading, and the depth-th newest of those (none: every topic counts).
         f"WITH newest AS (SELECT t.id, n.timestamp FROM {topics} AS t CROSS JOIN LATERAL ("  # noqa: S608 - our tables
         f"SELECT r.timestamp FROM {readings} AS r WHERE r.topic_id = t.id{narrowed} "
-        "ORDER BY r.timestamp DESC LIMIT 1) AS n WHERE t.connection_id = %s), "
+        "ORDER BY r.timestamp DESC LIMIT 1) AS n WHERE t.connection_id = ANY(%s)), "
         "cutoff AS (SELECT timestamp FROM newest ORDER BY timestamp DESC OFFSET %s LIMIT 1) "
         # 2. The newest depth readings of each topic at or past the cutoff; the first depth of them all.
         "SELECT x.id FROM (SELECT r.id FROM newest AS t CROSS JOIN LATERAL ("
@@ -62,6 +62,6 @@ def newest_of_connection(queryset: QuerySet, filters: Any, depth: int) -> QueryS
         "WHERE t.timestamp >= COALESCE((SELECT timestamp FROM cutoff), '-infinity') "
         "ORDER BY r.timestamp DESC, r.id DESC LIMIT %s) AS x"
     )
-    values = [*params, filters.connection, depth - 1, *params, depth, depth]
+    values = [*params, list(connection_ids), depth - 1, *params, depth, depth]
     # Every value is a bound parameter; the only text put in is our own table names.
     return queryset.filter(id__in=RawSQL(sql, values))  # noqa: S611

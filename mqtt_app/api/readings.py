@@ -1,7 +1,9 @@
-"""`GET /api/readings?topic=&connection=&metric=&since=&until=&limit=`: newest first; `format=csv` streams.
+"""`GET /api/readings?topic=|connection=|site=&metric=&since=&until=&limit=`: newest first; `format=csv` streams.
 
-JSON pages are not counted (the table is the biggest in the database); follow `next_offset`, or narrow with
-`since`/`until`. CSV streams every matching row (or `limit` rows when given) without loading them at once.
+The table is the biggest in the database, so every read is bounded: a topic, connection or site filter is
+required (422 otherwise: newest-first over every reading sorted the whole table, 13 s on 43 million rows), JSON
+pages are not counted and stop at offset MAX_OFFSET (page further back with `until` = the last timestamp seen),
+and CSV streams at most MQTT_EXPORT_MAX_ROWS rows without loading them at once.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from pydantic import field_validator
 
-from mqtt_app.models import TelemetryReading, ValueType
+from mqtt_app.models import MqttConnection, TelemetryReading, ValueType
 
 from . import auth, timestamps
+from .errors import ApiError
 from .pagination import DEFAULT_LIMIT, MAX_LIMIT, filter_by, page_of, paginate
 from .reading_queries import newest_of_connection
 from .schemas import ERRORS_READ, Out
@@ -31,17 +35,22 @@ VALUE_FIELDS = ("id", "connection_id", "topic_id", "topic__topic", "device", "me
                 "text_value", "unit", *timestamps.text_names(TIME_FIELDS))  # fmt: skip
 # Spreadsheets run cells starting with these as formulas (CSV injection): such text cells get a leading '.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Rows skipped at most: an offset is read and thrown away, so a deep one costs as much as a page that long.
+MAX_OFFSET = 10_000
 
 
 class ReadingFilters(Schema):
-    topic: int | None = Field(None, description="Topic id.")
+    topic: int | None = Field(None, description="Topic id (a topic, connection or site is required).")
     connection: int | None = Field(None, description="Connection id.")
+    site: int | None = Field(None, description="Site id: the readings of all its connections.")
     metric: str | None = None
     device: str | None = None
     since: datetime | None = Field(None, description="Inclusive; ISO 8601 (no offset means UTC).")
     until: datetime | None = Field(None, description="Exclusive; ISO 8601 (no offset means UTC).")
-    limit: int | None = Field(None, ge=1, description=f"Page size (JSON: default {DEFAULT_LIMIT}, max {MAX_LIMIT}).")
-    offset: int = Field(0, ge=0)
+    limit: int | None = Field(
+        None, ge=1, description=f"Page size (JSON: default {DEFAULT_LIMIT}, max {MAX_LIMIT}; CSV: the export cap)."
+    )
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip; deeper history: narrow with `until`.")
     format: Literal["json", "csv"] = "json"
 
     @field_validator("since", "until")
@@ -93,9 +102,20 @@ def filtered(filters: ReadingFilters, depth: int | None = None) -> QuerySet:
                "since": "timestamp__gte", "until": "timestamp__lt"}  # fmt: skip
     queryset = TelemetryReading.objects.annotate(**timestamps.as_text(TIME_FIELDS)).order_by("-timestamp", "-id")
     queryset = filter_by(queryset, filters, lookups)
-    if filters.connection is not None and filters.topic is None and depth is not None:
-        queryset = newest_of_connection(queryset, filters, depth)
+    connections = [filters.connection] if filters.connection is not None else None
+    if filters.site is not None:
+        site_connections = MqttConnection.objects.filter(site_id=filters.site).values_list("pk", flat=True)
+        connections = [pk for pk in site_connections if connections is None or pk in connections]
+        queryset = queryset.filter(connection_id__in=connections)
+    if connections is not None and filters.topic is None and depth is not None:
+        queryset = newest_of_connection(queryset, filters, depth, connections)
     return queryset.values(*VALUE_FIELDS)
+
+
+def _require_scope(filters: ReadingFilters) -> None:
+    if filters.topic is None and filters.connection is None and filters.site is None:
+        message = "give a topic, connection or site: readings are only listed within one of them"
+        raise ApiError(422, f"Invalid input. {message}", [{"field": "topic", "message": message}])
 
 
 @router.get(
@@ -103,18 +123,22 @@ def filtered(filters: ReadingFilters, depth: int | None = None) -> QuerySet:
     openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
 )  # fmt: skip
 def list_readings(request: HttpRequest, filters: Query[ReadingFilters]) -> Any:
+    _require_scope(filters)
     if filters.format == "csv":
-        # Every row unless a limit is given: an export without one reads all of them anyway.
-        depth = filters.offset + filters.limit if filters.limit else None
-        return _csv_response(filtered(filters, depth), filters)
+        cap = settings.MQTT_EXPORT_MAX_ROWS
+        if filters.limit is not None and filters.limit > cap:
+            message = f"an export holds at most {cap} rows (MQTT_EXPORT_MAX_ROWS); narrow it with since/until"
+            raise ApiError(422, f"Invalid limit: {message}", [{"field": "limit", "message": message}])
+        limit = filters.limit or cap
+        return _csv_response(filtered(filters, filters.offset + limit), filters.offset, limit)
     limit = min(filters.limit or DEFAULT_LIMIT, MAX_LIMIT)
     # paginate() reads one row more than the page, to know whether another follows.
     queryset = filtered(filters, filters.offset + limit + 1)
     return paginate(queryset, limit, filters.offset, reading_out, count=False)
 
 
-def _csv_response(queryset: QuerySet, filters: ReadingFilters) -> StreamingHttpResponse:
-    rows = queryset[filters.offset : filters.offset + filters.limit] if filters.limit else queryset[filters.offset :]
+def _csv_response(queryset: QuerySet, offset: int, limit: int) -> StreamingHttpResponse:
+    rows = queryset[offset : offset + limit]
     response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="readings.csv"'
     return response

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from ninja import Field, Schema
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from mqtt_app.models import ConnectionStatus
 
@@ -28,6 +28,13 @@ class ErrorOut(Out):
     errors: list[FieldErrorOut] = Field(default_factory=list, description="Per-field reasons, for forms.")
 
 
+class In(Schema):
+    """Base of every request body: a field the endpoint does not know is a 422 naming it, never silently ignored
+    (a misspelt `is_procesable` would otherwise answer 200 and change nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 ERRORS_READ = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 ERRORS_WRITE = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
@@ -40,13 +47,13 @@ class SiteOut(Out):
     description: str
 
 
-class SiteIn(Schema):
+class SiteIn(In):
     name: str
     slug: str = Field("", description="Derived from the name when empty.")
     description: str = ""
 
 
-class SitePatch(Schema):
+class SitePatch(In):
     name: str | None = None
     slug: str | None = None
     description: str | None = None
@@ -66,7 +73,7 @@ class TlsOut(Out):
     insecure: bool = Field(description="Certificate verification skipped (explicit opt-in).")
 
 
-class TlsIn(Schema):
+class TlsIn(In):
     enabled: bool | None = None
     ca_certs: str | None = None
     client_cert: str | None = None
@@ -86,7 +93,7 @@ class ConnectionOut(Out):
     port: int
     protocol: str
     keepalive: int
-    client_id: str = Field(description="As configured; empty means the default 'mqttmon-<id>'.")
+    client_id: str = Field(description="As stored; a connection created without one gets a random 'mqttmon-…'.")
     effective_client_id: str
     username: str
     has_password: bool = Field(description="Whether a password is stored (the password itself is write-only).")
@@ -106,7 +113,7 @@ class ConnectionOut(Out):
     updated_at: datetime
 
 
-class ConnectionPatch(Schema):
+class ConnectionPatch(In):
     site: int | None = None
     name: str | None = None
     host: str | None = None

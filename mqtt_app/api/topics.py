@@ -20,7 +20,7 @@ from . import auth
 from .errors import field_error
 from .pagination import PageParams, filter_by, page_of, paginate
 from .registry import parser_names
-from .schemas import ERRORS_READ, ERRORS_WRITE, Out
+from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
 from .writes import get_or_404, save_validated
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class TopicOut(Out):
     retained: bool
 
 
-class TopicPatch(Schema):
+class TopicPatch(In):
     parser_name: str | None = Field(None, description="A registered parser, or '' for automatic.")
     is_processable: bool | None = None
     parser_locked: bool | None = Field(None, description="Set explicitly; otherwise derived from the change.")

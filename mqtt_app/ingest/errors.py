@@ -52,6 +52,14 @@ class GroupChange:
 
 
 def fingerprint(connection_id: int, topic: str, parser: str, kind: str, location: str) -> str:
+    """The group key of a failure. Positions the device controls stay out of it (the row keeps the location): a
+    JSON syntax error counts by kind only (its line and column move with every payload), and array indices in a
+    validation error's path count as one ('e.17.v' -> 'e.*.v'), so one broken device makes one group, not one
+    per column or per array element."""
+    if kind == "json":
+        location = ""
+    else:
+        location = ".".join("*" if part.isdigit() else part for part in location.split("."))
     key = "\x00".join([str(connection_id), topic, parser, kind, location])
     return hashlib.sha256(key.encode("utf-8", errors="surrogatepass")).hexdigest()
 

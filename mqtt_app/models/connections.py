@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.text import slugify
 
-from mqtt_app.validators import validate_subscriptions
+from mqtt_app.crypto import EncryptedTextField
+from mqtt_app.validators import (
+    broker_host_error,
+    validate_no_control_characters,
+    validate_pem_text,
+    validate_subscriptions,
+)
 
 from .deletion import LockingDeleteModel, LockingDeleteQuerySet
 
 
 def default_topics() -> list[dict]:
     return [{"filter": "#", "qos": 1}]
+
+
+def new_client_id() -> str:
+    """`mqttmon-` and 56 random bits: 22 characters, within the 23 every MQTT 3.1.1 broker must accept. Another
+    client on the broker that guessed the id could take over the monitor's session; a row id is easy to guess."""
+    return f"mqttmon-{secrets.token_hex(7)}"
 
 
 class Site(LockingDeleteModel):
@@ -78,15 +92,25 @@ class MqttConnection(LockingDeleteModel):
     protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.MQTT311)
     keepalive = models.PositiveIntegerField(default=60, validators=[MinValueValidator(5), MaxValueValidator(65535)])
     client_id = models.CharField(
-        max_length=128, blank=True, help_text="Stable MQTT client id; empty means 'mqttmon-<id>'."
+        max_length=128,
+        blank=True,
+        validators=[validate_no_control_characters],
+        help_text="Stable MQTT client id (persistent sessions follow it); left empty, a random 'mqttmon-…' is stored.",
     )
-    username = models.CharField(max_length=255, blank=True)
-    password = models.CharField(max_length=255, blank=True)  # write-only in the API, never logged
+    username = models.CharField(max_length=255, blank=True, validators=[validate_no_control_characters])
+    # Encrypted at rest (mqtt_app/crypto.py), write-only in the API and the admin, never logged.
+    password = EncryptedTextField(blank=True, validators=[MaxLengthValidator(4096), validate_no_control_characters])
 
     tls_enabled = models.BooleanField(default=False)
-    tls_ca_certs = models.TextField(blank=True, help_text="PEM of the CA to trust; empty uses the system store.")
-    tls_client_cert = models.TextField(blank=True, help_text="PEM client certificate (optional).")
-    tls_client_key = models.TextField(blank=True, help_text="PEM client key (optional).")
+    tls_ca_certs = models.TextField(
+        blank=True, validators=[validate_pem_text], help_text="PEM of the CA to trust; empty uses the system store."
+    )
+    tls_client_cert = models.TextField(
+        blank=True, validators=[validate_pem_text], help_text="PEM client certificate (optional)."
+    )
+    tls_client_key = EncryptedTextField(
+        blank=True, validators=[validate_pem_text], help_text="PEM client key (optional; encrypted, write-only)."
+    )
     tls_insecure = models.BooleanField(default=False, help_text="Skip certificate verification (explicit opt-in).")
 
     topics = models.JSONField(default=default_topics, validators=[validate_subscriptions])
@@ -126,7 +150,15 @@ class MqttConnection(LockingDeleteModel):
 
     @property
     def effective_client_id(self) -> str:
+        # Rows always store one (save() and migration 0009); the fallback only covers rows written around save().
         return self.client_id or f"mqttmon-{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.client_id:
+            self.client_id = new_client_id()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "client_id"}
+        super().save(*args, **kwargs)
 
     @property
     def restart_count(self) -> int:
@@ -135,10 +167,9 @@ class MqttConnection(LockingDeleteModel):
     def clean(self) -> None:
         super().clean()
         errors = {}
-        if not (self.host or "").strip():
-            errors["host"] = "The broker host must not be empty."
-        elif any(c.isspace() for c in self.host.strip()) or "/" in self.host:
-            errors["host"] = "The broker host must be a host name or IP address, without scheme or path."
+        host_error = broker_host_error(self.host)
+        if host_error:
+            errors["host"] = host_error
         if self.tls_client_key and not self.tls_client_cert:
             errors["tls_client_cert"] = "A client key needs a client certificate."
         if errors:

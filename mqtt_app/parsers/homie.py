@@ -14,12 +14,18 @@ float text → number, "true"/"false" → boolean, anything else → text) and a
 contract (one payload and its topic) cannot carry sibling topics; the ingest worker can seed the table from
 the attribute topics' stored last payloads by calling `learn(topic, payload_text)`.
 All other `$` attribute topics (`$name`, `$state`, `$properties`, `.../set`) are not claimed.
+Learned attributes belong to one connection: the same topic on two sites' brokers is two properties, so one
+site's device cannot change how another site's values are parsed. The ingest worker says which connection it
+parses for with `on_connection(connection_id)`; outside one, the attributes share an anonymous scope.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ValidationInfo, field_validator
@@ -32,17 +38,35 @@ MAX_LEARNED = 50_000  # properties remembered per process; the table is cleared 
 INTEGER = re.compile(r"-?\d+\Z")
 FLOAT = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\Z")
 
-_learned: dict[str, dict[str, str]] = {}
+# (connection id or None, property topic) -> {"datatype": ..., "unit": ...}
+_learned: dict[tuple[int | None, str], dict[str, str]] = {}
+_connection: ContextVar[int | None] = ContextVar("homie_connection", default=None)
+
+
+@contextmanager
+def on_connection(connection_id: int | None) -> Iterator[None]:
+    """Parse for this connection: attributes learned and used inside belong to it alone."""
+    token = _connection.set(connection_id)
+    try:
+        yield
+    finally:
+        _connection.reset(token)
+
+
+def _attributes(topic: str) -> dict[str, str]:
+    return _learned.get((_connection.get(), topic), {})
 
 
 def learn(topic: str, value: str) -> bool:
-    """Record a `.../$datatype` or `.../$unit` attribute; False when `topic` is not one of them."""
+    """Record a `.../$datatype` or `.../$unit` attribute of the current connection; False when `topic` is not
+    one of them."""
     prop, _, attribute = topic.rpartition("/")
     if attribute not in ATTRIBUTES or not prop:
         return False
-    if len(_learned) >= MAX_LEARNED and prop not in _learned:
+    key = (_connection.get(), prop)
+    if len(_learned) >= MAX_LEARNED and key not in _learned:
         _learned.clear()  # a bounded table beats an unbounded one; values then fall back to inference
-    _learned.setdefault(prop, {})[attribute[1:]] = value.strip()
+    _learned.setdefault(key, {})[attribute[1:]] = value.strip()
     return True
 
 
@@ -64,7 +88,7 @@ class HomieValue(BaseModel):
             if topic.endswith("$datatype") and value not in DATATYPES:
                 raise ValueError(f"unknown Homie datatype {value!r}")
             return value
-        datatype = _learned.get(topic, {}).get("datatype")
+        datatype = _attributes(topic).get("datatype")
         if datatype == "integer" and not INTEGER.match(value):
             raise ValueError("an integer property needs a payload like '21'")
         if datatype == "float" and not (FLOAT.match(value) and math.isfinite(float(value))):
@@ -99,7 +123,7 @@ class HomieParser(Parser):
         levels = topic.split("/")
         # homie/<device>/<node>/<property>; a topic assigned by hand may be shaped otherwise.
         device, metric = (levels[1], ".".join(levels[2:])) if len(levels) >= 4 else ("", topic)
-        attributes = _learned.get(topic, {})
+        attributes = _attributes(topic)
         value = _convert(payload.value, attributes.get("datatype"))
         return [Reading(device, metric, value, attributes.get("unit", ""))]
 

@@ -15,8 +15,8 @@ from .conftest import patch_json, post_json
 pytestmark = pytest.mark.django_db
 
 READ_PATHS = ["/api/sites", "/api/sites/{site}", "/api/connections", "/api/connections/{conn}",
-              "/api/connections/{conn}/events", "/api/topics", "/api/readings", "/api/parsing-errors",
-              "/api/parsers"]  # fmt: skip
+              "/api/connections/{conn}/events", "/api/topics", "/api/readings?connection={conn}",
+              "/api/parsing-errors", "/api/parsers", "/api/tokens"]  # fmt: skip
 CHANGES = [("post", "/api/sites", {"name": "x"}), ("patch", "/api/sites/{site}", {"name": "y"}),
            ("delete", "/api/sites/{site}", None), ("post", "/api/connections", {"site": 1, "name": "n", "host": "h"}),
            ("patch", "/api/connections/{conn}", {"port": 1884}), ("delete", "/api/connections/{conn}", None),
@@ -103,16 +103,19 @@ def test_session_reads_need_no_csrf_token(staff_user):
     assert client.get("/api/sites").status_code == 200
 
 
-def test_mqtt_token_prints_a_token_that_replaces_the_previous_one(anon_client, staff_user):
-    first, second = io.StringIO(), io.StringIO()
-    call_command("mqtt_token", "staff", stdout=first, stderr=io.StringIO())
+def test_mqtt_token_prints_a_token_that_replaces_the_previous_one_of_that_name(anon_client, staff_user):
+    first, second, other = io.StringIO(), io.StringIO(), io.StringIO()
+    call_command("mqtt_token", "staff", "--name", "ci", stdout=first, stderr=io.StringIO())
+    call_command("mqtt_token", "staff", "--name", "grafana", stdout=other, stderr=io.StringIO())
     notes = io.StringIO()
-    call_command("mqtt_token", "staff", stdout=second, stderr=notes)
+    call_command("mqtt_token", "staff", "--name", "ci", stdout=second, stderr=notes)
     old, new = first.getvalue().strip(), second.getvalue().strip()
     assert old != new
     assert "replaced" in notes.getvalue()
     assert anon_client.get("/api/sites", headers={"Authorization": f"Bearer {old}"}).status_code == 401
     assert anon_client.get("/api/sites", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+    grafana = other.getvalue().strip()
+    assert anon_client.get("/api/sites", headers={"Authorization": f"Bearer {grafana}"}).status_code == 200
     assert not ApiToken.objects.filter(key_hash=new).exists()  # only the hash is stored
 
 
@@ -121,10 +124,10 @@ def test_mqtt_token_for_an_unknown_user_fails_clearly(db):
         call_command("mqtt_token", "ghost", stdout=io.StringIO())
 
 
-def test_mqtt_token_help_says_it_replaces_the_old_token():
+def test_mqtt_token_help_says_a_token_of_the_same_name_is_replaced():
     from mqtt_app.management.commands.mqtt_token import Command
 
-    assert "REPLACES" in Command.help
+    assert "same --name is replaced" in Command.help
 
 
 def test_patch_with_a_token_needs_no_csrf(staff_token, make_site):

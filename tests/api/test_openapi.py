@@ -25,6 +25,8 @@ EXPECTED = {
     "/api/dead-letters/{dead_letter_id}/replay": {"post"},
     "/api/parsers": {"get"},
     "/api/parsers/{name}/test": {"post"},
+    "/api/tokens": {"get", "post"},
+    "/api/tokens/{token_id}": {"delete"},
 }
 
 

@@ -49,21 +49,23 @@ def test_readings_filter_by_metric_and_time_range(viewer_client, topic):
     for minute in range(6):
         _add(topic, minute, metric="temp" if minute % 2 else "pressure", value=minute)
     since, until = (T0 + timedelta(minutes=1)).isoformat(), (T0 + timedelta(minutes=5)).isoformat()
-    body = viewer_client.get("/api/readings", {"metric": "temp", "since": since, "until": until}).json()
+    query = {"topic": topic.pk, "metric": "temp", "since": since, "until": until}
+    body = viewer_client.get("/api/readings", query).json()
     assert [r["value"] for r in body["items"]] == [3.0, 1.0]  # until is exclusive
 
 
 def test_a_naive_since_is_read_as_utc(viewer_client, topic):
     _add(topic, 0)
     _add(topic, 10)
-    body = viewer_client.get("/api/readings", {"since": "2026-01-01T12:05:00"}).json()
+    body = viewer_client.get("/api/readings", {"topic": topic.pk, "since": "2026-01-01T12:05:00"}).json()
     assert len(body["items"]) == 1
 
 
 def test_booleans_and_text_keep_their_type(viewer_client, topic):
     _add(topic, 0, metric="on", value=1.0, value_type=ValueType.BOOLEAN)
     _add(topic, 1, metric="mode", value=None, value_type=ValueType.TEXT, text_value="eco")
-    values = {r["metric"]: r["value"] for r in viewer_client.get("/api/readings").json()["items"]}
+    items = viewer_client.get(f"/api/readings?topic={topic.pk}").json()["items"]
+    values = {r["metric"]: r["value"] for r in items}
     assert values == {"on": True, "mode": "eco"}
 
 
@@ -104,7 +106,7 @@ def test_csv_export_streams_every_matching_row(viewer_client, topic):
 def test_csv_export_honours_an_explicit_limit(viewer_client, topic):
     for minute in range(5):
         _add(topic, minute)
-    response = viewer_client.get("/api/readings?format=csv&limit=2")
+    response = viewer_client.get(f"/api/readings?topic={topic.pk}&format=csv&limit=2")
     assert len(b"".join(response.streaming_content).decode().strip().splitlines()) == 3  # header + 2
 
 

@@ -36,7 +36,8 @@ def test_a_new_connection_is_desired_active_but_actually_stopped(site):
     assert connection.port == 1883
     assert connection.protocol == "3.1.1"
     assert connection.topics == [{"filter": "#", "qos": 1}]
-    assert connection.effective_client_id == f"mqttmon-{connection.pk}"
+    assert connection.client_id.startswith("mqttmon-") and len(connection.client_id) == 22  # stored, random
+    assert connection.effective_client_id == connection.client_id
     assert connection.restart_count == 0
 
 

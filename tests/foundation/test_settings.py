@@ -10,12 +10,24 @@ import pytest
 
 from tests.helpers import ROOT
 
+SECRET_KEYS = "dGhpcy1pcy1hLXRlc3Qta2V5LW9mLTMyLWJ5dGVzISE="  # a Fernet key (32 bytes, url-safe base64)
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k3y-" * 13,
+    "ALLOWED_HOSTS": "example.com",
+    "MQTT_SECRET_KEYS": SECRET_KEYS,
+}
 
-def run_check(**env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "DEBUG"}}
-    base.update(DJANGO_SETTINGS_MODULE="project.settings", LOG_DIR="/tmp/mqttmon-settings-test-logs", **env)
+
+def run_check(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """`manage.py check` in a new process with the project's settings; DEBUG on unless `env` says otherwise (the
+    settings' default is off, which needs the production variables)."""
+    drop = {"DATABASE_URL", "SECRET_KEY", "DEBUG", "MQTT_SECRET_KEYS", "FLOWER_BASIC_AUTH", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in drop}
+    base.update(DJANGO_SETTINGS_MODULE="project.settings", LOG_DIR="/tmp/mqttmon-settings-test-logs", DEBUG="true")
+    base.update(env)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", "check", *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
     )
 
 
@@ -25,14 +37,23 @@ def test_missing_secret_key_with_debug_off_fails_clearly():
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
+def test_debug_is_off_unless_set():
+    base = {k: v for k, v in os.environ.items() if k != "DEBUG"}
+    base.update(DJANGO_SETTINGS_MODULE="project.settings", LOG_DIR="/tmp/mqttmon-settings-test-logs", **PRODUCTION)
+    del base["DEBUG"]
+    code = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
 def test_debug_off_without_flower_auth_fails_the_system_check():
-    result = run_check(DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.com")
+    result = run_check(**PRODUCTION)
     assert result.returncode != 0
     assert "FLOWER_BASIC_AUTH must be set" in result.stderr
 
 
 def test_debug_off_with_every_required_setting_passes():
-    result = run_check(DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.com", FLOWER_BASIC_AUTH="a:b")
+    result = run_check(**PRODUCTION, FLOWER_BASIC_AUTH="a:b")
     assert result.returncode == 0, result.stderr
 
 

@@ -1,9 +1,13 @@
-"""`manage.py mqtt_token <username>`: issue an API bearer token and print it (once)."""
+"""`manage.py mqtt_token <username> [--name N] [--expires-days D]`: issue an API bearer token and print it (once);
+`--list` shows the user's tokens, `--revoke NAME` revokes one."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from mqtt_app.models import ApiToken
 
@@ -11,24 +15,44 @@ from mqtt_app.models import ApiToken
 class Command(BaseCommand):
     help = (
         "Issue a new API bearer token for USERNAME and print it on stdout, once (only its hash is stored). "
-        "This REPLACES the user's previous token, which stops working at once. "
-        "Use it as 'Authorization: Bearer <token>'."
+        "A token of the same --name is replaced and stops working at once; other tokens keep working. "
+        "Use it as 'Authorization: Bearer <token>'. --list shows the user's tokens, --revoke NAME revokes one."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username", help="An existing, active user.")
+        parser.add_argument("--name", default="", help="What the token is for (default: a generated name).")
+        parser.add_argument("--expires-days", type=int, default=None, help="Days until it expires (default: never).")
+        parser.add_argument("--list", action="store_true", help="List the user's tokens instead.")
+        parser.add_argument("--revoke", metavar="NAME", help="Revoke the user's token of that name instead.")
 
     def handle(self, *args: object, **options: object) -> None:
         username = str(options["username"])
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}. Create one with: manage.py createsuperuser")
+        if options["list"]:
+            for token in ApiToken.objects.filter(user=user).order_by("-created_at"):
+                expires = token.expires_at.isoformat() if token.expires_at else "never"
+                used = token.last_used_at.isoformat() if token.last_used_at else "never"
+                self.stdout.write(f"{token.name}\t{token.prefix}…\texpires {expires}\tlast used {used}")
+            return
+        if options["revoke"]:
+            deleted, _ = ApiToken.objects.filter(user=user, name=options["revoke"]).delete()
+            if not deleted:
+                raise CommandError(f"{username} has no token named {options['revoke']!r}.")
+            self.stderr.write(f"revoked {username}'s token {options['revoke']!r}.")
+            return
         if not user.is_active:
             raise CommandError(f"User {username!r} is inactive: a token would not work.")
-        replaced = ApiToken.objects.filter(user=user).exists()
-        raw = ApiToken.issue(user)
+        days = options["expires_days"]
+        if days is not None and days < 1:
+            raise CommandError("--expires-days must be at least 1.")
+        name = str(options["name"]).strip()
+        replaced = bool(name) and ApiToken.objects.filter(user=user, name=name).exists()
+        raw = ApiToken.issue(user, name, timezone.now() + timedelta(days=days) if days else None)
         # The token alone on stdout, so `TOKEN=$(manage.py mqtt_token alice)` works; notes go to stderr.
         self.stdout.write(raw)
-        note = "replaced the previous token" if replaced else "new token"
+        note = f"replaced the token {name!r}" if replaced else "new token"
         role = "staff: may change things" if user.is_staff else "not staff: read-only"
         self.stderr.write(f"{note} for {username} ({role}); it is not shown again.")

@@ -1,0 +1,86 @@
+"""The caller's own API tokens: `GET /api/tokens`, `POST /api/tokens` (the value is shown once),
+`DELETE /api/tokens/{id}` (revoke). Another user's token is a 404, never a 403: ids tell nothing.
+
+Creating a token needs the browser session: a stolen token must not be able to mint longer-lived ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Router, Status
+
+from mqtt_app.models import ApiToken
+
+from . import auth
+from .errors import field_error
+from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
+from .writes import get_or_404
+
+logger = logging.getLogger(__name__)
+router = Router(tags=["tokens"], auth=auth.readers())
+MAX_DAYS = 3650
+
+
+class TokenOut(Out):
+    id: int
+    name: str
+    prefix: str = Field(description="The token's first characters, to tell tokens apart.")
+    created_at: datetime
+    expires_at: datetime | None = Field(description="Null: never expires.")
+    last_used_at: datetime | None = Field(description="To the minute; null: never used.")
+    expired: bool
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="The bearer token. Shown this once: only its hash is stored.")
+
+
+class TokenIn(In):
+    name: str = Field(min_length=1, max_length=100, description="What it is for; unique among your tokens.")
+    expires_in_days: int | None = Field(None, ge=1, le=MAX_DAYS, description="Null: never expires.")
+
+
+def token_out(token: ApiToken) -> dict:
+    return {
+        "id": token.pk, "name": token.name, "prefix": token.prefix, "created_at": token.created_at,
+        "expires_at": token.expires_at, "last_used_at": token.last_used_at, "expired": token.expired,
+    }  # fmt: skip
+
+
+@router.get("/tokens", response={200: list[TokenOut], **ERRORS_READ}, summary="Your API tokens")
+def list_tokens(request: HttpRequest) -> list[dict]:
+    return [token_out(token) for token in ApiToken.objects.filter(user=request.auth).order_by("-created_at", "-id")]
+
+
+@router.post(
+    "/tokens", response={201: TokenCreatedOut, **ERRORS_WRITE}, auth=[auth.SessionAuth()],
+    summary="Create an API token for yourself (browser session only)",
+)  # fmt: skip
+def create_token(request: HttpRequest, payload: TokenIn) -> Status:
+    name = payload.name.strip()
+    if not name or any(not char.isprintable() for char in name):
+        raise field_error("name", "must be printable text")
+    if ApiToken.objects.filter(user=request.auth, name=name).exists():
+        raise field_error("name", "you already have a token of that name; revoke it first", status=409)
+    expires = timezone.now() + timedelta(days=payload.expires_in_days) if payload.expires_in_days else None
+    try:
+        with transaction.atomic():
+            raw = ApiToken.issue(request.auth, name, expires)
+    except IntegrityError:
+        raise field_error("name", "you already have a token of that name; revoke it first", status=409) from None
+    token = ApiToken.objects.get(user=request.auth, name=name)
+    logger.info("API token %s (%s) created by %s", token.pk, token.prefix, request.auth)
+    return Status(201, {**token_out(token), "token": raw})
+
+
+@router.delete("/tokens/{token_id}", response={204: None, **ERRORS_WRITE}, summary="Revoke one of your API tokens")
+def revoke_token(request: HttpRequest, token_id: int) -> Status:
+    token = get_or_404(ApiToken.objects.filter(user=request.auth), token_id, "token")
+    token.delete()
+    logger.info("API token %s (%s) revoked by %s", token_id, token.prefix, request.auth)
+    return Status(204, None)
