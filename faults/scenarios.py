@@ -108,3 +108,15 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("mqtt_broker_restarted", "The site's MQTT broker restarted", restart_mqtt_broker, persistence=True),
     ]
 }  # fmt: skip
+
+
+def selected(names: list[str] | None, brokers: list[str], vendor: str) -> tuple[list[tuple[Scenario, str]], list[str]]:
+    """The (scenario, broker) runs asked for, in order, and why any asked for cannot run on this database."""
+    runs, skipped = [], []
+    for name in names or list(SCENARIOS):
+        scenario = SCENARIOS[name]
+        if scenario.needs_postgres and vendor != "postgresql":
+            skipped.append(f"{name}: skipped, it needs PostgreSQL")
+            continue
+        runs += [(scenario, broker) for broker in brokers if broker in scenario.brokers]
+    return runs, skipped

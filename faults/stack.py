@@ -269,7 +269,8 @@ class Stack:
         if self.vhost is not None:
             self.vhost.delete()
         if self.postgres is not None:
-            unregister_database(self.db_alias)
+            if self.db_alias != "default":
+                unregister_database(self.db_alias)
             self.postgres.destroy()
 
     def _delete_connection(self) -> None:

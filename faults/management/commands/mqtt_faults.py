@@ -26,25 +26,22 @@ class Command(BaseCommand):
 
         from faults.procs import RabbitVhost
         from faults.runner import run_scenario, table
-        from faults.scenarios import SCENARIOS
+        from faults.scenarios import selected
 
         if messages is not None and messages < 1:
             raise CommandError("--messages must be at least 1")
         brokers = ["redis", "amqp"] if broker == "both" else [broker]
         if "amqp" in brokers and not RabbitVhost.available():
             raise CommandError("RabbitMQ is not reachable on 127.0.0.1:5672 (or rabbitmqctl is missing)")
+        runs, skipped = selected(scenario, brokers, connection.vendor)
+        for line in skipped:
+            self.stderr.write(line)
         root = Path(folder or tempfile.mkdtemp(prefix="mqtt-faults-"))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         results = []
-        for name in scenario or list(SCENARIOS):
-            chosen = SCENARIOS[name]
-            if chosen.needs_postgres and connection.vendor != "postgresql":
-                self.stderr.write(f"{name}: skipped, it needs PostgreSQL")
-                continue
-            for each in (b for b in brokers if b in chosen.brokers):
-                self.stderr.write(f"{name} on {each} ...")
-                result = run_scenario(chosen, each, env, root / f"{name}-{each}", messages=messages)
-                self.stderr.write(result.describe())
-                results.append(result)
+        for chosen, each in runs:
+            self.stderr.write(f"{chosen.name} on {each} ...")
+            results.append(run_scenario(chosen, each, env, root / f"{chosen.name}-{each}", messages=messages))
+            self.stderr.write(results[-1].describe())
         self.stdout.write(table(results))
         self.stderr.write(f"logs in {root}")
