@@ -69,6 +69,7 @@ class Stream:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.error: BaseException | None = None
+        self._burst_until = 0
         self._resume = threading.Event()
         self._resume.set()
         self._paused = threading.Event()
@@ -94,6 +95,12 @@ class Stream:
         self._client = connect(self.host, self.port, self.client_id)
         self.started_at = time.monotonic()
         self._thread.start()
+
+    def burst(self, count: int) -> int:
+        """Send the next `count` messages at once (a device catching up), then go on at the rate; returns the
+        number of messages published once the burst is out."""
+        self._burst_until = self.published + count
+        return self._burst_until
 
     def pause(self, timeout: float = 30.0) -> None:
         """Stop publishing, wait for every PUBACK, disconnect: a device that went quiet (so a broker restart
@@ -146,6 +153,10 @@ class Stream:
             for topic, payload in self.extras.get(seq, ()):
                 self.extra_infos.append(client.publish(topic, payload, qos=1))
             self.published = seq + 1
+            if seq + 1 < self._burst_until:
+                continue
+            if seq + 1 == self._burst_until:
+                clock = time.monotonic() - (seq + 1) / self.rate  # the rate again, from now
             delay = clock + (seq + 1) / self.rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)  # pacing the device, not synchronising anything

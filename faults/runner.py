@@ -120,8 +120,12 @@ def _measure(scenario: Scenario, stack: Stack, result: Result, count: int, rate:
     if scenario.hostile:
         big = payloads.oversized(int(settings.MQTT_MAX_PAYLOAD_BYTES))
         publish_alone(stack.mosquitto.host, stack.mosquitto.port, payloads.SEQ_TOPIC, big)
+    stored_before, sent_before = stack.counts(), stream.acked()
     started = time.monotonic()
     result.note = scenario.fault(stack, stream)
+    if stored_before is not None:
+        # Sent but not yet stored when the fault began: somewhere in the site's broker, the listener or the queue.
+        result.note += f"; {len(sent_before - stored_before[1])} in flight at the fault"
     ended = time.monotonic()
     result.fault_s = ended - started
     stream.wait(timeout=count / rate + 120)
