@@ -59,9 +59,8 @@ class ConnectionForm(forms.ModelForm):
 
     def _secret(self, name: str) -> str:
         value = self.cleaned_data.get(name) or ""
-        if not value and self.instance.pk:
-            return models.MqttConnection.objects.filter(pk=self.instance.pk).values_list(name, flat=True).first() or ""
-        return value
+        # The instance still holds the stored value here: the form's values are copied onto it after clean().
+        return value or (getattr(self.instance, name) if self.instance.pk else "")
 
     def clean_password(self) -> str:
         return self._secret("password")

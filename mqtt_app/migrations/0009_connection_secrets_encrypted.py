@@ -5,6 +5,7 @@ import django.core.validators
 from django.db import migrations, models
 
 import mqtt_app.crypto
+import mqtt_app.models.connections
 import mqtt_app.validators
 
 
@@ -43,6 +44,7 @@ class Migration(migrations.Migration):
             name="client_id",
             field=models.CharField(
                 blank=True,
+                default=mqtt_app.models.connections.new_client_id,
                 help_text="Stable MQTT client id (persistent sessions follow it); left empty, a random 'mqttmon-…' "
                 "is stored.",
                 max_length=128,

@@ -91,9 +91,11 @@ class MqttConnection(LockingDeleteModel):
     port = models.PositiveIntegerField(default=1883, validators=[MinValueValidator(1), MaxValueValidator(65535)])
     protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.MQTT311)
     keepalive = models.PositiveIntegerField(default=60, validators=[MinValueValidator(5), MaxValueValidator(65535)])
+    # A default (not only save()) so that rows made with bulk_create get one too.
     client_id = models.CharField(
         max_length=128,
         blank=True,
+        default=new_client_id,
         validators=[validate_no_control_characters],
         help_text="Stable MQTT client id (persistent sessions follow it); left empty, a random 'mqttmon-…' is stored.",
     )

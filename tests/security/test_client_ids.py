@@ -19,6 +19,13 @@ def test_new_connections_store_an_unguessable_client_id(make_connection):
         assert client_id not in {f"mqttmon-{first.pk}", f"mqttmon-{second.pk}"}
 
 
+def test_rows_made_in_bulk_get_one_too(make_site):
+    site = make_site()
+    MqttConnection.objects.bulk_create(MqttConnection(site=site, name=f"b{i}", host="h") for i in range(3))
+    ids = list(MqttConnection.objects.filter(site=site).values_list("client_id", flat=True))
+    assert len(set(ids)) == 3 and all(client_id.startswith("mqttmon-") for client_id in ids)
+
+
 def test_an_api_created_connection_gets_one_and_keeps_it_across_edits(staff_client, make_site):
     created = post_json(staff_client, "/api/connections", {"site": make_site().pk, "name": "n", "host": "h"}).json()
     assert created["client_id"].startswith("mqttmon-") and created["client_id"] == created["effective_client_id"]
