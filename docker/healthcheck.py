@@ -64,10 +64,11 @@ def check_beat() -> str | None:
 
 def check_listener() -> str | None:
     _django()
-    from mqtt_app.listener import registry
+    from mqtt_app import coordination
 
-    client = registry.connect()
-    mine = [beat for beat in registry.live_listeners(client).values() if beat.get("host") == socket.gethostname()]
+    client = coordination.connect()
+    beats = coordination.live_listeners(client).values()
+    mine = [beat for beat in beats if beat.get("host") == socket.gethostname()]
     return None if mine else "no live listener heartbeat from this host"
 
 

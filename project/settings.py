@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "tasks.apps.TasksConfig",
     "frontend.apps.FrontendConfig",
     "faults.apps.FaultsConfig",
+    "bench.apps.BenchConfig",
 ]
 
 MIDDLEWARE = [
@@ -278,6 +279,8 @@ MQTT_RECONNECT_MAX_DELAY = env_float("MQTT_RECONNECT_MAX_DELAY", 60.0, minimum=0
 MQTT_AUTH_RETRY_DELAY = env_float("MQTT_AUTH_RETRY_DELAY", 300.0, minimum=1.0)
 MQTT_SILENCE_TIMEOUT = env_float("MQTT_SILENCE_TIMEOUT", 300.0, minimum=1.0)
 MQTT_SESSION_EXPIRY = env_int("MQTT_SESSION_EXPIRY", 86400, minimum=0)
+# The listener's own MQTT read path (mqtt_app/listener/reader.py, docs/listener.md); false: stock paho-mqtt's.
+MQTT_FAST_READER = env_bool("MQTT_FAST_READER", True)
 MQTT_BATCH_SIZE = env_int("MQTT_BATCH_SIZE", 500, minimum=1)
 # While batches wait in the ingest queue (the workers are behind), bigger batches: fewer transactions and
 # topic updates per message, when throughput is what is short. See mqtt_app/listener/batcher.py.
@@ -455,4 +458,5 @@ if SENTRY_DSN:
 
 # --- flower ------------------------------------------------------------------------------------------
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")
+FLOWER_AUTH_PROVIDER = env_str("FLOWER_AUTH_PROVIDER")  # Flower's OAuth, instead of basic auth
 FLOWER_PORT = env_int("FLOWER_PORT", 5555, minimum=1, maximum=65535)

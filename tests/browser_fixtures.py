@@ -75,7 +75,7 @@ def listener_process(process_env, tmp_path) -> Iterator[Process]:
     import redis as redis_lib
     from django.conf import settings
 
-    from mqtt_app.listener import registry
+    from mqtt_app import coordination
 
     listener = Process(
         manage_py("mqtt_listener", "--id", LISTENER_ID),
@@ -84,7 +84,7 @@ def listener_process(process_env, tmp_path) -> Iterator[Process]:
     )
     client = redis_lib.Redis.from_url(settings.REDIS_URL)
     wait_for(
-        lambda: client.exists(registry.listener_key(LISTENER_ID)) or not listener.alive(),
+        lambda: client.exists(coordination.listener_key(LISTENER_ID)) or not listener.alive(),
         timeout=30,
         what="the listener to heartbeat",
     )

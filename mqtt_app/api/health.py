@@ -2,7 +2,7 @@
 
 Degraded: the database, Redis or the Celery broker does not answer, or there are connections to run
 (`is_active`) while no listener is alive or reconciliation has not run for three intervals. With nothing to
-run, missing listeners are fine. Listeners and the last reconcile are read through mqtt_app.listener.registry,
+run, missing listeners are fine. Listeners and the last reconcile are read through mqtt_app.coordination,
 which owns the keys.
 `broker` shows the queue depths on Redis or RabbitMQ; `warnings` lists risks that leave the stack working but
 could lose queued batches (a Redis broker without persistence or with an evicting policy): they do not make it
@@ -22,7 +22,7 @@ from django.db import connection
 from django.http import HttpRequest
 from ninja import Field, Router, Status
 
-from mqtt_app.listener import registry
+from mqtt_app import coordination
 from mqtt_app.models import MqttConnection
 from mqtt_app.observability import broker
 from project.broker import QUEUES
@@ -73,9 +73,9 @@ def _database() -> tuple[CheckOut, int | None]:
 
 
 def _redis() -> tuple[CheckOut, int, dict[str, Any] | None]:
-    client = registry.connect(timeout=REDIS_TIMEOUT)
+    client = coordination.connect(timeout=REDIS_TIMEOUT)
     try:
-        return CheckOut(ok=True), len(registry.live_listeners(client)), _last_reconcile(client)
+        return CheckOut(ok=True), len(coordination.live_listeners(client)), _last_reconcile(client)
     except redis.RedisError as exc:
         logger.warning("health: Redis check failed: %s", exc)
         return CheckOut(ok=False, error=exc.__class__.__name__), 0, None
@@ -86,7 +86,7 @@ def _redis() -> tuple[CheckOut, int, dict[str, Any] | None]:
 def _last_reconcile(client: redis.Redis) -> dict[str, Any] | None:
     """The reconcile summary; tolerates a bare epoch number (an older writer) and garbage (→ None)."""
     try:
-        summary = registry.last_reconcile(client)
+        summary = coordination.last_reconcile(client)
     except ValueError:
         return None
     if isinstance(summary, int | float):

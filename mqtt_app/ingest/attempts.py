@@ -21,10 +21,11 @@ from django.utils import timezone
 
 from mqtt_app.models import DeadLetter
 
-from .decode import clean_text, decode_batch
 from .isolate import is_transient, letter_row, stored_flags
 from .pipeline import ingest_batch
 from .service import Outcome
+from .text import clean_text
+from .wire import decode_batch
 
 logger = logging.getLogger(__name__)
 

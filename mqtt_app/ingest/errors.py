@@ -16,7 +16,8 @@ from django.db.models import F
 
 from mqtt_app.models import MqttParsingLog
 
-from .decode import clean_text
+from .grouping import group_location
+from .text import clean_text
 from .topics import TopicRow
 
 parsing_logger = logging.getLogger("mqtt.parsing")
@@ -56,11 +57,7 @@ def fingerprint(connection_id: int, topic: str, parser: str, kind: str, location
     JSON syntax error counts by kind only (its line and column move with every payload), and array indices in a
     validation error's path count as one ('e.17.v' -> 'e.*.v'), so one broken device makes one group, not one
     per column or per array element."""
-    if kind == "json":
-        location = ""
-    else:
-        location = ".".join("*" if part.isdigit() else part for part in location.split("."))
-    key = "\x00".join([str(connection_id), topic, parser, kind, location])
+    key = "\x00".join([str(connection_id), topic, parser, kind, group_location(kind, location)])
     return hashlib.sha256(key.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 

@@ -27,9 +27,10 @@ from django.utils import timezone
 from mqtt_app.models import DeadLetter, IngestBatch, MqttConnection
 
 from . import live
-from .decode import Batch, Message, Part, clean_text
 from .service import Outcome, store_batch
 from .sql import table
+from .text import clean_text
+from .wire import Batch, Message, Part
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ from django.conf import settings
 from mqtt_app.models import ParseErrorKind
 from mqtt_app.parsers import ParseFailure
 
-from .decode import Message, clean_text
 from .errors import Failure, excerpt, parsing_logger
 from .persist import build_row
+from .text import clean_text
 from .topics import TopicBatch
+from .wire import Message
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from django.db import connection
 
 from mqtt_app.models import TelemetryReading, ValueType
 
-from .decode import clean_text
+from .text import clean_text
 
 logger = logging.getLogger(__name__)
 

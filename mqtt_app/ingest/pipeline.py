@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from . import live
-from .decode import BadBatch, Batch, decode_batch
 from .isolate import store_safely
 from .service import Outcome
+from .wire import BadBatch, Batch, decode_batch
 
 logger = logging.getLogger(__name__)
 # Where a stored batch's time went, one DEBUG line each (off unless this logger is set to DEBUG: the benchmark

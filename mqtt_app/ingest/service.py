@@ -37,7 +37,6 @@ from django.utils import timezone
 from mqtt_app.models import IngestBatch, MqttConnection
 
 from . import live
-from .decode import Batch, Part
 from .errors import GroupChange, record_failures
 from .parse import Parsed, parse_topics
 from .persist import save_readings
@@ -53,6 +52,7 @@ from .topics import (
     known_topics,
     topic_cache,
 )
+from .wire import Batch, Part
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from django.db import connection
 from mqtt_app.models import MqttTopic
 from mqtt_app.models.topics import MAX_TOPIC_LENGTH
 
-from .decode import Message, Part
 from .sql import int_array, is_postgresql, pg_fetch, table
+from .wire import Message, Part
 
 logger = logging.getLogger(__name__)
 

@@ -23,12 +23,14 @@ import itertools
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+
+from mqtt_app.ingest.wire import encode_batch, encode_part
+from mqtt_app.observability.broker import queue_depths
 
 from .spool import Spool
 
@@ -144,11 +146,10 @@ Backlog = Callable[[], int | None]
 def default_backlog() -> Backlog:
     """Batches waiting in the broker for a worker (the ingest queue's depth, as /metrics reports it, on Redis or
     RabbitMQ), None when it cannot be read (the broker away)."""
-    from mqtt_app.observability.metrics import queue_depths
 
     def backlog() -> int | None:
         try:
-            return queue_depths([INGEST_QUEUE])[INGEST_QUEUE]
+            return queue_depths(settings.CELERY_BROKER_URL, [INGEST_QUEUE])[INGEST_QUEUE]
         except Exception:  # noqa: BLE001 - only a sizing hint: the send itself reports Redis trouble
             return None
 
@@ -164,18 +165,20 @@ class Batcher:
         send_task: SendTask | None = None,
         backlog: Backlog | None = None,
         spool: Spool | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        self.monotonic = monotonic  # the clocks, injectable so that tests drive time rather than wait for it
+        self.wall = wall
         self.listener_id = listener_id
         self.on_acks = on_acks
         self.on_overflow = on_overflow
         self.send_task = send_task or default_sender()
         # Batch size adapts to the workers, in steps: MQTT_BATCH_SIZE / MQTT_BATCH_INTERVAL while they keep up,
         # doubled for each send that finds batches waiting in Redis, up to MQTT_BATCH_SIZE_BUSY /
-        # MQTT_BATCH_INTERVAL_BUSY, and halved again for each send that finds the queue empty. A worker's cost is
-        # largely per batch (measured: a 185-message batch of ten sites costs ~2x per message what a 1,800 one
-        # does), so on a machine that is short of CPU small batches themselves make the workers fall behind;
-        # the step in between (1,000 / 50 ms with the defaults) is where such a machine settles at moderate
-        # load. When the workers keep up, latency matters more, and batches stay small.
+        # MQTT_BATCH_INTERVAL_BUSY, and halved again for each send that finds the queue empty: a worker's cost is
+        # largely per batch, so small batches on a machine short of CPU would themselves keep the workers behind;
+        # when they keep up, latency matters more and batches stay small (figures: docs/benchmarks.md).
         self.base_size = int(settings.MQTT_BATCH_SIZE)
         self.busy_size = max(self.base_size, int(getattr(settings, "MQTT_BATCH_SIZE_BUSY", self.base_size)))
         self.backlog = backlog or (default_backlog() if send_task is None else (lambda: None))
@@ -245,7 +248,7 @@ class Batcher:
                 if buffer is None:
                     buffer = self.buffers[cid] = Buffer()
                 if not self.buffered:
-                    self.first_at = time.monotonic()
+                    self.first_at = self.monotonic()
                 if not self.buffered and self.level:
                     self._calm_down()
                 buffer.chunks.append(chunk)
@@ -264,7 +267,7 @@ class Batcher:
     def add_many(self, received: list[tuple[int, int, Any]]) -> int:  # noqa: ANN401 - MQTTMessage-like
         """`add_chunks` for (connection id, generation, message) triples: consecutive messages of one
         connection and generation share a chunk."""
-        now = time.time()
+        now = self.wall()
         chunks = [
             (cid, chunk_of(generation, [m for _, _, m in group], now))
             for (cid, generation), group in itertools.groupby(received, key=lambda item: item[:2])
@@ -326,9 +329,9 @@ class Batcher:
     def run(self) -> None:
         while True:
             with self.cond:
-                self.cond.wait(self._wait_time(time.monotonic()))
+                self.cond.wait(self._wait_time(self.monotonic()))
                 stopping = self.stopping
-                due, control = self._take_due(time.monotonic(), flush_all=stopping)
+                due, control = self._take_due(self.monotonic(), flush_all=stopping)
             self._send(due, control)
             if stopping:
                 return
@@ -376,7 +379,7 @@ class Batcher:
         return control
 
     def _send(self, due: dict[int, list[Chunk]], control: list) -> None:
-        self._replay(time.monotonic())
+        self._replay(self.monotonic())
         while due:
             if self.whole_only and sum(len(c) for chunks in due.values() for c in chunks) < self.batch_size:
                 self._put_back(due)  # the start of the next batch, sent when it fills or ages
@@ -392,7 +395,7 @@ class Batcher:
             acks = _acks(parts)
             if acks:  # each batch's acks at once: the brokers' windows reopen before the next send
                 self.on_acks(acks)
-            self.last_sent = time.monotonic()
+            self.last_sent = self.monotonic()
         self._send_control(control)
 
     # --- where a batch goes: the queue, else the spool, else nowhere (held) ---------------------------
@@ -404,7 +407,7 @@ class Batcher:
         return self.spool is not None and not self.spool_full
 
     def _deliver(self, batch: dict) -> bool:
-        now = time.monotonic()
+        now = self.monotonic()
         if self.queue_full and not (self.spool and self.spool.pending):
             self._check_backlog(now)
         if self._queue_open(now):
@@ -437,7 +440,7 @@ class Batcher:
     def _hold(self, due: dict[int, list[Chunk]]) -> None:
         self._put_back(due)
         with self.cond:
-            self.hold_until = time.monotonic() + 1.0
+            self.hold_until = self.monotonic() + 1.0
 
     def _replay_at(self) -> float:
         if self.spool is None or not self.spool.pending:
@@ -453,7 +456,7 @@ class Batcher:
         if self.queue_full and not self._check_backlog(now):
             return
         assert self.spool is not None
-        deadline = time.monotonic() + 0.2
+        deadline = self.monotonic() + 0.2
         while (item := self.spool.peek()) is not None:
             batch, end = item
             try:
@@ -468,9 +471,9 @@ class Batcher:
                 self.spool_full = False
                 logger.warning("the spool is replayed: %d batches in all so far", self.stats["replayed"])
                 return
-            if self.stats["replayed"] % 50 == 0 and not self._check_backlog(time.monotonic(), force=True):
+            if self.stats["replayed"] % 50 == 0 and not self._check_backlog(self.monotonic(), force=True):
                 return
-            if time.monotonic() > deadline:
+            if self.monotonic() > deadline:
                 return
 
     def _check_backlog(self, now: float, force: bool = False) -> bool:
@@ -489,7 +492,7 @@ class Batcher:
         return not full
 
     def _send_control(self, control: list) -> None:
-        if control and not self.redis_ok and time.monotonic() < self.retry_at:
+        if control and not self.redis_ok and self.monotonic() < self.retry_at:
             with self.cond:
                 self.control[:0] = control
             return
@@ -507,7 +510,7 @@ class Batcher:
     def _calm_down(self) -> None:
         """Messages arrive after a quiet spell longer than a busy batch's age: the backlog that made batches
         big is gone by now, and the next message must not wait a busy interval to find that out."""
-        if time.monotonic() - self.last_sent >= self.busy_interval:
+        if self.monotonic() - self.last_sent >= self.busy_interval:
             self._set_level(0, None)
 
     def _size_for_backlog(self) -> None:
@@ -516,7 +519,7 @@ class Batcher:
         waiting = self.backlog() or 0
         if waiting >= self.max_backlog:
             self.backlog_check_at = 0.0
-            self._check_backlog(time.monotonic())
+            self._check_backlog(self.monotonic())
         if waiting >= STEP_UP_BACKLOG:
             self._set_level(min(self.level + 1, self.top_level), waiting)
         elif waiting == 0 and self.level:
@@ -552,9 +555,7 @@ class Batcher:
         self.send_task(task, args=args, kwargs=kwargs, queue=queue, **options)
 
     def _batch(self, parts: list[tuple[int, list[Chunk]]]) -> dict:
-        wire = [_part(c, k) for c, k in parts]
-        # sent_at: when it left for the queue, to time its wait there (decode.py)
-        return {"id": str(uuid.uuid4()), "listener": self.listener_id, "sent_at": time.time(), "parts": wire}
+        return encode_batch(self.listener_id, [_part(c, k) for c, k in parts])
 
     def _went_down(self, exc: Exception) -> None:
         """The queue did not take a send: probe it again within a second (the spool, if any, takes batches)."""
@@ -565,7 +566,7 @@ class Batcher:
             logger.warning("cannot enqueue to the broker (%s): %s", exc, held)
         with self.cond:
             self.redis_ok = False
-            self.retry_at = time.monotonic() + delay
+            self.retry_at = self.monotonic() + delay
 
     def _put_back(self, due: dict[int, list[Chunk]]) -> None:
         """Unsent messages back at the front of their buffers (order per connection is kept). They are as old
@@ -575,7 +576,7 @@ class Batcher:
         with self.cond:
             arrived = [chunk.received_at for chunks in due.values() for chunk in chunks]
             if arrived:
-                oldest = time.monotonic() - max(0.0, time.time() - min(arrived))  # wall clock → monotonic
+                oldest = self.monotonic() - max(0.0, self.wall() - min(arrived))  # wall clock → monotonic
                 self.first_at = min(self.first_at, oldest) if self.buffered else oldest
             for cid, chunks in due.items():
                 current = self.generations.get(cid, 0)
@@ -647,32 +648,23 @@ def _fitting(chunk: Chunk, room: int, byte_room: int, empty: bool) -> int:
 
 
 def _part(cid: int, chunks: list[Chunk]) -> dict:
-    """One connection's messages in the wire's columns (see mqtt_app.ingest.decode)."""
+    """One connection's chunks as one part of the wire's columns."""
     if len(chunks) == 1:
         (c,) = chunks
-        topics, payloads, qos, retain, received_at = c.topics, c.payloads, c.qos, c.retain, [c.received_at] * len(c)
-        sizes = c.sizes
-    else:
-        chain = itertools.chain.from_iterable
-        topics = list(chain(c.topics for c in chunks))
-        payloads = list(chain(c.payloads for c in chunks))
-        qos = list(chain(c.qos for c in chunks))
-        retain = list(chain(c.retain for c in chunks))
-        received_at = list(chain([c.received_at] * len(c) for c in chunks))
-        sizes = None
-        if any(c.sizes is not None for c in chunks):
-            sizes = list(chain(c.sizes if c.sizes is not None else list(map(len, c.payloads)) for c in chunks))
-    part = {
-        "connection_id": cid,
-        "topics": topics,
-        "payloads": payloads,
-        "qos": qos,
-        "retain": retain,
-        "received_at": received_at,
-    }
-    if sizes is not None:
-        part["sizes"] = sizes  # a payload over MQTT_MAX_PAYLOAD_BYTES travels as b"" with its size here
-    return part
+        return encode_part(cid, c.topics, c.payloads, c.qos, c.retain, [c.received_at] * len(c), c.sizes)
+    chain = itertools.chain.from_iterable
+    sizes = None
+    if any(c.sizes is not None for c in chunks):
+        sizes = list(chain(c.sizes if c.sizes is not None else list(map(len, c.payloads)) for c in chunks))
+    return encode_part(
+        cid,
+        list(chain(c.topics for c in chunks)),
+        list(chain(c.payloads for c in chunks)),
+        list(chain(c.qos for c in chunks)),
+        list(chain(c.retain for c in chunks)),
+        list(chain([c.received_at] * len(c) for c in chunks)),
+        sizes,
+    )
 
 
 def _levels(base_size: int, busy_size: int, base_interval: float, busy_interval: float) -> int:

@@ -26,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from mqtt_app.listener.batcher import Chunk, chunk_of
-from mqtt_app.listener.reader import ReaderClient
+from mqtt_app.listener.reader import ReaderClient, StockClient, client_class
 from mqtt_app.models import ConnectionEvent, ConnectionStatus
 
 logger = logging.getLogger(__name__)
@@ -116,13 +116,13 @@ class ConnectionClient:
         self.silent = False
         self.refusal_delay: float | None = None
         self.subscribed: dict[str, int] = {}
-        self.paho: ReaderClient = self._build()
+        self.paho: ReaderClient | StockClient = self._build()
 
     # --- construction ---------------------------------------------------------------------------
-    def _build(self) -> ReaderClient:
+    def _build(self) -> ReaderClient | StockClient:
         spec = self.spec
         v5 = spec.protocol == "5"
-        client = ReaderClient(
+        client = client_class()(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=spec.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -146,7 +146,8 @@ class ConnectionClient:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_publishes = self._on_publishes
+        if isinstance(client, ReaderClient):
+            client.on_publishes = self._on_publishes
         client.on_socket_open = lambda _c, _u, sock: self.host.socket_opened(self, sock)
         client.on_socket_close = lambda _c, _u, sock: self.host.socket_closed(self, sock)
         client.on_socket_register_write = lambda _c, _u, sock: self.host.want_write(self, sock, True)
@@ -278,7 +279,7 @@ class ConnectionClient:
         self._received(chunk)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:  # noqa: ANN401
-        """One message from paho's own path (QoS 2)."""
+        """One message from paho's own path: QoS 2, or every message with MQTT_FAST_READER=false."""
         if message.qos == 1 and message.dup and message.mid in self.expect_dup:
             self.expect_dup.discard(message.mid)
             self.paho.send_acks([message.mid], 1)

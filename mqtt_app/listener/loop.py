@@ -51,6 +51,8 @@ class Reactor:
             self._wake_w.send(b"x")
         except BlockingIOError:
             pass  # already awake: the pipe is full of wake-ups
+        except OSError:
+            pass  # closed: the loop has ended (a client collected later still reports its socket)
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
         """Loop thread only."""
@@ -112,7 +114,7 @@ class Reactor:
     def _read(self, owner: Any) -> None:  # noqa: ANN401
         """Read and handle what the socket holds, up to the reader's byte budget (see reader.py)."""
         client = owner.paho
-        if client._sock is None:  # noqa: SLF001
+        if client.socket() is None:
             return
         try:
             rc = client.read_ready()

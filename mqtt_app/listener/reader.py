@@ -12,19 +12,23 @@ own queued packet and `send`. At thousands of messages a second that was most of
   state machine (connect, subscribe, keepalive, QoS 2) stays paho's;
 - `send_acks()` queues the PUBACKs (or PUBCOMPs) of many messages as one write.
 
-This overrides private paho 2.2 methods (`_sock_recv`, `_packet_handle`, `_in_packet`, `_packet_queue`,
-`_last_bytes_received`); the version is pinned.
+It overrides or uses private paho-mqtt methods and attributes (`_sock_recv`, `_packet_handle`, `_in_packet`,
+`_handle_publish`, `_handle_on_message`, `_sock_close`, `_out_packet`, `_last_bytes_received`, `_packet`...), so
+paho-mqtt is pinned and tests/lifecycle/test_paho_pin.py fails on any other version. MQTT_FAST_READER=false uses
+`StockClient` instead: paho's own read path through its public API. Why and how: docs/listener.md.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import struct
 import time
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from django.conf import settings
 from paho.mqtt import _packet
 from paho.mqtt.client import MQTT_LOG_DEBUG, MQTT_LOG_ERR, MQTTErrorCode
 from paho.mqtt.exception import MalformedPacket
@@ -35,6 +39,9 @@ AGAIN = MQTTErrorCode.MQTT_ERR_AGAIN
 SUCCESS = MQTTErrorCode.MQTT_ERR_SUCCESS
 CONN_LOST = MQTTErrorCode.MQTT_ERR_CONN_LOST
 PROTOCOL = MQTTErrorCode.MQTT_ERR_PROTOCOL
+
+# The paho-mqtt version the private methods and attributes used here were read and tested against.
+PAHO_CHECKED = "2.2.0"
 
 PUBACK = 0x40
 PUBCOMP = 0x70
@@ -247,3 +254,28 @@ class ReaderClient(mqtt.Client):
             {"command": command, "mid": 0, "qos": 0, "pos": 0, "to_process": size, "packet": packet, "info": None}
         )
         self.loop_write()
+
+
+class StockClient(mqtt.Client):
+    """paho-mqtt's own read path, through its public API only (MQTT_FAST_READER=false): the listener's fallback
+    when the fast reader is in doubt, e.g. on a paho-mqtt version it was not checked against. Every message
+    arrives through `on_message`, one packet per `loop_read`; the selector is level-triggered, so bytes still
+    waiting wake the loop again."""
+
+    def read_ready(self) -> MQTTErrorCode:
+        """The reader's contract: AGAIN once done for now, SUCCESS when more may wait where the selector cannot
+        see it (an SSL buffer). An error is never returned: `loop_read` has already handled it (socket closed,
+        `on_disconnect` called), and handling it twice would schedule two reconnects."""
+        if self.loop_read() != SUCCESS:
+            return AGAIN
+        sock = self.socket()
+        return SUCCESS if isinstance(sock, ssl.SSLSocket) and sock.pending() else AGAIN
+
+    def send_acks(self, mids: list[int], qos: int) -> None:
+        for mid in mids:
+            self.ack(mid, qos)
+
+
+def client_class() -> type[ReaderClient] | type[StockClient]:
+    """The paho client the listener builds for each connection (MQTT_FAST_READER)."""
+    return ReaderClient if settings.MQTT_FAST_READER else StockClient

@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 
-from mqtt_app.listener import registry
+from mqtt_app import coordination
 from mqtt_app.listener.batcher import Ack, Batcher, Chunk, SendTask
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
 from mqtt_app.listener.loop import Reactor
@@ -95,7 +95,7 @@ class ListenerService:
         self.spool = open_spool()
         self.batcher = Batcher(self.id, self._acks_ready, self._overflowed, send_task, spool=self.spool)
         self.pool = ThreadPoolExecutor(max_workers=CONNECT_POOL, thread_name_prefix="mqtt-connect")
-        self.redis = registry.connect()
+        self.redis = coordination.connect()
         self.stop_event = threading.Event()
         self.wake_control = threading.Event()
         self._next_tick = 0.0
@@ -216,7 +216,7 @@ class ListenerService:
         now = time.monotonic()
         silence = float(settings.MQTT_SILENCE_TIMEOUT)
         for cid, client in list(self.clients.items()):
-            if client.paho._sock is not None:  # noqa: SLF001
+            if client.paho.socket() is not None:
                 client.paho.loop_misc()
             opened = self.opened_at.get(cid)
             if opened and not client.paho.is_connected() and now - opened > CONNECT_TIMEOUT:
@@ -258,11 +258,11 @@ class ListenerService:
 
     # --- control thread: heartbeat + assignment ---------------------------------------------------------
     def control_tick(self) -> None:
-        registry.write_heartbeat(self.redis, self.id, self.snapshot())
-        if self.clients and not self.redis.exists(registry.last_reconcile_key()):
+        coordination.write_heartbeat(self.redis, self.id, self.snapshot())
+        if self.clients and not self.redis.exists(coordination.last_reconcile_key()):
             self._assignments_lost()
             return
-        assignments = registry.read_assignments(self.redis)
+        assignments = coordination.read_assignments(self.redis)
         mine = {cid for cid, owner in assignments.items() if owner == self.id}
         elsewhere = set(assignments) - mine
         specs = self.spec_cache.current(mine)
@@ -284,9 +284,9 @@ class ListenerService:
         than at the next beat tick, so failover takes about the heartbeat TTL, whatever the interval."""
         if not owners:
             return
-        dead = owners - registry.live_listener_ids(self.redis)
+        dead = owners - coordination.live_listener_ids(self.redis)
         ttl = max(10.0, 2 * float(settings.MQTT_LISTENER_HEARTBEAT))
-        if dead and registry.claim_failover(self.redis, dead, ttl):
+        if dead and coordination.claim_failover(self.redis, dead, ttl):
             logger.warning("listener(s) %s stopped heartbeating: requesting a reconcile", ", ".join(sorted(dead)))
             self.batcher.enqueue_control("tasks.reconcile.reconcile", [])
 
@@ -321,11 +321,11 @@ class ListenerService:
         """Wake the control thread within a second of a reconcile changing the assignment."""
         while not self.stop_event.is_set():
             try:
-                pubsub = registry.connect().pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(registry.changed_channel())
+                pubsub = coordination.connect().pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(coordination.changed_channel())
                 while not self.stop_event.is_set():
                     message = pubsub.get_message(timeout=1.0)
-                    if message and message["data"].decode() in (self.id, registry.ALL_LISTENERS):
+                    if message and message["data"].decode() in (self.id, coordination.ALL_LISTENERS):
                         self.wake_control.set()
             except Exception:  # noqa: BLE001 - Redis away: the heartbeat re-reads the assignment anyway
                 logger.debug("assignment channel unavailable", exc_info=True)
@@ -357,7 +357,7 @@ class ListenerService:
         self.shutdown()
 
     def shutdown(self) -> None:
-        """Flush and acknowledge what was received, disconnect cleanly, leave the registry, and ask for a
+        """Flush and acknowledge what was received, disconnect cleanly, leave the coordination state, and ask for a
         reconcile so another listener takes the connections over at once."""
         logger.info("listener %s stopping", self.id)
         self._hand_over()
@@ -370,7 +370,7 @@ class ListenerService:
         while self.reactor.socket_count() and time.monotonic() < deadline:
             self.reactor.run_once(max_wait=0.1)
         try:
-            registry.remove_heartbeat(self.redis, self.id)
+            coordination.remove_heartbeat(self.redis, self.id)
         except Exception:  # noqa: BLE001 - it expires on its own
             logger.warning("could not remove the heartbeat of %s", self.id)
         self.batcher.enqueue_control("tasks.reconcile.reconcile", [])

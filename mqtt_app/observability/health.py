@@ -28,6 +28,7 @@ from django.db.models import CharField, Count, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from mqtt_app import coordination
 from mqtt_app.models import (
     ConnectionEvent,
     ConnectionStatus,
@@ -186,9 +187,7 @@ def last_reconcile() -> dict[str, Any] | None:
 
     client = redis_client()
     try:
-        from mqtt_app.listener import registry
-
-        summary = registry.last_reconcile(client)
+        summary = coordination.last_reconcile(client)
         if summary and "seconds" in summary:
             return {"seconds": float(summary["seconds"]), "at": float(summary.get("at") or 0) or None}
         raw = client.get(f"{settings.REDIS_KEY_PREFIX}:reconcile:last_duration")

@@ -16,6 +16,7 @@ from django.conf import settings
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
+from mqtt_app import coordination
 from mqtt_app.models import ConnectionStatus, MqttConnection
 from project.broker import QUEUES
 
@@ -50,7 +51,7 @@ class MonitorCollector:
         parts: list[tuple[str, Callable[[], Iterable[Metric]]]] = [
             ("database", connection_metrics),
             ("broker", queue_metrics),
-            ("redis", registry_metrics),
+            ("redis", listener_metrics),
             ("health", health_metrics),
             ("dead_letters", dead_letter_metrics),
         ]
@@ -118,10 +119,8 @@ def queue_metrics() -> Iterator[Metric]:
     yield from (depth, kind)
 
 
-def registry_metrics() -> Iterator[Metric]:
-    from mqtt_app.listener import registry
-
-    listeners = registry.live_listeners(redis_client())
+def listener_metrics() -> Iterator[Metric]:
+    listeners = coordination.live_listeners(redis_client())
     yield GaugeMetricFamily("mqtt_listeners", "Live listener processes (unexpired heartbeats)", value=len(listeners))
     last = health.last_reconcile()
     if last is not None:

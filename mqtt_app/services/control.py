@@ -7,13 +7,15 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from mqtt_app.models import MqttConnection
+from project.celery import app
+
+RECONCILE_TASK = "tasks.reconcile.reconcile"
 
 
 def request_reconcile() -> None:
-    """Enqueue a reconcile after the current transaction commits, so the listeners act in about a second."""
-    from tasks.reconcile import reconcile
-
-    transaction.on_commit(lambda: reconcile.apply_async(), robust=True)
+    """Enqueue a reconcile after the current transaction commits, so the listeners act in about a second. Sent
+    by name: `tasks/` calls into this package, never the other way round."""
+    transaction.on_commit(lambda: app.send_task(RECONCILE_TASK, ignore_result=True), robust=True)
 
 
 def set_active(connection_ids: Iterable[int], active: bool) -> int:

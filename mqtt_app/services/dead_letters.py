@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from mqtt_app.ingest.decode import Batch, Message
+from mqtt_app.ingest.wire import Batch, Message
 from mqtt_app.models import DeadLetter
 
 if TYPE_CHECKING:  # the ingest modules load on first replay: the API and admin import this module

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from mqtt_app.listener import registry
+from mqtt_app import coordination
 from mqtt_app.models import ConnectionEvent, ConnectionStatus, MqttConnection
 from mqtt_app.services.status import StatusChange, broadcast_statuses, record_statuses
 
@@ -131,9 +131,9 @@ def _rebalance(
 def run_reconcile() -> dict[str, Any]:
     """One reconcile cycle. Returns a small summary (also stored in Redis for /api/health)."""
     started = time.perf_counter()
-    client = registry.connect()
+    client = coordination.connect()
     ttl = max(10.0, float(getattr(settings, "MQTT_RECONCILE_INTERVAL", 30)))
-    lock = client.lock(registry.lock_key(), timeout=ttl, blocking_timeout=ttl / 2)
+    lock = client.lock(coordination.lock_key(), timeout=ttl, blocking_timeout=ttl / 2)
     if not lock.acquire():
         logger.warning("another reconcile held the lock for too long; skipping this one")
         return {"skipped": "locked"}
@@ -146,7 +146,7 @@ def run_reconcile() -> dict[str, Any]:
             logger.warning("the reconcile lock expired before release", exc_info=True)
     broadcast_statuses(recorded)  # after the lock: other runs need not wait for the channel layer
     summary["seconds"] = round(time.perf_counter() - started, 4)
-    registry.record_reconcile(client, summary)
+    coordination.record_reconcile(client, summary)
     client.close()
     logger.info("reconcile: %s", summary)
     return summary
@@ -154,17 +154,17 @@ def run_reconcile() -> dict[str, Any]:
 
 def _reconcile_locked(client: Any) -> tuple[dict[str, Any], list[int]]:  # noqa: ANN401 - a redis client
     desired = [Desired(*row) for row in MqttConnection.objects.values_list("pk", "is_active", "status")]
-    live = registry.live_listeners(client)
-    assignments = registry.read_assignments(client)
+    live = coordination.live_listeners(client)
+    assignments = coordination.read_assignments(client)
     result = plan(desired, live, assignments, time.time())
     # The database first: the listeners' own reports (connected...) then never wait behind this write.
     recorded = record_statuses(result.statuses, broadcast=False) if result.statuses else []
     if result.assign or result.unassign:
-        registry.write_assignments(client, result.assign, result.unassign)
+        coordination.write_assignments(client, result.assign, result.unassign)
         touched = {result.assign[cid] for cid in result.assign}
         touched |= {assignments[cid] for cid in result.unassign | set(result.assign) if cid in assignments}
         if touched & set(live):
-            registry.notify(client, touched & set(live))
+            coordination.notify(client, touched & set(live))
     summary = {
         "connections": len(desired),
         "active": sum(1 for item in desired if item.is_active),

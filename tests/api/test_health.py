@@ -7,7 +7,7 @@ import time
 import pytest
 from django.test import override_settings
 
-from mqtt_app.listener import registry
+from mqtt_app import coordination
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.django_db
@@ -22,8 +22,8 @@ def test_health_is_ok_with_nothing_to_run(anon_client):
 
 def test_health_reports_live_listeners_and_the_last_reconcile(anon_client, make_connection, redis_client):
     make_connection(is_active=True)
-    registry.write_heartbeat(redis_client, "listener-a", {"connections": {}})
-    registry.record_reconcile(redis_client, {"assigned": 1})
+    coordination.write_heartbeat(redis_client, "listener-a", {"connections": {}})
+    coordination.record_reconcile(redis_client, {"assigned": 1})
     body = anon_client.get("/api/health").json()
     assert (body["status"], body["listeners"], body["active_connections"]) == ("ok", 1, 1)
     assert 0 <= body["last_reconcile_age"] < 60
@@ -32,7 +32,7 @@ def test_health_reports_live_listeners_and_the_last_reconcile(anon_client, make_
 
 def test_health_is_503_when_active_connections_have_no_listener(anon_client, make_connection, redis_client):
     make_connection(is_active=True)
-    registry.record_reconcile(redis_client, {})
+    coordination.record_reconcile(redis_client, {})
     response = anon_client.get("/api/health")
     assert response.status_code == 503
     assert response.json()["problems"] == ["1 active connection(s) but no live listener"]
@@ -40,8 +40,8 @@ def test_health_is_503_when_active_connections_have_no_listener(anon_client, mak
 
 def test_health_is_503_when_reconciliation_has_stopped(anon_client, make_connection, redis_client, settings):
     make_connection(is_active=True)
-    registry.write_heartbeat(redis_client, "listener-a", {})
-    redis_client.set(registry.last_reconcile_key(), str(time.time() - 4 * settings.MQTT_RECONCILE_INTERVAL))
+    coordination.write_heartbeat(redis_client, "listener-a", {})
+    redis_client.set(coordination.last_reconcile_key(), str(time.time() - 4 * settings.MQTT_RECONCILE_INTERVAL))
     response = anon_client.get("/api/health")
     assert response.status_code == 503
     assert "reconciliation has not run recently" in response.json()["problems"][0]

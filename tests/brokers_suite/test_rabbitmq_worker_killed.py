@@ -8,7 +8,7 @@ import pytest
 from mqtt_app.models import MqttConnection, Site, TelemetryReading
 from tests.brokers_suite.conftest import start_amqp_worker
 from tests.helpers import wait_for
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -28,7 +28,7 @@ def test_a_killed_workers_batch_is_redelivered_at_once_and_stored_once(
     connection = MqttConnection.objects.create(site=Site.objects.create(name="P"), name="m", host="h", port=1883)
     messages = [[(f"stall/{b}", str(b * 100 + i).encode()) for i in range(100)] for b in range(3)]
     batches = [make_batch(connection.pk, part) for part in messages]
-    batches[0]["parts"][0]["messages"][50]["payload"] = "LTE="  # base64 of "-1"
+    batches[0]["parts"][0]["payloads"][50] = b"-1"  # the stalling parser's trigger
     for batch in batches:
         amqp_app.send_task("tasks.ingest.ingest_batch", args=[batch], queue="ingest", ignore_result=True)
     wait_for((tmp_path / "stalled").exists, timeout=30, what="the worker to stall inside the first batch")

@@ -1,4 +1,4 @@
-"""The listener's column form of a batch (msgpack, raw payload bytes): decoded and stored like the others."""
+"""The batch's wire format (columns, msgpack, raw payloads): decoded leniently per message, strictly per envelope."""
 
 from __future__ import annotations
 
@@ -11,31 +11,13 @@ from datetime import UTC, datetime
 import pytest
 from kombu.serialization import dumps, loads
 
-from mqtt_app.ingest import ingest_batch
-from mqtt_app.ingest.decode import BadBatch, decode_batch
+from mqtt_app.ingest.pipeline import ingest_batch
+from mqtt_app.ingest.wire import BadBatch, decode_batch
 from mqtt_app.models import MqttTopic, TelemetryReading
-from tests.ingest.conftest import make_multi_batch
+from tests.ingest.batches import make_multi_batch
 
 BINARY = bytes(range(256))
 AT = 1_790_000_000.25
-
-
-def columns(batch: dict) -> dict:
-    """`batch` (the message-dict form) in the listener's column form."""
-    parts = []
-    for part in batch["parts"]:
-        messages = part["messages"]
-        parts.append(
-            {
-                "connection_id": part["connection_id"],
-                "topics": [m["topic"] for m in messages],
-                "payloads": [base64.b64decode(m["payload"]) for m in messages],
-                "qos": [m["qos"] for m in messages],
-                "retain": [m["retain"] for m in messages],
-                "received_at": [m["received_at"] for m in messages],
-            }
-        )
-    return {**batch, "parts": parts}
 
 
 def through_msgpack(batch: dict) -> dict:
@@ -56,7 +38,7 @@ def part(**overrides: list) -> dict:
     return fields | overrides
 
 
-def test_columns_decode_to_messages_with_raw_or_base64_payloads():
+def test_columns_decode_to_messages_with_raw_payloads():
     batch = through_msgpack({"id": str(uuid.uuid4()), "listener": "L1", "parts": [part()]})
     assert batch["parts"][0]["payloads"] == [BINARY, b"1"]  # bytes survive msgpack as bytes
     (decoded,) = decode_batch(batch).parts
@@ -65,17 +47,14 @@ def test_columns_decode_to_messages_with_raw_or_base64_payloads():
         ("a/b", BINARY, 1, False, when),
         ("c", b"1", 0, True, when),
     ]
-    as_text = part(payloads=[base64.b64encode(BINARY).decode(), "MQ=="])  # a JSON-serialized batch
-    assert [m.payload for m in decode_batch({"id": str(uuid.uuid4()), "parts": [as_text]}).parts[0].messages] == [
-        BINARY,
-        b"1",
-    ]
+    as_text = part(payloads=[base64.b64encode(BINARY).decode(), "MQ=="])  # text is no payload: skipped
+    assert decode_batch({"id": str(uuid.uuid4()), "parts": [as_text]}).parts[0].skipped == 2
 
 
 def test_bad_entries_in_columns_are_skipped_and_counted():
     bad = part(
         topics=["ok", "", "nul\x00", 5, "bad-payload", "bad-time", "ok2"],
-        payloads=[b"1", b"2", b"3", b"4", "not base64!", b"6", b"7"],
+        payloads=[b"1", b"2", b"3", b"4", "not bytes", b"6", b"7"],
         qos=[1] * 7,
         retain=[False] * 7,
         received_at=[AT, AT, AT, AT, AT, "never", AT + 1],
@@ -94,11 +73,11 @@ def test_columns_of_different_lengths_or_missing_make_the_batch_unusable(broken)
 
 
 @pytest.mark.django_db
-def test_a_column_batch_is_stored_like_the_message_form(connection):
+def test_a_batch_through_msgpack_is_stored_with_its_binary_payloads(connection):
     batch = make_multi_batch(
         {connection.pk: [("home/kitchen/temperature", b"21.5"), ("cam/1", BINARY), ("home/kitchen/temperature", b"22")]}
     )
-    outcome = ingest_batch(through_msgpack(columns(batch)))
+    outcome = ingest_batch(through_msgpack(batch))
     assert (outcome.status, outcome.readings) == ("stored", 2)
     assert sorted(TelemetryReading.objects.values_list("value", flat=True)) == [21.5, 22.0]
     assert bytes(MqttTopic.objects.get(topic="cam/1").last_payload) == BINARY
@@ -107,7 +86,7 @@ def test_a_column_batch_is_stored_like_the_message_form(connection):
 def test_the_listeners_send_time_is_kept_and_anything_else_there_is_ignored():
     envelope = {"id": str(uuid.uuid4()), "listener": "L1", "parts": [part()]}
     assert decode_batch(through_msgpack(envelope | {"sent_at": AT + 0.5})).sent_at == AT + 0.5
-    assert decode_batch(envelope).sent_at is None  # a listener from before it was sent
+    assert decode_batch(envelope).sent_at is None  # none sent: the batch is untimed
     for junk in ("soon", True, float("inf"), float("nan"), None, [AT]):
         batch = decode_batch(envelope | {"sent_at": junk})
         assert batch.sent_at is None and batch.message_count == 2  # only a timing: the batch is whole
@@ -115,7 +94,7 @@ def test_the_listeners_send_time_is_kept_and_anything_else_there_is_ignored():
 
 @pytest.mark.django_db
 def test_a_stored_batch_logs_where_its_time_went_when_its_timing_logger_is_on(connection, caplog):
-    batch = columns(make_multi_batch({connection.pk: [("home/a", b"1"), ("home/b", b"2")]}, at=time.time() - 0.2))
+    batch = make_multi_batch({connection.pk: [("home/a", b"1"), ("home/b", b"2")]}, at=time.time() - 0.2)
     batch["sent_at"] = time.time() - 0.1
     with caplog.at_level(logging.DEBUG, logger="mqtt_app.ingest.timing"):
         ingest_batch(through_msgpack(batch))
@@ -135,5 +114,5 @@ def test_a_stored_batch_logs_where_its_time_went_when_its_timing_logger_is_on(co
 @pytest.mark.django_db
 def test_no_timing_is_logged_by_default(connection, caplog):
     with caplog.at_level(logging.INFO):
-        ingest_batch(columns(make_multi_batch({connection.pk: [("home/a", b"1")]})))
+        ingest_batch(make_multi_batch({connection.pk: [("home/a", b"1")]}))
     assert not [record for record in caplog.records if record.name == "mqtt_app.ingest.timing"]

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from django.db import connections
 
-from mqtt_app.ingest import ingest_batch
+from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import IngestBatch, MqttConnection, MqttTopic, TelemetryReading
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 
 @pytest.mark.django_db
@@ -125,8 +125,9 @@ def test_a_batch_for_a_deleted_connection_is_dropped_cleanly(connection):
     [
         None,
         [],
-        {"id": "nope", "connection_id": 1, "messages": []},
-        {"id": str(uuid.uuid4()), "connection_id": "x", "messages": []},
+        {"id": "nope", "parts": [{"connection_id": 1}]},
+        {"id": str(uuid.uuid4()), "parts": [{"connection_id": "x"}]},
+        {"id": str(uuid.uuid4()), "connection_id": 1, "messages": []},  # no parts: not the wire format
     ],
 )
 def test_an_unusable_batch_is_dropped_with_a_clear_status(raw):
@@ -136,8 +137,12 @@ def test_an_unusable_batch_is_dropped_with_a_clear_status(raw):
 @pytest.mark.django_db
 def test_malformed_entries_are_counted_but_the_rest_stored(connection):
     batch = make_batch(connection.pk, [("home/a/volts", b"12")])
-    bad = [{"topic": "x", "payload": "!!not base64!!", "received_at": 1.0}, "junk", {"topic": ""}]
-    batch["parts"][0]["messages"] += bad
+    part = batch["parts"][0]
+    part["topics"] += ["x", "", 5]  # a payload that is not bytes, an empty topic, a topic that is not text
+    part["payloads"] += ["text", b"1", b"2"]
+    part["qos"] += [1, 1, 1]
+    part["retain"] += [False, False, False]
+    part["received_at"] += [1.0, 1.0, 1.0]
 
     outcome = ingest_batch(batch)
 

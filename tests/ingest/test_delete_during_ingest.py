@@ -12,8 +12,7 @@ from django.db import connections
 
 from mqtt_app.ingest import persist, pipeline, service
 from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading
-
-from .conftest import make_batch
+from tests.ingest.batches import make_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

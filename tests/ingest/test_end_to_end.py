@@ -10,7 +10,7 @@ import pytest
 
 from mqtt_app.models import MqttConnection, MqttParsingLog, MqttTopic, TelemetryReading
 from tests.helpers import wait_for
-from tests.ingest.conftest import publish
+from tests.ingest.batches import publish
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

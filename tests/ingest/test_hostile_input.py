@@ -11,9 +11,9 @@ from django.db import connection as db
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mqtt_app.ingest import ingest_batch
+from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import DeadLetter, IngestBatch, MqttConnection, MqttParsingLog, TelemetryReading
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 HOSTILE = [
     ("gen/surrogate-key", b'{"\\ud800": 1}'),
@@ -126,9 +126,9 @@ def test_a_redelivered_batch_that_was_stored_in_parts_stores_nothing_twice(conne
 def test_a_batch_split_by_a_killed_worker_is_finished_by_its_redelivery(connection, refusing_database):
     """The first delivery marked the batch split and stored one half, then died: the redelivery stores the
     other half only, never the batch whole on top of the stored half (even once the cause is gone)."""
-    from mqtt_app.ingest.decode import decode_batch
     from mqtt_app.ingest.isolate import _mark_split, _sub_batch
     from mqtt_app.ingest.service import store_batch
+    from mqtt_app.ingest.wire import decode_batch
 
     raw = make_batch(connection.pk, numbered(10))
     batch = decode_batch(raw)

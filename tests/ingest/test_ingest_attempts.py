@@ -12,7 +12,7 @@ from mqtt_app.ingest import attempts
 from mqtt_app.ingest.attempts import StillFailing, dead_letter_batch, ingest_with_retries
 from mqtt_app.models import DeadLetter, TelemetryReading
 from tasks.leases import renew
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 
 class Clock:
@@ -90,9 +90,9 @@ def test_a_lease_renewal_rescores_held_messages_and_never_brings_back_an_acknowl
 
 @pytest.mark.django_db(transaction=True)
 def test_giving_up_on_a_batch_split_in_part_spares_the_part_already_stored(connection):
-    from mqtt_app.ingest.decode import decode_batch
     from mqtt_app.ingest.isolate import _mark_split, _sub_batch
     from mqtt_app.ingest.service import store_batch
+    from mqtt_app.ingest.wire import decode_batch
 
     batch = make_batch(connection.pk, [(f"t/{n}", b"1") for n in range(6)])
     decoded = decode_batch(batch)

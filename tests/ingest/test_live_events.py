@@ -7,9 +7,10 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from mqtt_app.events import connection_group
-from mqtt_app.ingest import ingest_batch, live
+from mqtt_app.ingest import live
+from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import MqttTopic
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from mqtt_app.ingest import ingest_batch
+from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import IngestBatch, MqttConnection, MqttParsingLog, MqttTopic, TelemetryReading
-from tests.ingest.conftest import make_batch, make_multi_batch, old_shape
+from tests.ingest.batches import make_multi_batch
 
 
 @pytest.fixture
@@ -94,17 +94,6 @@ def test_a_redelivery_after_the_first_connection_was_deleted_stores_nothing_twic
     assert ingest_batch(batch).status == "duplicate"
     assert list(TelemetryReading.objects.values_list("value", flat=True)) == [2.0]
     assert MqttConnection.objects.get().messages_received == 1
-
-
-@pytest.mark.django_db
-def test_a_batch_in_the_old_single_connection_shape_is_still_stored(connection):
-    batch = old_shape(make_batch(connection.pk, [("home/hall/temperature", b"19.5")]))
-
-    outcome = ingest_batch(batch)
-
-    assert (outcome.status, outcome.readings) == ("stored", 1)
-    assert TelemetryReading.objects.get().value == 19.5
-    assert IngestBatch.objects.get(pk=batch["id"]).connection_id == connection.pk
 
 
 @pytest.mark.django_db

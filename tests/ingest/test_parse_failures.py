@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from mqtt_app.ingest import ingest_batch
+from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import MqttParsingLog, MqttTopic, TelemetryReading
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 pytestmark = pytest.mark.django_db
 

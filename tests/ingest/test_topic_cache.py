@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from mqtt_app.ingest import ingest_batch
+from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.ingest.topics import topic_cache
 from mqtt_app.models import MqttTopic, TelemetryReading
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 # Transactional: the cache takes a batch's rows when its transaction commits (on_commit).
 pytestmark = pytest.mark.django_db(transaction=True)

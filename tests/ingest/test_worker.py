@@ -9,7 +9,7 @@ import pytest
 
 from mqtt_app.models import MqttParsingLog, MqttTopic, TelemetryReading
 from tests.helpers import Process, wait_for, worker_command
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,7 +39,7 @@ def test_a_worker_killed_mid_batch_stores_every_message_exactly_once_after_resta
     batches = [
         make_batch(connection.pk, [(f"stall/{b}", str(b * 100 + i).encode()) for i in range(100)]) for b in range(5)
     ]
-    batches[0]["parts"][0]["messages"][50]["payload"] = "LTE="  # base64 of "-1": the stalling parser's trigger
+    batches[0]["parts"][0]["payloads"][50] = b"-1"  # the stalling parser's trigger
     for batch in batches:
         send(batch)
 

@@ -51,6 +51,22 @@ class FlakySender:
             return [args[0] for name, args in self.sent if name == INGEST_TASK]
 
 
+class Clock:
+    """The batcher's clocks, moved by the test: a monotonic one and the wall clock, a fixed distance apart."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_790_000_000.0 + self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class AckLog(list):
     """The batcher's on_acks: keeps every (connection, generation, mid, qos) and the groups as handed over
     (one per connection, generation and QoS in a batch: what a client writes at once)."""
@@ -300,17 +316,24 @@ def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(sett
     settings.MQTT_BATCH_INTERVAL_BUSY = 0.3  # four steps up: 0.04, 0.08, 0.16, 0.3
     settings.MQTT_ACK_WINDOW = 1000
     waiting = [50] * 4
-    sender, acks = FlakySender(), AckLog()
-    with running(sender, acks, backlog=lambda: waiting.pop(0) if waiting else 0) as batcher:
-        for sent, size in enumerate((10, 20, 20, 20), start=1):
-            batcher.add_many([(7, 1, Message(mid)) for mid in range(size)])
-            wait_for(lambda n=sent: len(sender.messages()) == n, timeout=5, what="a batch that finds a backlog")
-        assert (batcher.batch_size, batcher.interval) == (20, 0.3)
-        time.sleep(0.35)  # quieter than a busy batch's age
-        started = time.monotonic()
-        batcher.add_many([(7, 1, Message(11))])
-        wait_for(lambda: sender.messages() == [10, 20, 20, 20, 1], timeout=5, what="the lone message")
-        assert time.monotonic() - started < 0.25 and batcher.batch_size == 10
+    clock, sender = Clock(), FlakySender()
+    batcher = Batcher(  # not started: driven by hand, on its clock
+        "L1", AckLog(), lambda cid: None, send_task=sender, backlog=lambda: waiting.pop(0) if waiting else 0,
+        monotonic=clock.monotonic, wall=clock.time,
+    )  # fmt: skip
+    for size in (10, 20, 20, 20):
+        batcher.add_many([(7, 1, Message(mid)) for mid in range(size)])
+        batcher._send(*batcher._take_due(clock.monotonic(), flush_all=False))  # noqa: SLF001 - one full batch
+    assert sender.messages() == [10, 20, 20, 20] and (batcher.batch_size, batcher.interval) == (20, 0.3)
+
+    clock.advance(0.35)  # quieter than a busy batch's age
+    batcher.add_many([(7, 1, Message(11))])
+
+    assert (batcher.batch_size, batcher.interval) == (10, 0.02)
+    assert batcher._wait_time(clock.monotonic()) == pytest.approx(0.02)  # noqa: SLF001 - due a normal interval on
+    clock.advance(0.03)
+    batcher._send(*batcher._take_due(clock.monotonic(), flush_all=False))  # noqa: SLF001
+    assert sender.messages() == [10, 20, 20, 20, 1]
 
 
 def test_reaching_the_busy_bounds_and_coming_back_are_logged_once_each(settings, caplog):
@@ -331,17 +354,19 @@ def test_a_size_flushs_remainder_is_due_an_interval_after_its_oldest_message_arr
     settings.MQTT_BATCH_SIZE = 10
     settings.MQTT_BATCH_INTERVAL = 1.0
     settings.MQTT_ACK_WINDOW = 1000
-    sender = FlakySender()
-    batcher = Batcher("L1", AckLog(), lambda cid: None, send_task=sender)  # not started: driven by hand
+    clock, sender = Clock(), FlakySender()
+    batcher = Batcher(  # not started: driven by hand, on its clock
+        "L1", AckLog(), lambda cid: None, send_task=sender, monotonic=clock.monotonic, wall=clock.time
+    )
 
     def chunk(count: int, age: float) -> Chunk:
         mids = list(range(1, count + 1))
-        return Chunk(1, time.time() - age, ["t"] * count, [b"1"] * count, [1] * count, [False] * count, mids)
+        return Chunk(1, clock.time() - age, ["t"] * count, [b"1"] * count, [1] * count, [False] * count, mids)
 
     # Connection 7 waits first; connection 8's messages are older than 7's second chunk, and come after it.
     batcher.add_chunks([(7, chunk(5, age=0.6)), (8, chunk(5, age=0.4)), (7, chunk(13, age=0.0))])
-    batcher._send(*batcher._take_due(time.monotonic(), flush_all=False))  # noqa: SLF001 - one flush, for size
+    batcher._send(*batcher._take_due(clock.monotonic(), flush_all=False))  # noqa: SLF001 - one flush, for size
 
     assert sender.messages() == [10, 10] and batcher.buffered == 3  # connection 8's last three, 0.4 s old
-    assert batcher.first_at == pytest.approx(time.monotonic() - 0.4, abs=0.05)
-    assert batcher._wait_time(time.monotonic()) == pytest.approx(0.6, abs=0.05)  # noqa: SLF001 - not 1.0
+    assert batcher.first_at == pytest.approx(clock.monotonic() - 0.4)
+    assert batcher._wait_time(clock.monotonic()) == pytest.approx(0.6)  # noqa: SLF001 - not 1.0

@@ -7,7 +7,7 @@ import time
 
 import msgpack
 
-from mqtt_app.ingest.decode import decode_batch
+from mqtt_app.ingest.wire import decode_batch
 from mqtt_app.listener.batcher import Batcher, Chunk
 from mqtt_app.listener.spool import Spool
 from tests.lifecycle.test_batcher import AckLog, FlakySender

@@ -8,10 +8,14 @@ import pytest
 
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
+from tests.lifecycle.listeners import held_status, queued_batches, queued_messages
 
-from .conftest import held_status, queued_batches, queued_messages
-
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# Both read paths: the fast reader and stock paho-mqtt's (MQTT_FAST_READER, docs/listener.md).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.parametrize("fast_reader", ["true", "false"]),
+]
 
 
 def test_batches_follow_the_contract_and_keep_binary_payloads_intact_at_every_qos(

@@ -10,10 +10,14 @@ from django.utils import timezone
 from mqtt_app.models import ConnectionStatus, MqttConnection
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
+from tests.lifecycle.listeners import heartbeat, held_status
 
-from .conftest import heartbeat, held_status
-
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# Both read paths: the fast reader and stock paho-mqtt's (MQTT_FAST_READER, docs/listener.md).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.parametrize("fast_reader", ["true", "false"]),
+]
 
 
 def connects_logged(broker, connection) -> int:
@@ -43,7 +47,7 @@ def test_reconcile_connects_active_connections_and_disconnects_inactive_ones(
     )
     assert held_status(redis_client, "L1", first.pk) == "connected"
     wait_for(
-        lambda: f"Client mqttmon-{second.pk} disconnected" in broker.process.output(),
+        lambda: f"Client {second.effective_client_id} disconnected" in broker.process.output(),
         timeout=5,
         what="a clean DISCONNECT at the broker",
     )

@@ -11,8 +11,7 @@ import pytest
 from mqtt_app.models import TelemetryReading
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
-
-from .conftest import held_status
+from tests.lifecycle.listeners import held_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

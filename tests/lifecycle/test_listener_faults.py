@@ -10,13 +10,17 @@ import pytest
 import redis as redis_lib
 from django.test import override_settings
 
-from mqtt_app.listener import registry
+from mqtt_app import coordination
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
+from tests.lifecycle.listeners import held_status, queued_messages
 
-from .conftest import held_status, queued_messages
-
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# Both read paths: the fast reader and stock paho-mqtt's (MQTT_FAST_READER, docs/listener.md).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.parametrize("fast_reader", ["true", "false"]),
+]
 
 
 def publish(broker, topic: str, *payloads: str) -> None:
@@ -46,19 +50,21 @@ def test_connections_of_a_sigkilled_listener_are_taken_over_after_the_next_recon
     run_reconcile()
     wait_for(
         lambda: all(
-            held_status(redis_client, registry.read_assignments(redis_client)[c.pk], c.pk) == "connected"
+            held_status(redis_client, coordination.read_assignments(redis_client)[c.pk], c.pk) == "connected"
             for c in connections
         ),
         timeout=15,
         what="all connected across two listeners",
     )
-    assert set(registry.read_assignments(redis_client).values()) == {"L1", "L2"}
+    assert set(coordination.read_assignments(redis_client).values()) == {"L1", "L2"}
     doomed.kill()
-    wait_for(lambda: not redis_client.exists(registry.listener_key("L1")), timeout=10, what="L1's heartbeat to expire")
+    wait_for(
+        lambda: not redis_client.exists(coordination.listener_key("L1")), timeout=10, what="L1's heartbeat to expire"
+    )
     # The survivor asks for a reconcile at once (failover need not wait for beat's next tick)...
     wait_for(lambda: "tasks.reconcile.reconcile" in queued_tasks(redis_client), timeout=5, what="a reconcile request")
     run_reconcile()  # ...which a worker would run; this test has none
-    assert set(registry.read_assignments(redis_client).values()) == {"L2"}
+    assert set(coordination.read_assignments(redis_client).values()) == {"L2"}
     wait_for(
         lambda: all(held_status(redis_client, "L2", c.pk) == "connected" for c in connections),
         timeout=15,
@@ -93,7 +99,7 @@ def test_a_listener_restarted_with_the_same_client_id_gets_the_qos1_messages_pub
 def test_messages_are_acked_only_once_batched_and_redelivered_when_redis_was_down(
     private_redis, broker, make_connection, listener_factory, settings
 ):
-    settings.REDIS_URL = private_redis.url  # the reconcile in this process must use the same registry
+    settings.REDIS_URL = private_redis.url  # the reconcile in this process must use the same coordination state
     client = redis_lib.Redis.from_url(private_redis.url)
     connection = make_connection(broker)
     listener = listener_factory("L1", redis_url=private_redis.url, MQTT_SPOOL_MAX_BYTES="0")  # no spool: hold acks

@@ -10,10 +10,14 @@ import pytest
 from mqtt_app.models import MqttConnection
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
+from tests.lifecycle.listeners import heartbeat, held_status
 
-from .conftest import heartbeat, held_status
-
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# Both read paths: the fast reader and stock paho-mqtt's (MQTT_FAST_READER, docs/listener.md).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.parametrize("fast_reader", ["true", "false"]),
+]
 
 
 def openssl(*args: str, cwd: Path) -> None:

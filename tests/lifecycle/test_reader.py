@@ -8,13 +8,20 @@ import struct
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import _ConnectionState
+from paho.mqtt.properties import VariableByteIntegers
 
-from mqtt_app.ingest.bench.publisher import _length as varint  # MQTT's variable-length integer
 from mqtt_app.listener.batcher import Chunk
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec, decode_topics
 from mqtt_app.listener.reader import AGAIN, CONN_LOST, PROTOCOL, SUCCESS, ReaderClient
 
 BINARY = bytes(range(256))
+varint = VariableByteIntegers.encode  # MQTT's variable-length integer
+
+
+@pytest.fixture(autouse=True)
+def _fast_reader(settings):
+    """This file tests the fast reader itself, whatever MQTT_FAST_READER the run has."""
+    settings.MQTT_FAST_READER = True
 
 
 def publish(

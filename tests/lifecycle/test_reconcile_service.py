@@ -9,14 +9,14 @@ import time
 import pytest
 from django.db import connections
 
-from mqtt_app.listener import registry
+from mqtt_app import coordination
 from mqtt_app.models import ConnectionEvent, ConnectionStatus, MqttConnection, MqttConnectionLog
 from mqtt_app.services.reconcile import run_reconcile
 
 
 def beat(redis_client, *listener_ids: str, capacity: int = 100) -> None:
     for lid in listener_ids:
-        registry.write_heartbeat(redis_client, lid, {"capacity": capacity, "connections": {}})
+        coordination.write_heartbeat(redis_client, lid, {"capacity": capacity, "connections": {}})
 
 
 @pytest.mark.django_db
@@ -25,15 +25,15 @@ def test_reconcile_assigns_active_connections_and_records_starting(redis_client,
     connection = make_connection()
     with caplog.at_level(logging.INFO, logger="mqtt.connections"):
         summary = run_reconcile()
-    assert registry.read_assignments(redis_client) == {connection.pk: "L1"}
+    assert coordination.read_assignments(redis_client) == {connection.pk: "L1"}
     connection.refresh_from_db()
     assert (connection.status, connection.listener) == (ConnectionStatus.STARTING, "L1")
     assert MqttConnectionLog.objects.get(connection=connection).event == ConnectionEvent.STARTED
     assert f"connection={connection.pk} event=started status=starting listener=L1" in caplog.text
     assert summary["assigned"] == 1
-    assert registry.last_reconcile(redis_client)["assigned"] == 1
+    assert coordination.last_reconcile(redis_client)["assigned"] == 1
     # /api/health reads the bare epoch of the last run
-    assert abs(float(redis_client.get(registry.last_reconcile_key())) - time.time()) < 60
+    assert abs(float(redis_client.get(coordination.last_reconcile_key())) - time.time()) < 60
 
 
 @pytest.mark.django_db
@@ -43,10 +43,10 @@ def test_reconcile_unassigns_inactive_connections_and_notifies_their_listener(re
     run_reconcile()
     MqttConnection.objects.filter(pk=connection.pk).update(is_active=False)
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(registry.changed_channel())
+    pubsub.subscribe(coordination.changed_channel())
     pubsub.get_message(timeout=1)
     run_reconcile()
-    assert registry.read_assignments(redis_client) == {}
+    assert coordination.read_assignments(redis_client) == {}
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.STOPPING
     message = pubsub.get_message(timeout=2)
@@ -59,10 +59,10 @@ def test_connections_of_an_expired_listener_move_to_a_live_one(redis_client, mak
     beat(redis_client, "L1")
     first, second = make_connection(), make_connection()
     run_reconcile()
-    registry.remove_heartbeat(redis_client, "L1")  # what the TTL does to a SIGKILLed listener
+    coordination.remove_heartbeat(redis_client, "L1")  # what the TTL does to a SIGKILLed listener
     beat(redis_client, "L2")
     summary = run_reconcile()
-    assert registry.read_assignments(redis_client) == {first.pk: "L2", second.pk: "L2"}
+    assert coordination.read_assignments(redis_client) == {first.pk: "L2", second.pk: "L2"}
     assert summary["moved"] == 2
     assert MqttConnectionLog.objects.filter(event=ConnectionEvent.REASSIGNED).count() == 2
 
@@ -73,9 +73,9 @@ def test_a_second_reconcile_with_nothing_to_do_changes_nothing(redis_client, mak
     for _ in range(6):
         make_connection()
     run_reconcile()
-    before = registry.read_assignments(redis_client)
+    before = coordination.read_assignments(redis_client)
     summary = run_reconcile()
-    assert registry.read_assignments(redis_client) == before
+    assert coordination.read_assignments(redis_client) == before
     assert summary["status_changes"] == 0 and summary["assigned"] == 0
 
 
@@ -99,7 +99,7 @@ def test_concurrent_reconcile_runs_never_double_assign(redis_client, make_connec
     for thread in threads:
         thread.join(60)
     assert errors == []
-    assignments = registry.read_assignments(redis_client)
+    assignments = coordination.read_assignments(redis_client)
     assert sorted(assignments) == sorted(created)
     # Each connection was started exactly once: no run assigned what another had just assigned.
     for pk in created:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mqtt_app.ingest import ingest_batch
+from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import MqttConnection, MqttTopic, TelemetryReading
 from tests.live.conftest import make_batch
 
@@ -59,7 +59,7 @@ def test_live_messages_with_the_same_payload_are_ordinary_readings(connection):
 def test_replays_within_one_batch_and_beside_live_messages(connection):
     ingest_batch(make_batch(connection.pk, [("home/a/temperature", b"1"), ("home/b/temperature", b"2")]))
     batch = make_batch(connection.pk, [("home/a/temperature", b"1"), ("home/b/temperature", b"3")], retain=True)
-    batch["parts"][0]["messages"] += make_batch(connection.pk, [("home/c/temperature", b"4")])["parts"][0]["messages"]
+    batch["parts"] += make_batch(connection.pk, [("home/c/temperature", b"4")])["parts"]  # merged into one part
 
     outcome = ingest_batch(batch)
 

@@ -9,10 +9,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections
 
-from mqtt_app.ingest import ingest_batch
+from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import DeadLetter, IngestBatch, TelemetryReading
 from mqtt_app.services.dead_letters import replay, replay_batch_id
-from tests.ingest.conftest import make_batch
+from tests.ingest.batches import make_batch
 from tests.ingest.test_hostile_input import allow_values, refuse_value
 from tests.ops.factories import make_connection
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from mqtt_app.listener import registry
+from mqtt_app import coordination
 from mqtt_app.models import ConnectionStatus
 from mqtt_app.observability import health
 from mqtt_app.observability.latency import record_latency
@@ -71,7 +71,7 @@ def test_a_connection_below_target_is_listed_and_one_without_data_is_unknown():
 
 
 def test_reconcile_and_latency_figures_come_from_redis(redis_client):
-    registry.record_reconcile(redis_client, {"seconds": 0.25})
+    coordination.record_reconcile(redis_client, {"seconds": 0.25})
     for ms in range(1, 101):
         record_latency("api", ms / 1000)
     record_latency("websocket", 0.7)
@@ -85,7 +85,7 @@ def test_reconcile_and_latency_figures_come_from_redis(redis_client):
 
 
 def test_a_stale_reconcile_is_below_target(redis_client, monkeypatch):
-    registry.record_reconcile(redis_client, {"seconds": 0.1})
+    coordination.record_reconcile(redis_client, {"seconds": 0.1})
     later = time.time() + 1000  # beat stopped: no reconcile for 1000 s
     monkeypatch.setattr(health.time, "time", lambda: later)
 

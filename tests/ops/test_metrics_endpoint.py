@@ -7,7 +7,7 @@ import json
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mqtt_app.listener import registry
+from mqtt_app import coordination
 from tests.ops.factories import ingest, make_connection
 
 pytestmark = pytest.mark.django_db
@@ -54,8 +54,8 @@ def test_metrics_show_messages_states_queues_listeners_and_reconcile(client, set
     for _ in range(3):
         redis_client.lpush("ingest", "{}")
     redis_client.lpush("control", "{}")
-    registry.write_heartbeat(redis_client, "host-1", {"connections": 1})
-    registry.record_reconcile(redis_client, {"seconds": 0.42})
+    coordination.write_heartbeat(redis_client, "host-1", {"connections": 1})
+    coordination.record_reconcile(redis_client, {"seconds": 0.42})
 
     found = samples(client.get("/metrics", HTTP_AUTHORIZATION="Bearer tok-abcdef").content)
 

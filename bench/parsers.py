@@ -1,4 +1,4 @@
-"""Print the CPU cost of the parser registry per message: `python scripts/bench_parsers.py [iterations]`.
+"""Print the CPU cost of the parser registry per message: `python -m bench.parsers [iterations]`.
 
 For each built-in parser, one typical payload goes through `registry.run()` (decode, JSON, validation,
 parse, checks) and through `registry.claim()` (topic cache hit, or payload sniffing for the fallbacks).

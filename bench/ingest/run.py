@@ -25,15 +25,7 @@ from pathlib import Path
 from django.db import connection as db
 from django.db.models import Count, Sum
 
-from mqtt_app.ingest.sql import int_array, pg_fetch, table
-from mqtt_app.listener import registry
-from mqtt_app.models import IngestBatch, MqttConnection, MqttTopic, Site, TelemetryReading
-from mqtt_app.services.reconcile import run_reconcile
-
-from .checkpoints import checkpoints
-from .goals import MAX_P99_MS
-from .mix import DEVICES, FORMATS, PROBE_TOPIC, SEQ_BASE
-from .procs import (
+from bench.procs import (
     Children,
     celery_worker,
     cpu_seconds,
@@ -41,8 +33,17 @@ from .procs import (
     mosquitto_binary,
     mosquitto_config,
     pids_by_command,
-    wait,
+    port_open,
+    wait_for,
 )
+from mqtt_app import coordination
+from mqtt_app.ingest.sql import int_array, pg_fetch, table
+from mqtt_app.models import IngestBatch, MqttConnection, MqttTopic, Site, TelemetryReading
+from mqtt_app.services.reconcile import run_reconcile
+
+from .checkpoints import checkpoints
+from .goals import MAX_P99_MS
+from .mix import DEVICES, FORMATS, PROBE_TOPIC, SEQ_BASE
 
 SITE = "bench-ingest"
 PROBES_PER_SECOND = 50
@@ -61,7 +62,7 @@ class IngestBench:
         self.children = Children(self.folder, env | {"MQTT_BENCH_TIMING_LOG": str(self.timing_log)})
         self.port = free_port()
         self.concurrency = concurrency
-        self.redis = registry.connect()
+        self.redis = coordination.connect()
         self.seq = 0
         self.probe = 0
         self.connections: list[int] = []
@@ -88,13 +89,15 @@ class IngestBench:
         self.children.spawn("broker", [mosquitto_binary(), "-c", str(mosquitto_config(self.folder, self.port, True))])
         self.children.spawn("worker", celery_worker("ingest,control", self.concurrency, f"bench-ingest-{self.port}"))
         self.children.spawn("listener", [sys.executable, "manage.py", "mqtt_listener", "--id", "bench-ingest"])
-        wait(lambda: self.redis.exists(registry.listener_key("bench-ingest")), 60, "the listener heartbeat")
+        wait_for(
+            lambda: self.redis.exists(coordination.listener_key("bench-ingest")), 60, what="the listener heartbeat"
+        )
 
     def setup(self, count: int) -> None:
         self.setup_rows(count)
         self.settle()
         run_reconcile()
-        wait(lambda: self._held() == count, 60, f"{count} connections held by the listener", 0.2)
+        wait_for(lambda: self._held() == count, 60, 0.2, what=f"{count} connections held by the listener")
 
     def setup_rows(self, count: int) -> None:
         Site.objects.filter(name=SITE).delete()
@@ -129,7 +132,7 @@ class IngestBench:
         return used
 
     def _held(self) -> int:
-        beat = registry.live_listeners(self.redis).get("bench-ingest") or {}
+        beat = coordination.live_listeners(self.redis).get("bench-ingest") or {}
         held = beat.get("connections", {})
         return sum(1 for cid in self.connections if (held.get(str(cid)) or {}).get("status") == "connected")
 
@@ -158,7 +161,7 @@ class IngestBench:
             [
                 sys.executable,
                 "-m",
-                "mqtt_app.ingest.bench.publisher",
+                "bench.ingest.publisher",
                 "--port",
                 str(self.port),
                 "--rate",
@@ -309,7 +312,7 @@ class IngestBench:
         tag = f"{mode}-{'tuned' if high_rate_broker else 'default'}"
         config = mosquitto_config(self.folder, port, high_rate_broker)
         self.children.spawn(f"broker-{tag}", [mosquitto_binary(), "-c", str(config)])
-        wait(lambda: _port_open(port), 10, "the reference broker")
+        wait_for(lambda: port_open(port), 10, what="the reference broker")
         env_connection = str(self.connections[0]) if self.connections else "0"
         self.children.env["BENCH_CONNECTION_ID"] = env_connection
         subscriber = self.children.spawn(
@@ -317,7 +320,7 @@ class IngestBench:
             [
                 sys.executable,
                 "-m",
-                "mqtt_app.ingest.bench.references",
+                "bench.ingest.references",
                 mode,
                 "--port",
                 str(port),
@@ -334,7 +337,7 @@ class IngestBench:
             [
                 sys.executable,
                 "-m",
-                "mqtt_app.ingest.bench.publisher",
+                "bench.ingest.publisher",
                 "--port",
                 str(port),
                 "--rate",
@@ -447,16 +450,6 @@ def probe_poll(topic_ids: list[int], probe_start: int) -> Callable[[], list[tupl
     )
     params = [int_array(topic_ids), probe_start, SEQ_BASE]
     return lambda: pg_fetch(sql, params)
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def _rate(progress: list[tuple[float, int]], base: int) -> float:

@@ -11,7 +11,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from mqtt_app.ingest.bench.mix import PROBE_TOPIC, SEQ_BASE, check_formats, message
+from bench.ingest.mix import PROBE_TOPIC, SEQ_BASE, check_formats, message
 from tests.helpers import ROOT
 
 
@@ -41,7 +41,7 @@ def test_the_benchmark_publisher_delivers_every_message_at_qos1(broker):
         [
             sys.executable,
             "-m",
-            "mqtt_app.ingest.bench.publisher",
+            "bench.ingest.publisher",
             "--port",
             str(broker.port),
             "--rate",
@@ -77,7 +77,7 @@ def test_the_benchmark_publisher_delivers_every_message_at_qos1(broker):
 def test_a_second_benchmark_on_the_same_redis_refuses_to_start_and_leaves_the_first_ones_rows():
     import os
 
-    from mqtt_app.ingest.bench.run import SITE, IngestBench
+    from bench.ingest.run import SITE, IngestBench
     from mqtt_app.models import Site
 
     first = IngestBench(lambda line: None, 1, dict(os.environ))
@@ -103,7 +103,7 @@ def test_the_latency_poll_sees_each_probe_topics_newest_probes_of_this_phase_onl
 
     from django.db import connection
 
-    from mqtt_app.ingest.bench.run import PROBE_WINDOW, probe_poll
+    from bench.ingest.run import PROBE_WINDOW, probe_poll
     from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading
 
     site = Site.objects.create(name="bench")
@@ -137,7 +137,7 @@ def test_the_benchmark_counts_the_checkpoints_of_postgresql_during_a_phase():
     """A checkpoint's final fsync stalls commits, so each phase reports how many fell in it."""
     from django.db import connection
 
-    from mqtt_app.ingest.bench.checkpoints import checkpoints
+    from bench.ingest.checkpoints import checkpoints
 
     if connection.vendor != "postgresql":
         assert checkpoints() is None
@@ -159,7 +159,7 @@ def test_the_benchmark_counts_the_checkpoints_of_postgresql_during_a_phase():
 def test_the_checkpoint_settings_are_read_from_the_server():
     from django.db import connection
 
-    from mqtt_app.ingest.bench.checkpoints import checkpoint_settings
+    from bench.ingest.checkpoints import checkpoint_settings
 
     if connection.vendor != "postgresql":
         pytest.skip("a PostgreSQL server setting; CI (.ci/run) runs it on PostgreSQL")
@@ -173,7 +173,7 @@ def test_the_checkpoint_settings_are_read_from_the_server():
 
 def test_slow_probes_are_counted_by_the_second_of_the_phase_they_were_published_in():
     """A p99 made by one stall shows as one or two seconds of the phase, to set beside the database's log."""
-    from mqtt_app.ingest.bench.run import slow_seconds
+    from bench.ingest.run import slow_seconds
 
     start = 1_800_000_000.0
     latencies = [(40.0, start), (45.0, start + 0.5), (150.0, start + 12.2), (240.0, start + 12.9)]
@@ -188,7 +188,7 @@ def test_slow_probes_are_counted_by_the_second_of_the_phase_they_were_published_
 
 def test_the_benchmark_worker_sends_task_events_as_the_procfile_worker_does():
     """Its figures are the deployed worker's: with -E (for Flower) in both, or in neither."""
-    from mqtt_app.ingest.bench.procs import celery_worker
+    from bench.procs import celery_worker
 
     procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ": " in line)
     deployed = procfile["worker"].split()
@@ -198,7 +198,7 @@ def test_the_benchmark_worker_sends_task_events_as_the_procfile_worker_does():
 
 
 def test_a_phases_batches_are_reported_by_stage_from_the_workers_timing_lines(tmp_path):
-    from mqtt_app.ingest.bench.run import batch_stages
+    from bench.ingest.run import batch_stages
 
     log = tmp_path / "batch-timing.log"
     lines = [  # received, sent, started, committed: 10 ms batching, 2 ms queue, 20 ms storing; one slow store

@@ -1,4 +1,4 @@
-"""The two reference designs, each a subprocess: `python -m mqtt_app.ingest.bench.references MODE ...`.
+"""The two reference designs, each a subprocess: `python -m bench.ingest.references MODE ...`.
 
 - count: one paho-mqtt subscriber (QoS 1) that only counts: the raw ceiling of this machine and broker.
 - naive: one process whose on_message validates with the parser registry and saves each reading with the

@@ -1,32 +1,34 @@
-"""The listener's batch decoded into plain messages, bad entries skipped.
+"""The ingest batch on the wire: built by the listener (`encode_part`, `encode_batch`), read by the worker
+(`decode_batch`). One format, serialized with msgpack so payloads travel as raw bytes:
 
-The envelope: {"id", "listener", "sent_at", "parts": [part, ...]}, a part per connection the listener holds, or
-{"id", "connection_id", "listener", "messages": [...]}, one connection (what listeners sent before).
-`sent_at` (epoch seconds, when the listener enqueued it) only times the batch's wait in the queue; a batch
-without it, or with something else there, is stored all the same.
-A part's messages come in one of two forms:
-- columns (what the listener sends, serialized with msgpack): {"connection_id", "topics": [str],
-  "payloads": [bytes], "qos": [int], "retain": [bool], "received_at": [float]}, the i-th entry of each list
-  being the i-th message. Cheap to build and to encode on the listener, cheap to read here. A payload may
-  also be a base64 string (a JSON-serialized batch cannot carry bytes);
-- {"connection_id", "messages": [{"topic", "payload" (base64), "qos", "retain", "received_at"}, ...]}: what
-  listeners sent before; a batch queued before an upgrade is still stored.
+    {"id": uuid str, "listener": str, "sent_at": epoch seconds, "parts": [part, ...]}
+    part: {"connection_id": int, "topics": [str], "payloads": [bytes], "qos": [int], "retain": [bool],
+           "received_at": [epoch seconds], "sizes": [int] (only when the listener dropped a payload for its size)}
+
+A part per connection the listener holds; the i-th entry of each column is the i-th message. Columns are cheap to
+build on the listener (list concatenation, nothing per message) and cheap to read here. `sent_at` (when the
+listener enqueued it) only times the batch's wait in the queue: a batch without it is stored all the same. A
+payload over MQTT_MAX_PAYLOAD_BYTES travels as b"" with its received size in `sizes` (counted, never stored).
+
+Decoding checks the envelope strictly (BadBatch: nothing in it can be stored) and each message leniently (a bad
+one is skipped and counted).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import logging
 import math
-import re
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+COLUMNS = ("topics", "payloads", "qos", "retain", "received_at")
 
 
 class BadBatch(ValueError):
@@ -79,7 +81,52 @@ class Batch:
         return cls(batch_id, listener, [Part(connection_id, messages)])
 
 
-def decode_batch(raw: Any) -> Batch:
+# --- encoding (the listener) -------------------------------------------------------------------------------
+def encode_part(
+    connection_id: int,
+    topics: list[str],
+    payloads: list[bytes],
+    qos: list[int],
+    retain: list[bool],
+    received_at: list[float],
+    sizes: list[int] | None = None,
+) -> dict[str, Any]:
+    """One connection's messages in columns (the lists are used as they are: no copy)."""
+    part: dict[str, Any] = {
+        "connection_id": connection_id,
+        "topics": topics,
+        "payloads": payloads,
+        "qos": qos,
+        "retain": retain,
+        "received_at": received_at,
+    }
+    if sizes is not None:
+        part["sizes"] = sizes
+    return part
+
+
+def encode_batch(listener: str, parts: list[dict[str, Any]], batch_id: uuid.UUID | str | None = None) -> dict:
+    """The envelope, stamped with the time it leaves for the queue."""
+    return {"id": str(batch_id or uuid.uuid4()), "listener": listener, "sent_at": time.time(), "parts": parts}
+
+
+def encode_messages(
+    connection_id: int, messages: Sequence[tuple[str, bytes]], *, qos: int = 1, retain: bool = False, at: float
+) -> dict[str, Any]:
+    """`encode_part` for (topic, payload) pairs received a millisecond apart from `at` (tests, tools)."""
+    count = len(messages)
+    return encode_part(
+        connection_id,
+        [topic for topic, _ in messages],
+        [payload for _, payload in messages],
+        [qos] * count,
+        [retain] * count,
+        [at + index / 1000 for index in range(count)],
+    )
+
+
+# --- decoding (the worker) ---------------------------------------------------------------------------------
+def decode_batch(raw: Any) -> Batch:  # noqa: ANN401 - whatever the queue held
     """Check the envelope strictly (raises BadBatch) and each message leniently (a bad one is skipped)."""
     if not isinstance(raw, dict):
         raise BadBatch(f"a batch must be an object, got {type(raw).__name__}")
@@ -87,12 +134,9 @@ def decode_batch(raw: Any) -> Batch:
         batch_id = uuid.UUID(str(raw["id"]))
     except (KeyError, ValueError, TypeError) as exc:
         raise BadBatch(f"a batch needs a uuid 'id': {exc}") from None
-    if "parts" in raw:
-        entries = raw["parts"]
-        if not isinstance(entries, list) or not entries:
-            raise BadBatch("a batch's 'parts' must be a non-empty list")
-    else:
-        entries = [raw]  # the single-connection shape
+    entries = raw.get("parts")
+    if not isinstance(entries, list) or not entries:
+        raise BadBatch("a batch's 'parts' must be a non-empty list")
     batch = Batch(batch_id, str(raw.get("listener", "")), [], _epoch(raw.get("sent_at")))
     by_connection: dict[int, Part] = {}
     for entry in entries:
@@ -101,10 +145,7 @@ def decode_batch(raw: Any) -> Batch:
         if part is None:  # two parts of one connection are merged: its rows are locked and counted once
             part = by_connection[connection_id] = Part(connection_id)
             batch.parts.append(part)
-        if "topics" in entry:
-            _decode_columns(part, entry)
-        else:
-            _decode_messages(part, _messages(entry))
+        _decode_columns(part, entry)
     skipped = sum(part.skipped for part in batch.parts)
     if skipped:
         logger.warning("batch %s: skipped %d malformed entries", batch_id, skipped)
@@ -117,7 +158,7 @@ def _epoch(value: Any) -> float | None:  # noqa: ANN401 - whatever the wire held
     return float(value)
 
 
-def _connection_id(entry: Any) -> int:
+def _connection_id(entry: Any) -> int:  # noqa: ANN401 - whatever the wire held
     if not isinstance(entry, dict):
         raise BadBatch(f"a batch part must be an object, got {type(entry).__name__}")
     try:
@@ -126,95 +167,32 @@ def _connection_id(entry: Any) -> int:
         raise BadBatch(f"a batch needs an integer 'connection_id' in each part: {exc}") from None
 
 
-def _messages(entry: dict) -> list:
-    messages = entry.get("messages")
-    if not isinstance(messages, list):
-        raise BadBatch("a batch needs a 'messages' list (or the message columns) in each part")
-    return messages
-
-
-COLUMNS = ("topics", "payloads", "qos", "retain", "received_at")
-
-
 def _decode_columns(part: Part, entry: dict) -> None:
-    """The column form: checked like the envelope (columns of one length), each message like one entry."""
-    columns = [entry.get(name) for name in COLUMNS]
+    """Columns of one length, checked like the envelope; each message like one entry."""
+    columns: list[Any] = [entry.get(name) for name in COLUMNS]
     if not all(isinstance(column, list) for column in columns):
         raise BadBatch(f"a batch part needs the lists {', '.join(COLUMNS)}")
     if len({len(column) for column in columns}) != 1:
         raise BadBatch("a batch part's message columns differ in length")
-    sizes = entry.get("sizes")
+    sizes: Any = entry.get("sizes")
     if not isinstance(sizes, list) or len(sizes) != len(columns[0]):
         sizes = itertools.repeat(-1)  # the usual case: no payload was dropped by the listener
     stamps: dict[float, datetime] = {}  # one read's messages share their receive time: convert it once
     append = part.messages.append
     for topic, payload, qos, retain, received_at, size in zip(*columns, sizes, strict=False):
+        if type(payload) is not bytes or not valid_topic(topic):
+            part.skipped += 1
+            continue
         try:
-            if type(payload) is not bytes:
-                payload = base64.b64decode(payload, validate=True)
             when = stamps.get(received_at)
             if when is None:
                 when = stamps[received_at] = datetime.fromtimestamp(float(received_at), tz=UTC)
             qos = int(qos)
-        except (TypeError, ValueError, OverflowError, OSError, binascii.Error):
-            part.skipped += 1
-            continue
-        if not valid_topic(topic):
+        except (TypeError, ValueError, OverflowError, OSError):
             part.skipped += 1
             continue
         append(Message(topic, payload, qos, bool(retain), when, size if type(size) is int else -1))
 
 
-def _decode_messages(part: Part, entries: list) -> None:
-    for entry in entries:
-        message = decode_message(entry)
-        if message is None:
-            part.skipped += 1
-        else:
-            part.messages.append(message)
-
-
-def decode_message(entry: Any) -> Message | None:
-    try:
-        topic = entry["topic"]
-        payload = base64.b64decode(entry["payload"], validate=True)
-        received_at = datetime.fromtimestamp(float(entry["received_at"]), tz=UTC)
-        qos = int(entry.get("qos", 0))
-        retain = bool(entry.get("retain", False))
-    except (KeyError, TypeError, ValueError, OverflowError, OSError, binascii.Error):
-        return None
-    if not valid_topic(topic):
-        return None
-    return Message(topic, payload, qos, retain, received_at)
-
-
 def valid_topic(topic: Any) -> bool:  # noqa: ANN401 - whatever the wire held
     return type(topic) is str and bool(topic) and "\x00" not in topic  # MQTT forbids NUL in topic names
-
-
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """What no database text column can hold, replaced by U+FFFD: NUL (PostgreSQL) and lone surrogates (JSON's
-    "\\ud800" decodes to one; UTF-8 cannot encode it). Every string that comes from a payload goes through here."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATES.sub("\ufffd", text)
-    return text
-
-
-def encode_message(topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, received_at: float) -> dict:
-    """The wire form of one message (used by tests and the benchmark; the listener builds the same)."""
-    return {
-        "topic": topic,
-        "payload": base64.b64encode(payload).decode("ascii"),
-        "qos": qos,
-        "retain": retain,
-        "received_at": received_at,
-    }

@@ -3,7 +3,7 @@
 This machine's speed varies from one run to the next by a third or more, so one run proves little. Each run
 gets a new database (autovacuum of an earlier run's rows would land in the timed phases) and is preceded by
 a fixed CPU loop, printed beside its figures, so that a slow run can be told from a slow change.
-Used by `scripts/bench_ingest_runs.py`; the table is built by `summarise` from each run's SUMMARY line.
+Used by `python -m bench.ingest_runs`; the table is built by `summarise` from each run's SUMMARY line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import timeit
 from collections.abc import Iterable
 from typing import Any
 
-PROCESSES = ("listener", "worker", "redis", "database")  # the issue's goal counts these four
+PROCESSES = ("listener", "worker", "redis", "database")  # the CPU goal counts these four
 
 
 class RunFailed(RuntimeError):
@@ -22,7 +22,7 @@ class RunFailed(RuntimeError):
 
 
 def machine_loop_us() -> float:
-    """Best of five: µs for `sum(range(1000))`, the probe the README quotes beside its figures."""
+    """Best of five: µs for `sum(range(1000))`, the probe docs/benchmarks.md quotes beside its figures."""
     return min(timeit.repeat("sum(range(1000))", number=20_000, repeat=5)) / 20_000 * 1e6
 
 

@@ -28,13 +28,12 @@ from pathlib import Path
 
 from django.conf import settings
 
-from mqtt_app.ingest.bench.procs import celery_worker, cpu_seconds, free_port, mosquitto_binary, wait
-from mqtt_app.listener import registry
+from bench.procs import ROOT, celery_worker, cpu_seconds, free_port, mosquitto_binary, wait_for
+from mqtt_app import coordination
 from mqtt_app.models import ConnectionStatus, MqttConnection, Site
 from mqtt_app.services.control import set_active
 from mqtt_app.services.reconcile import run_reconcile
 
-ROOT = Path(__file__).resolve().parents[2]
 SITE = "bench-lifecycle"
 
 
@@ -53,7 +52,7 @@ class Bench:
         self.folder = Path(tempfile.mkdtemp(prefix="mqttmon-bench-"))
         self.processes: dict[str, subprocess.Popen] = {}
         self.port = free_port()
-        self.redis = registry.connect()
+        self.redis = coordination.connect()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     # --- processes ---------------------------------------------------------------------------------
@@ -78,7 +77,7 @@ class Bench:
 
     def start_listener(self, listener_id: str) -> subprocess.Popen:
         process = self.spawn(listener_id, [sys.executable, "manage.py", "mqtt_listener", "--id", listener_id])
-        wait(lambda: self.redis.exists(registry.listener_key(listener_id)), 60, f"listener {listener_id}")
+        wait_for(lambda: self.redis.exists(coordination.listener_key(listener_id)), 60, what=f"listener {listener_id}")
         return process
 
     def stop_all(self) -> None:
@@ -112,7 +111,7 @@ class Bench:
 
     def held_connected(self, listener_id: str, ids: list[int] | None = None) -> int:
         """How many connections (of `ids`, or all) the listener's last heartbeat reports connected."""
-        beat = registry.live_listeners(self.redis).get(listener_id) or {}
+        beat = coordination.live_listeners(self.redis).get(listener_id) or {}
         held = beat.get("connections", {})
         keys = [str(i) for i in ids] if ids is not None else list(held)
         return sum(1 for key in keys if (held.get(key) or {}).get("status") == "connected")
@@ -124,15 +123,15 @@ class Bench:
         samples = []
         for _ in range(self.trials):
             set_active([pk], False)
-            wait(lambda: MqttConnection.objects.get(pk=pk).status == ConnectionStatus.STOPPED, 30, "stopped")
+            wait_for(lambda: MqttConnection.objects.get(pk=pk).status == ConnectionStatus.STOPPED, 30, what="stopped")
             started = time.monotonic()
             set_active([pk], True)
-            wait(lambda: self.connected_in_db([pk]), 30, "connected", interval=0.005)
+            wait_for(lambda: self.connected_in_db([pk]), 30, 0.005, what="connected")
             samples.append(time.monotonic() - started)
         samples.sort()
         self.out(
             f"start-to-connected ({self.trials} trials): p50 {statistics.median(samples):.3f} s, "
-            f"max {samples[-1]:.3f} s (goal p50 < 1.5 s, seed limit 30 s)"
+            f"max {samples[-1]:.3f} s (goal p50 < 1.5 s, limit 30 s)"
         )
 
     def reconcile_times(self) -> None:
@@ -144,11 +143,11 @@ class Bench:
         self.out(
             f"reconcile with {total} connections: first assignment {first['seconds']:.3f} s "
             f"({first['status_changes']} status changes); steady cycle median {statistics.median(steady):.3f} s"
-            f" (goal < 0.5 s, seed limit 5 s)"
+            f" (goal < 0.5 s, limit 5 s)"
         )
 
     def listener_footprint(self, listener_id: str) -> None:
-        wait(lambda: self.held_connected(listener_id) >= self.count, 180, f"{self.count} connected")
+        wait_for(lambda: self.held_connected(listener_id) >= self.count, 180, what=f"{self.count} connected")
         waited = time.monotonic() - self.assigned_at
         pid = self.processes[listener_id].pid
         time.sleep(10.0)  # let the connect burst (a thousand status tasks) settle before sampling idle CPU
@@ -172,13 +171,13 @@ class Bench:
         ours = {str(pk) for pk in MqttConnection.objects.filter(site__name=SITE).values_list("pk", flat=True)}
         mine = [
             int(cid)
-            for cid, owner in registry.read_assignments(self.redis).items()
+            for cid, owner in coordination.read_assignments(self.redis).items()
             if owner == second and str(cid) in ours
         ]
-        wait(lambda: self.held_connected(second, mine) >= len(mine), 120, "the new listener's share")
+        wait_for(lambda: self.held_connected(second, mine) >= len(mine), 120, what="the new listener's share")
         doomed_ids = [
             cid
-            for cid, owner in registry.read_assignments(self.redis).items()
+            for cid, owner in coordination.read_assignments(self.redis).items()
             if owner == "bench-L1" and str(cid) in ours
         ]
         stop = threading.Event()
@@ -187,7 +186,7 @@ class Bench:
         killed = time.monotonic()
         ticker.start()
         os.killpg(self.processes["bench-L1"].pid, signal.SIGKILL)
-        wait(lambda: self.held_connected(second, doomed_ids) == len(doomed_ids), 300, "failover", interval=0.1)
+        wait_for(lambda: self.held_connected(second, doomed_ids) == len(doomed_ids), 300, 0.1, what="failover")
         took = time.monotonic() - killed
         stop.set()
         self.out(

@@ -17,7 +17,7 @@ MQTT_ACK_WINDOW = int(os.environ.get("MQTT_ACK_WINDOW", "1000"))
 MQTT_LISTENER_MAX_BUFFER = int(os.environ.get("MQTT_LISTENER_MAX_BUFFER", str(max(20_000, 20 * MQTT_ACK_WINDOW))))
 
 # Celery's Django fixup closes the database connection before and after every task unless this is set: a
-# new PostgreSQL connection (and server backend) per batch. Measured per 6-message task: see the report.
+# new PostgreSQL connection (and server backend) per batch.
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 
 # Figures for production: DEBUG on wraps every query in Django's recording cursor (CPU and memory per query).

@@ -1,4 +1,4 @@
-"""The listener's CPU per received message, alone: `python scripts/bench_listener.py [--connections 1,10] ...`.
+"""The listener's CPU per received message, alone: `python -m bench.listener [--connections 1,10] ...`.
 
 A private Mosquitto, the benchmark's pre-encoding QoS 1 publisher (another process: its CPU is not counted),
 and this process as the listener: the real `ListenerService` (reader, batcher, acks, Celery sends into
@@ -24,13 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mqtt_app.ingest.bench.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.ingest.settings")
 
 import django  # noqa: E402
 
 django.setup()
 
-from mqtt_app.ingest.bench.procs import free_port, mosquitto_binary, mosquitto_config, wait  # noqa: E402
+from bench.procs import free_port, mosquitto_binary, mosquitto_config, wait_for  # noqa: E402
 from mqtt_app.listener.client import ConnectionSpec  # noqa: E402
 from mqtt_app.listener.service import ListenerService  # noqa: E402
 
@@ -62,14 +62,14 @@ def scenario(port: int, count: int, rate: float, seconds: float, profile: str | 
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
-    wait(lambda: all(c.paho.is_connected() for c in service.clients.values()), 20, "connected", 0.05)
+    wait_for(lambda: all(c.paho.is_connected() for c in service.clients.values()), 20, 0.05, what="connected")
     time.sleep(0.5)  # subscriptions
     published = int(rate * seconds)
     expected = published * count
     base = service.batcher.stats["messages"]
     cpu0, t0 = cpu(), time.monotonic()
     publisher = subprocess.Popen(
-        [sys.executable, "-m", "mqtt_app.ingest.bench.publisher", "--port", str(port), "--rate", str(rate)]
+        [sys.executable, "-m", "bench.ingest.publisher", "--port", str(port), "--rate", str(rate)]
         + ["--count", str(published), "--start-seq", "0", "--probe-every", "0", "--probe-start", "0"]
         + ["--client-id", f"bench-pub-{count}"],
         cwd=ROOT,

@@ -3,14 +3,14 @@
 A checkpoint's final fsync of the data files holds back the commits waiting for their WAL fsync (measured
 here: 250-400 ms with the sessions' backend_flush_after off, 150-180 ms with DB_BACKEND_FLUSH_AFTER's 256 kB),
 so a half phase's p99 depends on whether one fell in it. `checkpoint_settings` and
-`checkpoint_note` take any DB-API cursor: `scripts/bench_ingest_runs.py` uses them without Django.
+`checkpoint_note` take any DB-API cursor: `python -m bench.ingest_runs` uses them without Django.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# The README's PostgreSQL settings for a high-rate site ("PostgreSQL of high-rate sites"): with the default
+# The PostgreSQL settings for a high-rate site (docs/tuning.md): with the default
 # max_wal_size of 1 GB this pipeline's WAL brings a checkpoint every 15-30 s at its maximum, and each one's
 # final fsync stalls commits (above); a half phase's p99 then measures such a stall.
 HIGH_RATE_MAX_WAL_MB, HIGH_RATE_CHECKPOINT_TIMEOUT_S = 8192, 900
@@ -28,9 +28,9 @@ def checkpoint_note(settings: dict[str, int]) -> str:
     wal, timeout = settings["max_wal_size_mb"], settings["checkpoint_timeout_s"]
     line = f"PostgreSQL: max_wal_size {wal:,} MB, checkpoint_timeout {timeout:,} s"
     if wal >= HIGH_RATE_MAX_WAL_MB and timeout >= HIGH_RATE_CHECKPOINT_TIMEOUT_S:
-        return f"{line} (the README's settings for a high-rate site)"
+        return f"{line} (the settings of docs/tuning.md for a high-rate site)"
     return (
-        f"{line}: below the README's settings for a high-rate site ({HIGH_RATE_MAX_WAL_MB:,} MB, "
+        f"{line}: below the settings of docs/tuning.md for a high-rate site ({HIGH_RATE_MAX_WAL_MB:,} MB, "
         f"{HIGH_RATE_CHECKPOINT_TIMEOUT_S:,} s). Checkpoints may fall in the phases (see their `checkpoints`), "
         "and each one's final fsync stalls commits: a half phase's p99 then measures that stall"
     )

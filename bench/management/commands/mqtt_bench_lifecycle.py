@@ -1,4 +1,4 @@
-"""`python manage.py mqtt_bench_lifecycle [--connections 1000] [--trials 20]`: lifecycle figures (see bench.py)."""
+"""`python manage.py mqtt_bench_lifecycle [--connections 1000] [--trials 20]`: see bench/lifecycle.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, connections: int, trials: int, skip_failover: bool, **options) -> None:
         require_migrated()
-        from mqtt_app.listener.bench import Bench
+        from bench.lifecycle import Bench
 
         bench = Bench(connections, trials, self.stdout.write)
         try:

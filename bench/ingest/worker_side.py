@@ -13,8 +13,8 @@ from django.test.utils import override_settings
 
 from mqtt_app.events import StatsEvent, broadcast, connection_group
 from mqtt_app.ingest import live
-from mqtt_app.ingest.decode import Batch, Message
 from mqtt_app.ingest.service import store_batch
+from mqtt_app.ingest.wire import Batch, Message
 
 from .mix import message
 

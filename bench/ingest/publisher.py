@@ -1,4 +1,4 @@
-"""A cheap steady-rate QoS 1 publisher: `python -m mqtt_app.ingest.bench.publisher --port P --rate R ...`.
+"""A cheap steady-rate QoS 1 publisher: `python -m bench.ingest.publisher --port P --rate R ...`.
 
 Why not paho: a Python paho publisher costs ~65 µs of CPU per QoS 1 message and would be the benchmark's
 limit. This one pre-encodes every PUBLISH packet before the clock starts, then writes them in time-sliced

@@ -7,7 +7,7 @@ a MutationObserver in the page records when each value reaches the DOM. Latency 
 the first one (the server sends at most MQTT_LIVE_READINGS_PER_SECOND updates per topic, so every screen
 update is measured, not every message).
 
-    .venv/bin/python scripts/bench_ui_latency.py [--rates 10,1000] [--seconds 10] [--redis-db 5]
+    .venv/bin/python -m bench.ui_latency [--rates 10,1000] [--seconds 10] [--redis-db 5]
 """
 
 from __future__ import annotations
@@ -47,8 +47,7 @@ def environment(tmp: Path, redis_db: int, database_url: str) -> dict[str, str]:
 
 
 def start_stack(tmp: Path, env: dict[str, str]) -> tuple[list, object, int]:
-    from tests.brokers import MosquittoBroker
-    from tests.helpers import Process, celery_bin, free_port, manage_py, port_open, wait_for
+    from faults.procs import MosquittoBroker, Process, celery_bin, free_port, manage_py, port_open, wait_for
 
     broker = MosquittoBroker(tmp / "broker")
     broker.start()
@@ -134,9 +133,9 @@ def run(args: argparse.Namespace) -> None:
     import redis
     from django.core.management import call_command
 
+    from faults.procs import wait_for
     from mqtt_app.models import MqttConnection, MqttTopic
     from tests.browser_fixtures import CHROMIUM_ARGS, chromium_path
-    from tests.helpers import wait_for
 
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     call_command("migrate", verbosity=0)

@@ -1,4 +1,4 @@
-"""`scripts/bench_ingest_runs.py`: several benchmark runs summed up in one table; loss is never hidden."""
+"""`python -m bench.ingest_runs`: several benchmark runs summed up in one table; loss is never hidden."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mqtt_app.ingest.bench.repeat import RunFailed, summarise, summary_of
+from bench.ingest.repeat import RunFailed, summarise, summary_of
 from tests.helpers import ROOT
 
 
@@ -54,7 +54,7 @@ def test_the_table_lists_every_run_with_its_median_and_counts_what_was_lost():
 
 def test_the_script_refuses_a_database_it_must_not_drop():
     done = subprocess.run(
-        [sys.executable, "scripts/bench_ingest_runs.py", "--database", "postgres://postgres@127.0.0.1/mqttmon"],
+        [sys.executable, "-m", "bench.ingest_runs", "--database", "postgres://postgres@127.0.0.1/mqttmon"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,36 +1,22 @@
-"""Child processes of the benchmark and CPU accounting from /proc (a process and all its descendants)."""
+"""Child processes of the benchmarks and CPU accounting from /proc (a process and all its descendants). The
+helpers tests use too (wait_for, free_port, mosquitto_binary, ...) come from faults/procs.py."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
+from faults.procs import ROOT, celery_bin, free_port, mosquitto_binary, port_open, wait_for
+
+__all__ = [
+    "ROOT", "Children", "celery_worker", "cpu_seconds", "free_port", "mosquitto_binary", "mosquitto_config",
+    "pids_by_command", "port_open", "session_pids", "wait_for",
+]  # fmt: skip
+
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
 
 def cpu_seconds(pids: list[int], reaped: bool = False) -> float:
@@ -112,7 +98,7 @@ class Children:
 
 
 def mosquitto_config(folder: Path, port: int, high_rate: bool) -> Path:
-    """A private broker; `high_rate` lifts the per-client limits a high-rate site needs (see the README)."""
+    """A private broker; `high_rate` lifts the per-client limits a high-rate site needs (docs/benchmarks.md)."""
     lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
     if high_rate:
         lines += ["max_inflight_messages 1000", "max_queued_messages 1000000", "max_queued_bytes 0"]
@@ -126,10 +112,5 @@ def mosquitto_config(folder: Path, port: int, high_rate: bool) -> Path:
 def celery_worker(queues: str, concurrency: int, name: str) -> list[str]:
     """The command line of a benchmark's Celery worker (this virtualenv's celery, quiet, no cluster chatter).
     With task events on (-E) like the Procfile's worker, so the figures include what Flower's events cost."""
-    celery = str(Path(sys.executable).with_name("celery"))
-    return [celery, "-A", "project", "worker", "-E", "-Q", queues, "--concurrency", str(concurrency),
+    return [celery_bin(), "-A", "project", "worker", "-E", "-Q", queues, "--concurrency", str(concurrency),
             "--without-gossip", "--without-mingle", "-n", f"{name}@%h", "-l", "WARNING"]  # fmt: skip
-
-
-def mosquitto_binary() -> str:
-    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -1,4 +1,5 @@
-"""The listener registry in Redis: the one place that names its keys (see the brief's contract).
+"""The listeners' coordination state in Redis, shared by listeners, reconciliation, health and metrics: the one
+place that names its keys.
 
 P = settings.REDIS_KEY_PREFIX
 - `P:listener:<id>`         JSON heartbeat of a live listener, expires after MQTT_LISTENER_TTL seconds;

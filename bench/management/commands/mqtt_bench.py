@@ -1,4 +1,4 @@
-"""`python manage.py mqtt_bench`: the ingestion benchmark (see mqtt_app/ingest/bench/run.py). Prints figures."""
+"""`python manage.py mqtt_bench`: the ingestion benchmark (see bench/ingest/run.py). Prints figures."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import resource
 from django.core.management.base import BaseCommand
 from django.db import connection as db
 
-from mqtt_app.ingest.bench.checkpoints import checkpoint_note, checkpoint_settings
-from mqtt_app.ingest.bench.goals import goals_table
-from mqtt_app.ingest.bench.run import IngestBench
+from bench.ingest.checkpoints import checkpoint_note, checkpoint_settings
+from bench.ingest.goals import goals_table
+from bench.ingest.run import IngestBench
 from mqtt_app.management.migrated import require_migrated
 
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         require_migrated()
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "mqtt_app.ingest.bench.settings"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "bench.ingest.settings"}
         bench = IngestBench(self.stdout.write, options["concurrency"], env)
         try:
             if options["worker_only"]:
@@ -70,7 +70,7 @@ class Command(BaseCommand):
             self.stdout.write(f"logs: {bench.folder}")
 
     def worker_only(self, bench: IngestBench) -> None:
-        from mqtt_app.ingest.bench.worker_side import measure
+        from bench.ingest.worker_side import measure
 
         bench.setup_rows(1)
         self.stdout.write(json.dumps(measure(bench.connections[0]), indent=1))

@@ -1,6 +1,6 @@
 """Run `manage.py mqtt_bench` several times, each on a freshly created database, and print one table.
 
-    python scripts/bench_ingest_runs.py --runs 3 [--database postgres://postgres@127.0.0.1:5432/mqttmon_bench]
+    python -m bench.ingest_runs --runs 3 [--database postgres://postgres@127.0.0.1:5432/mqttmon_bench]
         [-- <mqtt_bench options; default: --connections 1,10 --rate 60000 --duration 8>]
 
 The database is DROPPED and created again before each run, so its name must contain "bench". Exits 1 when a
@@ -20,9 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mqtt_app.ingest.bench.checkpoints import checkpoint_note, checkpoint_settings  # noqa: E402
-from mqtt_app.ingest.bench.goals import goals_over_runs  # noqa: E402
-from mqtt_app.ingest.bench.repeat import RunFailed, machine_loop_us, summarise, summary_of  # noqa: E402
+from bench.ingest.checkpoints import checkpoint_note, checkpoint_settings  # noqa: E402
+from bench.ingest.goals import goals_over_runs  # noqa: E402
+from bench.ingest.repeat import RunFailed, machine_loop_us, summarise, summary_of  # noqa: E402
 
 DEFAULT_BENCH = ["--connections", "1,10", "--rate", "60000", "--duration", "8"]
 

@@ -3,8 +3,8 @@ subscriber against the reference machine's (41,000 msg/s at 18 µs a message).""
 
 from __future__ import annotations
 
-from mqtt_app.ingest.bench.checkpoints import checkpoint_note
-from mqtt_app.ingest.bench.goals import goals_over_runs, goals_table, verdicts
+from bench.ingest.checkpoints import checkpoint_note
+from bench.ingest.goals import goals_over_runs, goals_table, verdicts
 
 
 def _phase(name: str, rate: float, p99: float, cpu: float, lost: int = 0, duplicated: int = 0) -> dict:
@@ -119,12 +119,15 @@ def test_half_load_latency_is_judged_only_when_the_max_phase_found_the_maximum()
     )
 
 
-def test_the_run_says_whether_postgresql_has_the_readmes_checkpoint_settings_for_a_high_rate_site():
+def test_the_run_says_whether_postgresql_has_the_checkpoint_settings_for_a_high_rate_site():
     stock = checkpoint_note({"max_wal_size_mb": 1024, "checkpoint_timeout_s": 300})
-    assert stock.startswith("PostgreSQL: max_wal_size 1,024 MB, checkpoint_timeout 300 s: below the README's")
+    assert stock.startswith(
+        "PostgreSQL: max_wal_size 1,024 MB, checkpoint_timeout 300 s: below the settings of docs/tuning.md"
+    )
     assert "a half phase's p99 then measures that stall" in stock
     assert "below" in checkpoint_note({"max_wal_size_mb": 8192, "checkpoint_timeout_s": 300})  # both count
     tuned = checkpoint_note({"max_wal_size_mb": 8192, "checkpoint_timeout_s": 900})
     assert tuned == (
-        "PostgreSQL: max_wal_size 8,192 MB, checkpoint_timeout 900 s (the README's settings for a high-rate site)"
+        "PostgreSQL: max_wal_size 8,192 MB, checkpoint_timeout 900 s "
+        "(the settings of docs/tuning.md for a high-rate site)"
     )

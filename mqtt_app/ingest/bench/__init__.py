@@ -1,1 +1,0 @@
-"""The ingestion benchmark behind `python manage.py mqtt_bench` (see run.py)."""
