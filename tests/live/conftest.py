@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.conftest import connection, make_batch  # noqa: F401 - fixtures and helper shared with ingest
+from tests.ingest.batches import make_batch
 
-__all__ = ["connection", "make_batch"]
+__all__ = ["make_batch"]
+
+
+@pytest.fixture
+def connection(db):
+    from mqtt_app.models import MqttConnection, Site
+
+    site = Site.objects.create(name="Plant")
+    return MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
 
 
 @pytest.fixture(autouse=True)
