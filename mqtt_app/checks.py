@@ -32,11 +32,12 @@ def check_mqtt_settings(app_configs, **kwargs):  # noqa: ANN001 - Django's signa
                 id="mqtt.E002",
             )
         )
-    if not settings.DEBUG and not settings.FLOWER_BASIC_AUTH:
+    if not settings.DEBUG and not (settings.FLOWER_BASIC_AUTH or settings.FLOWER_AUTH_PROVIDER):
         errors.append(
             Error(
-                "FLOWER_BASIC_AUTH must be set when DEBUG is off (Flower must not be open to anyone).",
-                hint="Set FLOWER_BASIC_AUTH=user:password.",
+                "FLOWER_BASIC_AUTH (or FLOWER_AUTH_PROVIDER) must be set when DEBUG is off (Flower must not be open "
+                "to anyone).",
+                hint="Set FLOWER_BASIC_AUTH=user:password, or Flower's OAuth settings with FLOWER_AUTH_PROVIDER.",
                 id="mqtt.E003",
             )
         )

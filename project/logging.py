@@ -65,5 +65,6 @@ def build_logging(*, log_dir: Path, level: str, json_lines: bool, max_bytes: int
             "django": {"level": level},
             "celery": {"level": level},
             "paho": {"level": "WARNING"},
+            "axes": {"level": "WARNING"},  # one INFO line per login attempt otherwise
         },
     }

@@ -24,7 +24,7 @@ from mqtt_app.services import dead_letters as service
 from . import auth
 from .errors import ApiError
 from .pagination import PageParams, filter_by, page_of, paginate
-from .schemas import ERRORS_READ, ERRORS_WRITE, Out
+from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["dead letters"], auth=auth.readers())
@@ -67,7 +67,7 @@ class DeadLetterFilters(Schema):
     error_kind: str | None = None
 
 
-class ReplayIn(Schema):
+class ReplayIn(In):
     ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_REPLAY_IDS, description="Dead letter ids.")
 
 

@@ -49,7 +49,7 @@ def test_debug_is_off_unless_set():
 def test_debug_off_without_flower_auth_fails_the_system_check():
     result = run_check(**PRODUCTION)
     assert result.returncode != 0
-    assert "FLOWER_BASIC_AUTH must be set" in result.stderr
+    assert "FLOWER_BASIC_AUTH (or FLOWER_AUTH_PROVIDER) must be set" in result.stderr
 
 
 def test_debug_off_with_every_required_setting_passes():
