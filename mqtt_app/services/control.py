@@ -27,7 +27,6 @@ def set_active(connection_ids: Iterable[int], active: bool) -> int:
         rows = MqttConnection.objects.filter(pk__in=list(connection_ids)).exclude(is_active=active)
         ids = list(rows.values_list("pk", flat=True))
         changed = rows.filter(pk__in=ids).update(is_active=active)
-        request_reconcile()
-        if ids:
-            transaction.on_commit(lambda: broadcast_statuses(ids), robust=True)
+        # One callback: the broadcast (never raises), then the reconcile request (sent at once after commit).
+        transaction.on_commit(lambda: (broadcast_statuses(ids), request_reconcile()), robust=True)
     return changed
