@@ -10,9 +10,18 @@ from mqtt_app.events import connection_group
 from mqtt_app.ingest import live
 from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import MqttTopic
+from tests.helpers import wait_for
 from tests.ingest.batches import make_batch
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _held_back_events_sent():
+    """A test's held-back events go out up to a second after it: wait for them, or the next test, whose rolled
+    back ids repeat on SQLite, would receive them."""
+    yield
+    wait_for(lambda: not live._coalescer.scheduled, timeout=5, what="the held-back events to be sent")
 
 
 def subscribe(connection_id: int) -> str:

@@ -25,11 +25,15 @@ def connection(db):
 def _fresh_live_state(monkeypatch):
     """Per-process memory of the live events starts empty: rolled-back tests reuse ids."""
     from mqtt_app.ingest import live
+    from tests.helpers import wait_for
 
     monkeypatch.setattr(live, "_coalescer", live.Coalescer())
     monkeypatch.setattr(live, "_topics", live.TopicStream())
     monkeypatch.setattr(live, "_rates", live.RateMeter())
     monkeypatch.setattr(live, "_watchers", live.Watchers())
+    yield
+    # Held-back events go out up to a second after the test: the next one (same ids on SQLite) must not get them.
+    wait_for(lambda: not live._coalescer.scheduled, timeout=5, what="the held-back events to be sent")
 
 
 class PrivateRedis:
