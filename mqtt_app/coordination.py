@@ -103,7 +103,7 @@ def claim_failover(client: redis_lib.Redis, dead: set[str], ttl: float) -> bool:
 
 # --- assignments ------------------------------------------------------------------------------------
 def read_assignments(client: redis_lib.Redis) -> dict[int, str]:
-    return {int(k): v.decode() for k, v in client.hgetall(assignments_key()).items()}
+    return {int(k): v.decode() if isinstance(v, bytes) else v for k, v in client.hgetall(assignments_key()).items()}
 
 
 def assigned_to(client: redis_lib.Redis, listener_id: str) -> set[int]:

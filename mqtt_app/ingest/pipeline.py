@@ -41,7 +41,7 @@ def log_timing(batch: Batch, started: float, committed: float) -> None:
     """Epoch seconds of a stored batch's milestones: its oldest message's receipt by the listener, its send to
     the queue (`sent_at`, "-" from a listener that does not say), this task's start, and the commit. Their
     differences: the listener's batching, the wait in the queue, the storing."""
-    received = [part.received_range[0] for part in batch.parts if part.messages]
+    received = [span[0] for part in batch.parts if (span := part.received_range)]
     if not received:
         return  # every entry was malformed: nothing was received to time
     first = min(received).timestamp()

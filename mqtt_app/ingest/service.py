@@ -235,7 +235,7 @@ def _count_postgresql(counts: list[tuple[int, int, datetime | None]]) -> dict[in
 
 
 def _count_one(connection_id: int, count: int, newest: datetime | None) -> int | None:
-    newest = connection.ops.adapt_datetimefield_value(newest)
+    when = connection.ops.adapt_datetimefield_value(newest)
     sql = (
         f"UPDATE {table(MqttConnection)} SET messages_received = messages_received + %s, "  # noqa: S608
         "last_message_at = CASE WHEN %s IS NULL THEN last_message_at "
@@ -243,7 +243,7 @@ def _count_one(connection_id: int, count: int, newest: datetime | None) -> int |
         "WHERE id = %s RETURNING messages_received"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [count, newest, newest, newest, connection_id])
+        cursor.execute(sql, [count, when, when, when, connection_id])
         row = cursor.fetchone()
     return None if row is None else row[0]
 

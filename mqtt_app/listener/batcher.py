@@ -74,9 +74,17 @@ class Chunk:
         return self._part(slice(None, n)), self._part(slice(n, None))
 
     def _part(self, part: slice) -> Chunk:
-        columns = (self.topics, self.payloads, self.qos, self.retain, self.mids)
         sizes = None if self.sizes is None else self.sizes[part]
-        return Chunk(self.generation, self.received_at, *(column[part] for column in columns), sizes)
+        return Chunk(
+            self.generation,
+            self.received_at,
+            self.topics[part],
+            self.payloads[part],
+            self.qos[part],
+            self.retain[part],
+            self.mids[part],
+            sizes,
+        )
 
     def nbytes(self) -> int:
         return sum(map(len, self.payloads))

@@ -100,7 +100,7 @@ class ConnectionClient:
     def __init__(self, spec: ConnectionSpec, host: Host) -> None:
         self.spec = spec
         self.host = host
-        self.status = ConnectionStatus.STARTING
+        self.status: str = ConnectionStatus.STARTING
         self.detail = ""
         self.generation = 0  # bumped on every successful connect; acks from an older one are dropped
         # Redelivery without duplicates: packet ids of messages handed to the queue whose PUBACK could not be sent
@@ -353,6 +353,6 @@ def _configure_tls(client: mqtt.Client, spec: ConnectionSpec) -> None:
         )
         client.tls_insecure_set(spec.tls_insecure)
     finally:
-        for path in paths.values():
-            if path:
-                os.unlink(path)
+        for written in paths.values():
+            if written:
+                os.unlink(written)

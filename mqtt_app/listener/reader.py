@@ -232,9 +232,12 @@ class ReaderClient(mqtt.Client):
 
     def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
         # We register no per-topic callbacks: skip paho's topic matcher.
+        callback = self.on_message
+        if callback is None:
+            return
         with self._in_callback_mutex:
             try:
-                self.on_message(self, self._userdata, message)
+                callback(self, self._userdata, message)
             except Exception:  # noqa: BLE001 - one bad message must not break the connection
                 logger.exception("error handling a message on %s", self._client_id)
 

@@ -52,7 +52,8 @@ def load_specs(ids: set[int]) -> dict[int, ConnectionSpec]:
 def spec_from(row: tuple) -> ConnectionSpec:
     pk, host, port, protocol, keepalive, client_id, *rest, topics = row
     subscriptions = tuple((str(item["filter"]), int(item.get("qos", 1))) for item in topics or [])
-    return ConnectionSpec(pk, host, port, protocol, keepalive, client_id or f"mqttmon-{pk}", *rest, subscriptions)
+    fields: tuple[Any, ...] = (pk, host, port, protocol, keepalive, client_id or f"mqttmon-{pk}", *rest, subscriptions)
+    return ConnectionSpec(*fields)
 
 
 class SpecCache:
