@@ -11,7 +11,7 @@ import redis as redis_lib
 from django.conf import settings
 
 from tests.brokers import MosquittoBroker
-from tests.helpers import Process, wait_for, worker_command
+from tests.helpers import Process, wait_for, worker_answers, worker_command
 
 pytest_plugins = ["tests.browser_fixtures"]
 
@@ -105,16 +105,9 @@ def celery_worker_process(process_env, tmp_path):
     )
     from project.celery import app
 
-    wait_for(lambda: _worker_answers(app), timeout=30, what="the Celery worker to answer a ping")
+    wait_for(lambda: worker_answers(app), timeout=30, what="the Celery worker to answer a ping")
     yield worker
     worker.stop()
-
-
-def _worker_answers(app) -> bool:  # noqa: ANN001
-    try:
-        return bool(app.control.ping(timeout=0.5))
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,19 @@ the same), re-exported here under the names the tests have always imported."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from faults.procs import ROOT, Process, celery_bin, free_port, manage_py, port_open, wait_for, worker_command
 
-__all__ = ["ROOT", "Process", "celery_bin", "free_port", "manage_py", "port_open", "wait_for", "worker_command"]
+__all__ = [
+    "ROOT", "Process", "celery_bin", "free_port", "manage_py", "port_open", "wait_for", "worker_answers",
+    "worker_command",
+]  # fmt: skip
+
+
+def worker_answers(app: Any) -> bool:  # noqa: ANN401 - a Celery app
+    """Whether a worker of `app`'s broker answers a ping (False while none is up yet)."""
+    try:
+        return bool(app.control.ping(timeout=0.5))
+    except Exception:  # noqa: BLE001 - not up yet
+        return False

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _worker_answers
-from tests.helpers import Process, free_port, port_open, wait_for, worker_command
+from tests.brokers_suite.amqp import start_amqp_worker
+from tests.helpers import Process, free_port, port_open, wait_for
 
 
 @pytest.fixture
@@ -24,17 +24,6 @@ def amqp_app(amqp_broker_url):
     app.conf.update(broker_url=amqp_broker_url, **amqp_settings())
     yield app
     app.close()
-
-
-def start_amqp_worker(app, url: str, env: dict[str, str], log: Path, name: str = "amqp@%h") -> Process:  # noqa: ANN001
-    """A real `celery worker` consuming every queue of this product from RabbitMQ at `url`, answering pings."""
-    worker = Process(worker_command(name), env={**env, "CELERY_BROKER_URL": url}, log_path=log)
-    try:
-        wait_for(lambda: _worker_answers(app), timeout=60, what="the worker on RabbitMQ to answer a ping")
-    except AssertionError:
-        worker.stop()
-        raise AssertionError(worker.output()[-3000:]) from None
-    return worker
 
 
 @pytest.fixture

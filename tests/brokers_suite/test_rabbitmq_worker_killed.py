@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mqtt_app.models import MqttConnection, Site, TelemetryReading
-from tests.brokers_suite.conftest import start_amqp_worker
+from tests.brokers_suite.amqp import start_amqp_worker
 from tests.helpers import wait_for
 from tests.ingest.batches import make_batch
 
