@@ -21,9 +21,11 @@ cannot join its groups when it connects (Redis down) is closed with 1013 (try ag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
+import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -46,6 +48,8 @@ MAX_MESSAGE_BYTES = 4096
 MAX_TOPICS = 20  # per connection subscription: a page shows one topic, a comparison a few
 LAYER_ERRORS = (RedisError, OSError)
 LAYER_RETRY = (0.25, 0.5, 1.0, 2.0)  # seconds between probes of a lost channel layer, then the last again
+
+_open_sockets: weakref.WeakSet[EventsConsumer] = weakref.WeakSet()  # this process's, told when the layer is lost
 
 
 class BadRequest(ValueError):
@@ -136,6 +140,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "ready", "connections": len(events)})
 
     async def disconnect(self, code: int) -> None:
+        _open_sockets.discard(self)
         if not getattr(self, "joined_status", False):
             return
         try:
@@ -148,23 +153,47 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     def groups_joined(self) -> set[str]:
         groups = {STATUS_GROUP}
-        for connection_id, events in self.subscriptions.items():
+        for connection_id, events in getattr(self, "subscriptions", {}).items():
             groups |= groups_of(connection_id, events, self.topics.get(connection_id, frozenset()))
         return groups
 
     async def _receive_from_layer(self) -> dict[str, Any]:
-        """The next channel-layer message; while the layer is unreachable, one `layer.lost`, then (once a probe
-        answers) one `layer.restored`."""
+        """The next channel-layer message; once the layer is lost, one `layer.lost`, then (once a probe answers)
+        one `layer.restored`.
+
+        The sockets of a process share one blocking read (channels-redis): only the socket doing it sees the
+        error, the others wait on in-process queues, and if Redis is back by their turn they would never learn
+        that it lost their groups. So the socket that sees the error tells every socket of the process."""
         if self._layer_down:
             await self._wait_for_layer()
             self._layer_down = False
+            self._lost_elsewhere.clear()
             return {"type": "layer.restored"}
+        if not hasattr(self, "_lost_elsewhere"):
+            self._lost_elsewhere = asyncio.Event()
+            _open_sockets.add(self)
+        receiving = asyncio.ensure_future(self._layer_receive())
+        told = asyncio.ensure_future(self._lost_elsewhere.wait())
         try:
-            return await self._layer_receive()
-        except LAYER_ERRORS as error:
-            logger.warning("channel layer lost under an open socket: %s", error)
-            self._layer_down = True
-            return {"type": "layer.lost"}
+            await asyncio.wait((receiving, told), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # this consumer is ending (its socket closed)
+            receiving.cancel()
+            raise
+        finally:
+            told.cancel()
+        if receiving.done():
+            try:
+                return receiving.result()
+            except LAYER_ERRORS as error:
+                logger.warning("channel layer lost under open sockets: %s", error)
+                for other in list(_open_sockets):
+                    other._lost_elsewhere.set()
+        else:
+            receiving.cancel()  # the message, if one came meanwhile, stays in the layer's backup queue
+            with contextlib.suppress(asyncio.CancelledError, *LAYER_ERRORS):
+                await receiving
+        self._layer_down = True
+        return {"type": "layer.lost"}
 
     async def _wait_for_layer(self) -> None:
         attempt = 0
@@ -179,11 +208,14 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                 continue
 
     async def layer_lost(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "live.interrupted"})
+        if getattr(self, "joined_status", False):
+            await self.send_json({"type": "live.interrupted"})
 
     async def layer_restored(self, event: dict[str, Any]) -> None:
         """Join every group again (a restarted Redis has none of them), then tell the page to reload what the
         gap may have lost."""
+        if not getattr(self, "joined_status", False):
+            return
         try:
             for group in joining_order(self.groups_joined()):
                 await self.channel_layer.group_add(group, self.channel_name)
