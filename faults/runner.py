@@ -149,6 +149,8 @@ def _measure(scenario: Scenario, stack: Stack, result: Result, count: int, rate:
     stored = final[1] & sent
     result.stored = len(stored)
     result.missing = sorted(sent - stored)
+    if result.missing:
+        result.note += f"; at the end, {stack.broker_state()}"
 
 
 COLUMNS = ("scenario", "broker", "sent", "stored", "lost", "duplicated", "time to recover")

@@ -244,6 +244,21 @@ class Stack:
         except Exception:  # noqa: BLE001 - the broker is down
             return None
 
+    def broker_state(self) -> str:
+        """What the queue's broker holds, for a report of lost messages."""
+        try:
+            if self.vhost is not None:
+                return f"ingest: {self.vhost.ready('ingest')} ready"
+            client = redis_lib.Redis.from_url(self.redis.url, socket_timeout=2, socket_connect_timeout=2)
+            try:
+                oldest = client.zrange("unacked_index", 0, 0, withscores=True)
+                age = f", the oldest delivered {time.time() - oldest[0][1]:.0f} s ago" if oldest else ""
+                return f"ingest: {client.llen('ingest')} waiting, {client.hlen('unacked')} unacknowledged{age}"
+            finally:
+                client.close()
+        except Exception as exc:  # noqa: BLE001 - only a diagnostic
+            return f"broker state unreadable: {exc}"
+
     def terminate_sessions(self) -> int:
         """pg_terminate_backend of every session of the product's processes; how many there were."""
         with _open(self.db_alias).cursor() as cursor:
