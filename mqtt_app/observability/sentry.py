@@ -26,6 +26,8 @@ from typing import Any
 import sentry_sdk
 from paho.mqtt.client import topic_matches_sub
 
+from mqtt_app.ingest.grouping import group_location
+
 logger = logging.getLogger(__name__)
 
 REDACTED = "[Filtered]"
@@ -114,7 +116,7 @@ def parse_failure_fingerprint(
         topic_pattern(topic, topic_filters),
         parser or "-",
         kind or "-",
-        location or "-",
+        group_location(kind, location) or "-",  # the same grouping as the errors inbox: one issue per device fault
     ]
 
 
