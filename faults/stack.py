@@ -27,6 +27,7 @@ from . import payloads
 from .procs import MosquittoBroker, PostgresCluster, Process, RabbitVhost, RedisServer, manage_py, wait_for
 
 RECONCILE_TASK = "tasks.reconcile.reconcile"
+SITE = "fault suite"  # the site of every scenario's connection
 
 
 def _db_errors() -> tuple[type[BaseException], ...]:
@@ -171,7 +172,7 @@ class Stack:
         from mqtt_app.models import MqttConnection, Site
 
         _open(self.db_alias)
-        site, _ = Site.objects.using(self.db_alias).get_or_create(name="fault suite")
+        site, _ = Site.objects.using(self.db_alias).get_or_create(name=SITE)
         row = MqttConnection.objects.using(self.db_alias).create(
             site=site,
             name=f"faults-{self.tag}",
@@ -296,6 +297,21 @@ class Stack:
             MqttConnection.objects.using(self.db_alias).filter(pk=self.connection_id).delete()
         except _db_errors():
             connections[self.db_alias].close()
+
+
+def other_active_connections() -> list[str]:
+    """Active connections of the database other than the fault suite's. A scenario's reconcile would assign
+    them to its listener too, which would then connect to their brokers under their client ids."""
+    from mqtt_app.models import MqttConnection
+
+    return [str(c) for c in MqttConnection.objects.filter(is_active=True).exclude(site__name=SITE)]
+
+
+def deactivate_leftovers() -> int:
+    """Connections of runs that died before cleaning up: no listener should take them over."""
+    from mqtt_app.models import MqttConnection
+
+    return MqttConnection.objects.filter(site__name=SITE, is_active=True).update(is_active=False)
 
 
 def _open(alias: str):  # noqa: ANN202 - a DatabaseWrapper

@@ -1,9 +1,14 @@
 """`python manage.py mqtt_faults [--scenario NAME ...] [--broker redis|amqp|both] [--messages N]`: run the fault
-scenarios (faults/scenarios.py) with private services against the configured database; print one table."""
+scenarios (faults/scenarios.py) with private services against the configured database; print one table.
+
+The database must hold no other active connection (a scenario's reconcile would take it over), and one run at
+a time: two runs' reconciles would hand each other's connections to their listeners."""
 
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,12 +32,22 @@ class Command(BaseCommand):
         from faults.procs import RabbitVhost
         from faults.runner import run_scenario, table
         from faults.scenarios import selected
+        from faults.stack import deactivate_leftovers, other_active_connections
 
         if messages is not None and messages < 1:
             raise CommandError("--messages must be at least 1")
         brokers = ["redis", "amqp"] if broker == "both" else [broker]
         if "amqp" in brokers and not RabbitVhost.available():
             raise CommandError("RabbitMQ is not reachable on 127.0.0.1:5672 (or rabbitmqctl is missing)")
+        others = other_active_connections()
+        if others:
+            raise CommandError(
+                f"{len(others)} active connections in this database ({', '.join(others[:3])}...): the scenarios' "
+                "reconcile would hand them to their listeners. Run against a database of its own (DATABASE_URL)."
+            )
+        deactivate_leftovers()
+        # SIGTERM ends the run through the clean-up of the scenario in progress (private services, processes).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         runs, skipped = selected(scenario, brokers, connection.vendor)
         for line in skipped:
             self.stderr.write(line)
