@@ -11,17 +11,20 @@ consumer forwards `payload` to the browser unchanged. Groups:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
 from datetime import datetime
 from typing import Any, Literal
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from pydantic import BaseModel, Field
 
 logger = logging.getLogger(__name__)
 
 STATUS_GROUP = "mqtt.status"
+SEND_TIMEOUT = 2.0  # seconds a sync caller waits for its sends
 
 
 def connection_group(connection_id: int) -> str:
@@ -144,13 +147,55 @@ def message_for(event: BaseModel) -> dict[str, Any]:
     return {"type": payload["type"], "payload": payload}
 
 
+class LoopThread:
+    """One asyncio loop in a daemon thread, per process (a forked child builds its own on first use).
+
+    `async_to_sync(layer.group_send)` from sync code runs each call on a fresh event loop, and channels-redis
+    keeps its connection pools per loop, so every call reconnects to Redis (~2.5 ms), and it cannot run at all
+    in a thread that already runs a loop. Sends made here reuse one pool for the life of the process."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="live-events", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine, timeout: float = SEND_TIMEOUT):  # noqa: ANN001, ANN201
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result(timeout)
+
+    def call_at(self, at: float, callback, *args) -> None:  # noqa: ANN001
+        """Run `callback(*args)` on the loop at `at` (time.monotonic(), which is the loop's clock)."""
+        loop = self.loop()
+        loop.call_soon_threadsafe(loop.call_at, at, callback, *args)
+
+
+event_loop = LoopThread()
+
+
 def broadcast(group: str, event: BaseModel) -> None:
-    """Send one event to a group from sync code. A channel-layer failure is logged, never raised:
-    the database already holds the truth and clients resynchronise from the API."""
+    """Send one event to a group from sync code (see `broadcast_many`)."""
+    broadcast_many(group, [event])
+
+
+def broadcast_many(group: str, events: list[BaseModel]) -> None:
+    """Send events to a group from sync code, in order, on the process's event loop. A channel-layer failure is
+    logged, never raised: the database already holds the truth and clients resynchronise from the API."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not events:
         return
+
+    async def send_all() -> None:
+        for event in events:
+            await layer.group_send(group, message_for(event))
+
     try:
-        async_to_sync(layer.group_send)(group, message_for(event))
+        event_loop.run(send_all())
     except Exception:  # noqa: BLE001 - Redis down must not fail the caller's work
-        logger.warning("could not broadcast %s to %s", event.__class__.__name__, group, exc_info=True)
+        logger.warning("could not broadcast %d events to %s", len(events), group, exc_info=True)

@@ -1,10 +1,6 @@
 """After a batch commits: at most one event per kind to the connection's group, through one long-lived
-channel layer connection per process.
-
-`async_to_sync(layer.group_send)` from sync code runs each call on a fresh event loop, and channels-redis keeps
-its connection pools per loop, so every call reconnects to Redis (~2.5 ms). Here one daemon thread per process
-runs one event loop for the life of the process (re-created after a fork), and all of a batch's events go out
-in one hop onto that loop.
+channel layer connection per process: all of a batch's events go out in one hop onto the process's event loop
+thread (mqtt_app.events.LoopThread).
 
 Two streams leave a batch:
 - per connection, coalesced (dashboard, connection page): the latest value per topic and metric, at most
@@ -18,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -31,11 +26,13 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from mqtt_app.events import (
+    LoopThread,
     ParsingErrorEvent,
     StatsEvent,
     TopicDiscoveredEvent,
     TopicInfo,
     connection_group,
+    event_loop,
     message_for,
     topic_group,
     topic_watch_group,
@@ -46,7 +43,6 @@ from .topics import TopicBatch
 
 logger = logging.getLogger(__name__)
 
-SEND_TIMEOUT = 2.0
 RATE_WINDOW = 10.0  # seconds of history behind StatsEvent.messages_per_second
 STATS_INTERVAL = 1.0  # seconds between StatsEvents of one connection
 
@@ -75,31 +71,6 @@ class LiveUpdate:
                 latest[row[1], row[3]] = (names[row[1]], row)
             self.rows = []
         return self.latest
-
-
-class LoopThread:
-    """One asyncio loop in a daemon thread, per process (a forked child builds its own on first use)."""
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="live-events", daemon=True).start()
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
-
-    def run(self, coroutine, timeout: float = SEND_TIMEOUT):  # noqa: ANN001, ANN201
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result(timeout)
-
-    def call_at(self, at: float, callback, *args) -> None:  # noqa: ANN001
-        """Run `callback(*args)` on the loop at `at` (time.monotonic(), which is the loop's clock)."""
-        loop = self.loop()
-        loop.call_soon_threadsafe(loop.call_at, at, callback, *args)
 
 
 class Coalescer:
@@ -353,7 +324,7 @@ async def _members(layer: RedisChannelLayer, groups: list[str]) -> list[int]:
     return [counts[group] for group in groups]
 
 
-_loop = LoopThread()
+_loop: LoopThread = event_loop  # shared with mqtt_app.events.broadcast
 _coalescer = Coalescer()
 _topics = TopicStream()
 _rates = RateMeter()

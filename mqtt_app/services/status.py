@@ -11,14 +11,11 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from pydantic import BaseModel
 
-from mqtt_app.events import STATUS_GROUP, ConnectionStatusEvent, message_for
+from mqtt_app.events import STATUS_GROUP, ConnectionStatusEvent, broadcast_many
 from mqtt_app.models import ConnectionEvent, ConnectionStatus, MqttConnection, MqttConnectionLog
 
 logger = logging.getLogger(__name__)
@@ -135,21 +132,6 @@ def broadcast_statuses(connection_ids: list[int]) -> None:
         return
     connections = MqttConnection.objects.filter(pk__in=connection_ids)
     broadcast_many(STATUS_GROUP, [status_event(connection) for connection in connections])
-
-
-def broadcast_many(group: str, events: list[BaseModel]) -> None:
-    layer = get_channel_layer()
-    if layer is None or not events:
-        return
-
-    async def send_all() -> None:
-        for event in events:
-            await layer.group_send(group, message_for(event))
-
-    try:
-        async_to_sync(send_all)()
-    except Exception:  # noqa: BLE001 - the database holds the truth; clients resynchronise from the API
-        logger.warning("could not broadcast %d status events", len(events), exc_info=True)
 
 
 def status_event(connection: MqttConnection) -> ConnectionStatusEvent:
