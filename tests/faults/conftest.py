@@ -65,5 +65,6 @@ def _explain(result: Result) -> str:
 
 
 def brokers_of(name: str) -> list:
-    """The brokers a scenario applies to, as pytest parameters."""
-    return list(SCENARIOS[name].brokers)
+    """The brokers the suite runs a scenario on, as pytest parameters."""
+    scenario = SCENARIOS[name]
+    return list(scenario.suite_brokers or scenario.brokers)
