@@ -1,25 +1,90 @@
-"""The Django admin, useful on day one: lists, filters, search, and start/stop actions that only set `is_active`."""
+"""The Django admin, useful on day one: lists, filters, search, and start/stop actions that only set `is_active`.
+
+Each model's rows and permissions follow the user's site roles (admin_access.py); changes are audited."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, Func, IntegerField, QuerySet
 from django.http import HttpRequest
 
-from . import models
+from . import access, models
+from .admin_access import ConnectionFilter, SiteScopedAdmin, site_filter
 from .models.connections import BROKER_FIELDS
+from .services import audit
+from .services.roles import record_grant
+
+CONNECTION_AUDIT_FIELDS = ("site", "name", "is_active", *BROKER_FIELDS)
+TOPIC_AUDIT_FIELDS = ("parser_name", "is_processable", "parser_locked")
+
+
+def _audit_change(obj: Any, fields: tuple[str, ...], change: bool) -> dict:  # noqa: ANN401
+    """The stored values of `fields` before a save (an add: none): pass them to _audit_saved after it."""
+    if not change:
+        return {}
+    return audit.snapshot(type(obj).objects.get(pk=obj.pk), fields)
+
+
+def _audit_saved(request: HttpRequest, obj: Any, fields: tuple[str, ...], action: str, before: dict) -> None:  # noqa: ANN401
+    changes = audit.diff(before, audit.snapshot(obj, fields))
+    if not changes:
+        return
+    site_id = access.site_id_of(obj)
+    connection_id = obj.pk if isinstance(obj, models.MqttConnection) else getattr(obj, "connection_id", None)
+    audit.record(request.user, action, site_id=site_id, connection_id=connection_id, target=str(obj),
+                 changes=changes, via="admin")  # fmt: skip
+
+
+class SiteRoleInline(admin.TabularInline):
+    """Roles on a site: managed by its managers (and superusers)."""
+
+    model = models.SiteRole
+    extra = 0
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
+
+    def _manages(self, request: HttpRequest, obj: Any) -> bool:  # noqa: ANN401
+        return obj is not None and access.can(request.user, obj, access.MANAGER)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:  # noqa: ANN401
+        return self._manages(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:  # noqa: ANN401
+        return self._manages(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:  # noqa: ANN401
+        return self._manages(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:  # noqa: ANN401
+        return self._manages(request, obj)
 
 
 @admin.register(models.Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(SiteScopedAdmin):
     list_display = ("name", "slug", "connection_count", "created_at")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
+    inlines = [SiteRoleInline]
+    change_role = access.MANAGER  # name, description and the roles; adding and deleting sites: superusers
 
     @admin.display(description="connections")
     def connection_count(self, obj: models.Site) -> int:
         return obj.connections.count()
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:  # noqa: ANN401
+        before = {r.pk: r.role for r in models.SiteRole.objects.filter(site=form.instance)}
+        super().save_formset(request, form, formset, change)
+        if formset.model is not models.SiteRole:
+            return
+        for role in formset.new_objects:
+            record_grant(request.user, role.user, form.instance, None, role.role, "admin")
+        for role, _ in formset.changed_objects:
+            record_grant(request.user, role.user, form.instance, before.get(role.pk), role.role, "admin")
+        for role in formset.deleted_objects:
+            record_grant(request.user, role.user, form.instance, role.role, None, "admin")
 
 
 class ConnectionForm(forms.ModelForm):
@@ -80,14 +145,19 @@ class ConnectionForm(forms.ModelForm):
 def _set_active(request: HttpRequest, queryset: QuerySet, value: bool) -> None:
     from mqtt_app.services.control import set_active
 
-    changed = set_active(list(queryset.values_list("pk", flat=True)), value)
+    allowed = access.filter_for(request.user, queryset, access.OPERATOR)
+    skipped = queryset.count() - allowed.count()
+    if skipped:
+        messages.warning(request, f"{skipped} connection(s) left alone: starting and stopping needs the operator role.")
+    changed = set_active(list(allowed.values_list("pk", flat=True)), value, user=request.user, via="admin")
     verb = "start" if value else "stop"
     messages.info(request, f"Asked {changed} connection(s) to {verb}; the listeners act within about a second.")
 
 
 @admin.register(models.MqttConnection)
-class MqttConnectionAdmin(admin.ModelAdmin):
+class MqttConnectionAdmin(SiteScopedAdmin):
     form = ConnectionForm
+    change_role = add_role = delete_role = access.MANAGER
     list_display = (
         "name",
         "site",
@@ -99,7 +169,7 @@ class MqttConnectionAdmin(admin.ModelAdmin):
         "last_message_at",
         "messages_received",
     )
-    list_filter = ("is_active", "status", "protocol", "tls_enabled", "site")
+    list_filter = ("is_active", "status", "protocol", "tls_enabled", site_filter("site"))
     search_fields = ("name", "host", "client_id", "site__name")
     list_select_related = ("site",)
     readonly_fields = (
@@ -128,20 +198,36 @@ class MqttConnectionAdmin(admin.ModelAdmin):
         # Like the API and the list actions: the listeners act within about a second, not at the next tick.
         from mqtt_app.services.control import request_reconcile
 
+        before = _audit_change(obj, CONNECTION_AUDIT_FIELDS, change)
         super().save_model(request, obj, form, change)
+        _audit_saved(request, obj, CONNECTION_AUDIT_FIELDS, "connection.change" if change else "connection.create",
+                     before)  # fmt: skip
         if not change or form.changed_data:
             request_reconcile()
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:  # noqa: ANN401
+        # A connection goes on a site its editor manages; the others are not even listed.
+        if db_field.name == "site":
+            kwargs["queryset"] = access.sites_for(request.user, access.MANAGER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def delete_model(self, request: HttpRequest, obj: models.MqttConnection) -> None:
         from mqtt_app.services.control import request_reconcile
 
+        target, pk = str(obj), obj.pk
         super().delete_model(request, obj)
+        audit.record(request.user, "connection.delete", site_id=obj.site_id, connection_id=pk, target=target,
+                     via="admin")  # fmt: skip
         request_reconcile()
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         from mqtt_app.services.control import request_reconcile
 
+        doomed = [(c.pk, c.site_id, str(c)) for c in queryset.select_related("site")]
         super().delete_queryset(request, queryset)
+        for pk, site_id, target in doomed:
+            audit.record(request.user, "connection.delete", site_id=site_id, connection_id=pk, target=target,
+                         via="admin")  # fmt: skip
         request_reconcile()
 
     @admin.action(description="Start selected connections")
@@ -154,7 +240,9 @@ class MqttConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.MqttTopic)
-class MqttTopicAdmin(admin.ModelAdmin):
+class MqttTopicAdmin(SiteScopedAdmin):
+    change_role = access.OPERATOR  # parser and is_processable
+    delete_role = access.MANAGER
     list_display = (
         "topic",
         "connection",
@@ -165,7 +253,7 @@ class MqttTopicAdmin(admin.ModelAdmin):
         "last_seen_at",
         "retained",
     )
-    list_filter = ("is_processable", "parser_name", "retained", "connection__site")
+    list_filter = ("is_processable", "parser_name", "retained", site_filter("connection__site"))
     search_fields = ("topic",)
     list_select_related = ("connection", "connection__site")
     list_editable = ("is_processable",)
@@ -192,11 +280,16 @@ class MqttTopicAdmin(admin.ModelAdmin):
     def last_payload_preview(self, obj: models.MqttTopic) -> str:
         return obj.last_payload_text
 
+    def save_model(self, request: HttpRequest, obj: models.MqttTopic, form: forms.ModelForm, change: bool) -> None:
+        before = _audit_change(obj, TOPIC_AUDIT_FIELDS, change)
+        super().save_model(request, obj, form, change)
+        _audit_saved(request, obj, TOPIC_AUDIT_FIELDS, "topic.change", before)
+
 
 @admin.register(models.TelemetryReading)
-class TelemetryReadingAdmin(admin.ModelAdmin):
+class TelemetryReadingAdmin(SiteScopedAdmin):
     list_display = ("timestamp", "connection", "topic", "device", "metric", "display_value", "unit")
-    list_filter = ("value_type", "connection__site")
+    list_filter = ("value_type", site_filter("connection__site"))
     search_fields = ("device", "metric", "topic__topic")
     list_select_related = ("connection", "topic")
     date_hierarchy = "timestamp"
@@ -205,9 +298,9 @@ class TelemetryReadingAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.MqttParsingLog)
-class MqttParsingLogAdmin(admin.ModelAdmin):
+class MqttParsingLogAdmin(SiteScopedAdmin):
     list_display = ("last_seen_at", "connection", "topic_name", "parser_name", "error_kind", "location", "count")
-    list_filter = ("error_kind", "parser_name", "connection__site")
+    list_filter = ("error_kind", "parser_name", site_filter("connection__site"))
     search_fields = ("topic_name", "message", "location")
     list_select_related = ("connection",)
     raw_id_fields = ("connection", "topic")
@@ -215,9 +308,9 @@ class MqttParsingLogAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.MqttConnectionLog)
-class MqttConnectionLogAdmin(admin.ModelAdmin):
+class MqttConnectionLogAdmin(SiteScopedAdmin):
     list_display = ("created_at", "connection", "event", "status", "listener", "detail")
-    list_filter = ("event", "status", "connection__site")
+    list_filter = ("event", "status", site_filter("connection__site"))
     search_fields = ("detail", "connection__name", "listener")
     list_select_related = ("connection",)
     raw_id_fields = ("connection",)
@@ -247,12 +340,14 @@ class DeadLetterReplayedFilter(admin.SimpleListFilter):
 
 
 @admin.register(models.DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
-    """Read-only: a dead letter is evidence. Staff replay it (stored at most once) or delete it."""
+class DeadLetterAdmin(SiteScopedAdmin):
+    """Read-only: a dead letter is evidence. Operators replay it (stored at most once); managers delete it."""
 
+    change_role = access.OPERATOR  # the replay action; no field is editable
+    delete_role = access.MANAGER
     list_display = ("created_at", "connection_id", "topic", "error_kind", "payload_size", "replay_count",
                     "replay_result")  # fmt: skip
-    list_filter = ("error_kind", DeadLetterReplayedFilter, "connection")
+    list_filter = ("error_kind", DeadLetterReplayedFilter, ConnectionFilter)
     search_fields = ("topic", "error")
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -268,7 +363,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
         size = Func(F("payload"), function="LENGTH", output_field=IntegerField())
         return super().get_queryset(request).defer("payload").annotate(payload_bytes=size)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:  # noqa: ANN401
         return False  # rows come from ingestion only
 
     @admin.display(description="payload")
@@ -286,10 +381,30 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def replay_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         from mqtt_app.services.dead_letters import replay
 
-        results = replay(list(queryset.values_list("pk", flat=True)), request.user)
+        allowed = access.filter_for(request.user, queryset, access.OPERATOR)
+        results = replay(list(allowed.values_list("pk", flat=True)), request.user, "admin")
         counts: dict[str, int] = {}
         for result in results:
             counts[result.status] = counts.get(result.status, 0) + 1
         summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
         level = messages.WARNING if counts.get("failed") or counts.get("error") else messages.SUCCESS
         self.message_user(request, f"Replayed {len(results)} dead letter(s): {summary}.", level)
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(SiteScopedAdmin):
+    """Read-only for everyone: the trail is written by the changes themselves and thinned by retention."""
+
+    list_display = ("at", "username", "via", "action", "target", "site_id", "connection_id")
+    list_filter = ("action", "via")
+    search_fields = ("username", "target", "action")
+    date_hierarchy = "at"
+    show_full_result_count = False
+    fields = readonly_fields = ("at", "username", "user", "via", "action", "site_id", "connection_id", "target",
+                                "changes")  # fmt: skip
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:  # noqa: ANN401
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:  # noqa: ANN401
+        return False

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from . import connections, control, dead_letters, health, parsers, parsing_errors, readings, sites, tokens, topics
+from . import (
+    audit,
+    connections,
+    control,
+    dead_letters,
+    health,
+    parsers,
+    parsing_errors,
+    readings,
+    sites,
+    tokens,
+    topics,
+)
 from .errors import install_handlers
 from .renderer import FastJSONRenderer
 
@@ -14,7 +26,9 @@ JSON API of the MQTT monitor.
 **Auth**: `Authorization: Bearer <token>` (`python manage.py mqtt_token <username>` prints one; see
 `/api/tokens` for your own), or the browser's Django session (send the `csrftoken` cookie's value as
 `X-CSRFToken` on POST/PATCH/DELETE).
-Reads need an active user; changes and start/stop need a staff user. Anonymous → 401, not staff → 403.
+Access is per site (viewer reads; operator also starts/stops, sets topic parsers, replays dead letters; manager
+also edits connections and their credentials); superusers see everything. Anonymous → 401, another site's object →
+404, too small a role → 403.
 
 **Errors** all have one shape: `{"detail": "one sentence", "errors": [{"field": "port", "message": "..."}]}`.
 Invalid input → 422 (400 for a body that is not JSON), duplicates → 409/422, unknown ids → 404.
@@ -33,5 +47,6 @@ api = NinjaAPI(
     renderer=FastJSONRenderer(),
 )
 install_handlers(api)
-for module in (health, sites, connections, control, topics, readings, parsing_errors, dead_letters, parsers, tokens):
+for module in (health, sites, connections, control, topics, readings, parsing_errors, dead_letters, parsers, tokens,
+               audit):  # fmt: skip
     api.add_router("", module.router)

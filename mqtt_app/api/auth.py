@@ -1,7 +1,8 @@
 """Who may call the API: a bearer token (`manage.py mqtt_token`) or the browser's Django session.
 
-Reads need an active logged-in user; changes need `is_staff`. Anonymous → 401, logged in but not staff →
-403. Session requests with an unsafe method must pass Django's CSRF check (a bearer token is never sent by a
+Every endpoint needs an active logged-in user (anonymous → 401); what that user may see and change is decided
+per site by mqtt_app.access (another site's object → 404, too small a role → 403). Session requests with an
+unsafe method must pass Django's CSRF check (a bearer token is never sent by a
 browser on its own, so it needs none).
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja.errors import AuthenticationError, AuthorizationError, HttpError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
@@ -30,21 +31,11 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write the token row on ever
 _touched: dict[str, float] = {}  # token hash -> monotonic time this process last recorded a use
 
 
-def _require(user: Any, staff: bool) -> Any:
-    if staff and not user.is_staff:
-        raise AuthorizationError(message="This needs a staff user.")
-    return user
-
-
 class TokenAuth(AuthBase):
     """`Authorization: Bearer <token>`. A wrong token is a 401 (no silent fall back to the session)."""
 
     openapi_type = "http"
     openapi_scheme = "bearer"
-
-    def __init__(self, staff: bool = False) -> None:
-        self.staff = staff
-        super().__init__()
 
     def __call__(self, request: HttpRequest) -> Any:
         header = request.headers.get("Authorization", "")
@@ -55,7 +46,7 @@ class TokenAuth(AuthBase):
         if user is None:
             raise AuthenticationError(message="Invalid or revoked API token.")
         _touch(raw.strip())
-        return _require(user, self.staff)
+        return user
 
 
 def _touch(raw: str) -> None:
@@ -75,8 +66,7 @@ class SessionAuth(AuthBase):
     openapi_type = "apiKey"
     openapi_in = "cookie"
 
-    def __init__(self, staff: bool = False) -> None:
-        self.staff = staff
+    def __init__(self) -> None:
         self.openapi_name = settings.SESSION_COOKIE_NAME
         super().__init__()
 
@@ -86,12 +76,8 @@ class SessionAuth(AuthBase):
             return None
         if request.method not in SAFE_METHODS and check_csrf(request) is not None:
             raise HttpError(403, "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header.")
-        return _require(user, self.staff)
+        return user
 
 
 def readers() -> list[AuthBase]:
     return [TokenAuth(), SessionAuth()]
-
-
-def staff() -> list[AuthBase]:
-    return [TokenAuth(staff=True), SessionAuth(staff=True)]

@@ -11,13 +11,14 @@ import logging
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
+from mqtt_app import access
 from mqtt_app.models import MqttConnection, MqttConnectionLog
 from mqtt_app.services.control import set_active
 
 from . import auth
 from .pagination import PageParams, page_of, paginate
 from .schemas import ERRORS_READ, ERRORS_WRITE, ConnectionEventOut, ControlOut
-from .writes import get_or_404
+from .writes import get_for
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["connections"], auth=auth.readers())
@@ -26,15 +27,15 @@ STATE_FIELDS = ("id", "is_active", "status", "status_detail", "listener")
 
 
 def _control(request: HttpRequest, connection_id: int, active: bool) -> Status:
-    get_or_404(MqttConnection.objects.only("id"), connection_id, "connection")
-    changed = set_active([connection_id], active) > 0
+    get_for(request.auth, MqttConnection.objects.only("id", "site_id"), connection_id, "connection", access.OPERATOR)
+    changed = set_active([connection_id], active, user=request.auth, via="api") > 0
     state = MqttConnection.objects.values(*STATE_FIELDS).get(pk=connection_id)
     logger.info("connection %s %s by %s", connection_id, "started" if active else "stopped", request.auth)
     return Status(202, {**state, "changed": changed})
 
 
 @router.post(
-    "/connections/{connection_id}/start", response={202: ControlOut, **ERRORS_WRITE}, auth=auth.staff(),
+    "/connections/{connection_id}/start", response={202: ControlOut, **ERRORS_WRITE},
     summary="Start: set is_active (the listeners connect within about a second)",
 )  # fmt: skip
 def start_connection(request: HttpRequest, connection_id: int) -> Status:
@@ -42,7 +43,7 @@ def start_connection(request: HttpRequest, connection_id: int) -> Status:
 
 
 @router.post(
-    "/connections/{connection_id}/stop", response={202: ControlOut, **ERRORS_WRITE}, auth=auth.staff(),
+    "/connections/{connection_id}/stop", response={202: ControlOut, **ERRORS_WRITE},
     summary="Stop: clear is_active (the listener disconnects within about a second)",
 )  # fmt: skip
 def stop_connection(request: HttpRequest, connection_id: int) -> Status:
@@ -54,6 +55,6 @@ def stop_connection(request: HttpRequest, connection_id: int) -> Status:
     summary="The connection's status events, newest first",
 )  # fmt: skip
 def connection_events(request: HttpRequest, connection_id: int, page: Query[PageParams]) -> dict:
-    get_or_404(MqttConnection.objects.only("id"), connection_id, "connection")
+    get_for(request.auth, MqttConnection.objects.only("id", "site_id"), connection_id, "connection")
     events = MqttConnectionLog.objects.filter(connection_id=connection_id).order_by("-created_at", "-id")
     return paginate(events.values("id", "event", "status", "detail", "listener", "created_at"), page.limit, page.offset)

@@ -1,8 +1,9 @@
 """Dead letters: messages that could not be stored, kept whole for a replay.
 
 `GET /api/dead-letters?connection=&site=&replayed=&error_kind=`, `GET /api/dead-letters/{id}`,
-`GET /api/dead-letters/{id}/payload` (the raw bytes), and, for staff, `POST /api/dead-letters/{id}/replay`
-and `POST /api/dead-letters/replay` with `{"ids": [...]}` (services/dead_letters.py: stored at most once).
+`GET /api/dead-letters/{id}/payload` (the raw bytes), and, for operators of the site,
+`POST /api/dead-letters/{id}/replay` and `POST /api/dead-letters/replay` with `{"ids": [...]}`
+(services/dead_letters.py: stored at most once).
 Lists and details show a bounded excerpt of the payload and its size, never the whole payload.
 """
 
@@ -13,10 +14,12 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Func, IntegerField, QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
+from mqtt_app import access
 from mqtt_app.ingest.errors import excerpt
 from mqtt_app.models import DeadLetter, MqttConnection
 from mqtt_app.services import dead_letters as service
@@ -127,8 +130,12 @@ def _render(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _get(dead_letter_id: uuid.UUID) -> dict[str, Any]:
-    rows = list(dead_letter_queryset().filter(pk=dead_letter_id).values(*FIELDS, "payload_head", "payload_size"))
+def _get(user: Any, dead_letter_id: uuid.UUID) -> dict[str, Any]:  # noqa: ANN401
+    rows = list(
+        access.filter_for(user, dead_letter_queryset())
+        .filter(pk=dead_letter_id)
+        .values(*FIELDS, "payload_head", "payload_size")
+    )
     if not rows:
         raise ApiError(404, f"No dead letter with id {dead_letter_id}.")
     return _render(rows)[0]
@@ -136,18 +143,35 @@ def _get(dead_letter_id: uuid.UUID) -> dict[str, Any]:
 
 # The bulk replay comes before the {dead_letter_id} paths: "replay" would otherwise be read as an id.
 @router.post(
-    "/dead-letters/replay", response={200: ReplayResultsOut, **ERRORS_WRITE}, auth=auth.staff(),
+    "/dead-letters/replay", response={200: ReplayResultsOut, **ERRORS_WRITE},
     summary="Replay several dead letters (each stored at most once)",
 )  # fmt: skip
 def replay_dead_letters(request: HttpRequest, payload: ReplayIn) -> dict:
-    results = service.replay(payload.ids, request.auth)
+    ids = _replayable(request.auth, payload.ids)
+    results = service.replay(ids, request.auth, "api")
+    # The caller's view of the others: they do not exist.
+    results += [service.ReplayResult(pk, "not_found", "No dead letter with this id.") for pk in payload.ids
+                if pk not in ids]  # fmt: skip
     return {"results": [result.as_dict() for result in results]}
+
+
+def _replayable(user: Any, ids: list[uuid.UUID]) -> list[uuid.UUID]:  # noqa: ANN401
+    """The ids the caller may replay (operator of their site); 403 if any is visible to them but not theirs to
+    replay (nothing is replayed then); ids they cannot see are left out (answered as not found)."""
+    rows = DeadLetter.objects.filter(pk__in=ids)
+    allowed = set(access.filter_for(user, rows, access.OPERATOR).values_list("pk", flat=True))
+    visible = set(access.filter_for(user, rows).values_list("pk", flat=True))
+    if visible - allowed:
+        raise PermissionDenied(
+            f"Replaying needs the operator role on the site of {sorted(map(str, visible - allowed))}."
+        )
+    return [pk for pk in dict.fromkeys(ids) if pk in allowed]
 
 
 @router.get("/dead-letters", response={200: DeadLetterPage, **ERRORS_READ}, summary="Dead letters, newest first")
 def list_dead_letters(request: HttpRequest, filters: Query[DeadLetterFilters], page: Query[PageParams]) -> dict:
     lookups = {"connection": "connection_id", "site": "connection__site_id", "error_kind": "error_kind"}
-    queryset = filter_by(dead_letter_queryset(), filters, lookups)
+    queryset = filter_by(access.filter_for(request.auth, dead_letter_queryset()), filters, lookups)
     if filters.replayed is not None:
         queryset = queryset.filter(service.replayed_filter(filters.replayed))
     result = paginate(queryset.values(*FIELDS, "payload_head", "payload_size"), page.limit, page.offset)
@@ -157,7 +181,7 @@ def list_dead_letters(request: HttpRequest, filters: Query[DeadLetterFilters], p
 
 @router.get("/dead-letters/{dead_letter_id}", response={200: DeadLetterOut, **ERRORS_READ}, summary="One dead letter")
 def get_dead_letter(request: HttpRequest, dead_letter_id: uuid.UUID) -> dict:
-    return _get(dead_letter_id)
+    return _get(request.auth, dead_letter_id)
 
 
 @router.get(
@@ -168,7 +192,11 @@ def get_dead_letter(request: HttpRequest, dead_letter_id: uuid.UUID) -> dict:
     }}},
 )  # fmt: skip
 def get_dead_letter_payload(request: HttpRequest, dead_letter_id: uuid.UUID) -> HttpResponse:
-    payload = DeadLetter.objects.filter(pk=dead_letter_id).values_list("payload", flat=True).first()
+    payload = (
+        access.filter_for(request.auth, DeadLetter.objects.filter(pk=dead_letter_id))
+        .values_list("payload", flat=True)
+        .first()
+    )
     if payload is None:
         raise ApiError(404, f"No dead letter with id {dead_letter_id}.")
     response = HttpResponse(bytes(payload), content_type="application/octet-stream")
@@ -178,11 +206,13 @@ def get_dead_letter_payload(request: HttpRequest, dead_letter_id: uuid.UUID) -> 
 
 
 @router.post(
-    "/dead-letters/{dead_letter_id}/replay", response={200: ReplayResultOut, **ERRORS_WRITE}, auth=auth.staff(),
+    "/dead-letters/{dead_letter_id}/replay", response={200: ReplayResultOut, **ERRORS_WRITE},
     summary="Replay a dead letter (stored at most once, however often this is called)",
 )  # fmt: skip
 def replay_dead_letter(request: HttpRequest, dead_letter_id: uuid.UUID) -> dict:
-    (result,) = service.replay([dead_letter_id], request.auth)
+    if not _replayable(request.auth, [dead_letter_id]):
+        raise ApiError(404, f"No dead letter with id {dead_letter_id}.")
+    (result,) = service.replay([dead_letter_id], request.auth, "api")
     if result.status == "not_found":
         raise ApiError(404, f"No dead letter with id {dead_letter_id}.")
     return result.as_dict()

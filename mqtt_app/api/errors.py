@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -85,6 +85,8 @@ def install_handlers(api: NinjaAPI) -> None:
         DjangoValidationError: from_model_error,
         HttpError: lambda exc: ApiError(exc.status_code, exc.message),
         Http404: lambda exc: ApiError(404, "Not found."),
+        # mqtt_app.access: the object is visible to the caller, the change needs a bigger role on its site.
+        PermissionDenied: lambda exc: ApiError(403, str(exc) or "Not allowed."),
         # A race lost to another request between full_clean() and save(): same answer as a duplicate.
         IntegrityError: lambda exc: ApiError(409, "The change conflicts with existing data (duplicate?)."),
     }

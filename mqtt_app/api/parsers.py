@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router
 
+from mqtt_app import access
 from mqtt_app.models import MqttTopic
 
 from . import auth
@@ -68,11 +69,13 @@ def list_parsers(request: HttpRequest) -> list[dict]:
     return [{**entry, "payload_schema": entry["schema"]} for entry in get_registry().describe()]
 
 
-def _input(payload: ParserTestIn) -> tuple[str, bytes]:
+def _input(user: Any, payload: ParserTestIn) -> tuple[str, bytes]:  # noqa: ANN401
     """The (topic, payload bytes) to parse, from the request or from a discovered topic."""
     topic, raw = payload.topic, None
     if payload.topic_id is not None:
-        row = MqttTopic.objects.filter(pk=payload.topic_id).only("topic", "last_payload").first()
+        row = (
+            access.filter_for(user, MqttTopic.objects.filter(pk=payload.topic_id)).only("topic", "last_payload").first()
+        )
         if row is None:
             raise field_error("topic_id", f"no topic with id {payload.topic_id}")
         topic, raw = topic or row.topic, bytes(row.last_payload)
@@ -98,7 +101,7 @@ def test_parser(request: HttpRequest, name: str, payload: ParserTestIn) -> dict:
     from mqtt_app.parsers import ParseFailure
 
     require_parser(name)
-    topic, raw = _input(payload)
+    topic, raw = _input(request.auth, payload)
     received_at = timezone.now()
     try:
         readings = get_registry().run(name, topic, raw, received_at)

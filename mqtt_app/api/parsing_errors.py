@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
+from mqtt_app import access
 from mqtt_app.models import MqttParsingLog
 
 from . import auth
@@ -60,5 +61,6 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
 @router.get("/parsing-errors", response={200: ParsingErrorPage, **ERRORS_READ}, summary="Parse failures, newest first")
 def list_parsing_errors(request: HttpRequest, filters: Query[ParsingErrorFilters], page: Query[PageParams]) -> dict:
     lookups = {"connection": "connection_id", "topic": "topic_id", "error_kind": "error_kind"}
-    queryset = filter_by(MqttParsingLog.objects.order_by("-last_seen_at", "-id"), filters, lookups)
+    queryset = access.filter_for(request.auth, MqttParsingLog.objects.order_by("-last_seen_at", "-id"))
+    queryset = filter_by(queryset, filters, lookups)
     return paginate(queryset.values(*FIELDS, "connection_id", "topic_id"), page.limit, page.offset, _out)

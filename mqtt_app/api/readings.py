@@ -20,7 +20,8 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from pydantic import field_validator
 
-from mqtt_app.models import MqttConnection, TelemetryReading, ValueType
+from mqtt_app import access
+from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading, ValueType
 
 from . import auth, timestamps
 from .errors import ApiError
@@ -112,10 +113,16 @@ def filtered(filters: ReadingFilters, depth: int | None = None) -> QuerySet:
     return queryset.values(*VALUE_FIELDS)
 
 
-def _require_scope(filters: ReadingFilters) -> None:
+def _require_scope(user: Any, filters: ReadingFilters) -> None:  # noqa: ANN401
+    """A topic, connection or site is required, and each one given must be the caller's to see (else 404):
+    a reading is only ever reached through one of them."""
     if filters.topic is None and filters.connection is None and filters.site is None:
         message = "give a topic, connection or site: readings are only listed within one of them"
         raise ApiError(422, f"Invalid input. {message}", [{"field": "topic", "message": message}])
+    for model, pk, what in ((MqttTopic, filters.topic, "topic"), (MqttConnection, filters.connection, "connection"),
+                            (Site, filters.site, "site")):  # fmt: skip
+        if pk is not None:
+            access.require(user, model.objects.filter(pk=pk).first(), access.VIEWER, what)
 
 
 @router.get(
@@ -123,7 +130,7 @@ def _require_scope(filters: ReadingFilters) -> None:
     openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
 )  # fmt: skip
 def list_readings(request: HttpRequest, filters: Query[ReadingFilters]) -> Any:
-    _require_scope(filters)
+    _require_scope(request.auth, filters)
     if filters.format == "csv":
         cap = settings.MQTT_EXPORT_MAX_ROWS
         if filters.limit is not None and filters.limit > cap:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from ninja import Field, Router, Status
 
 from mqtt_app.models import ApiToken
+from mqtt_app.services import audit
 
 from . import auth
 from .errors import field_error
@@ -74,6 +75,8 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status:
     except IntegrityError:
         raise field_error("name", "you already have a token of that name; revoke it first", status=409) from None
     token = ApiToken.objects.get(user=request.auth, name=name)
+    audit.record(request.auth, "token.create", site_id=None, target=f"token {name!r} ({token.prefix}…)",
+                 changes={"expires_at": {"old": None, "new": expires.isoformat() if expires else None}})  # fmt: skip
     logger.info("API token %s (%s) created by %s", token.pk, token.prefix, request.auth)
     return Status(201, {**token_out(token), "token": raw})
 
@@ -82,5 +85,6 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status:
 def revoke_token(request: HttpRequest, token_id: int) -> Status:
     token = get_or_404(ApiToken.objects.filter(user=request.auth), token_id, "token")
     token.delete()
+    audit.record(request.auth, "token.revoke", site_id=None, target=f"token {token.name!r} ({token.prefix}…)")
     logger.info("API token %s (%s) revoked by %s", token_id, token.prefix, request.auth)
     return Status(204, None)

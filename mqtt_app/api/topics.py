@@ -14,14 +14,16 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
+from mqtt_app import access
 from mqtt_app.models import MqttTopic
+from mqtt_app.services import audit
 
 from . import auth
 from .errors import field_error
 from .pagination import PageParams, filter_by, page_of, paginate
 from .registry import parser_names
 from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
-from .writes import get_or_404, save_validated
+from .writes import get_for, save_validated
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["topics"], auth=auth.readers())
@@ -56,6 +58,7 @@ class TopicFilters(Schema):
 
 
 TopicPage = page_of(TopicOut, "TopicPage")
+AUDIT_FIELDS = ("parser_name", "is_processable", "parser_locked")
 
 
 def topic_out(t: MqttTopic) -> dict[str, Any]:
@@ -71,22 +74,25 @@ def topic_out(t: MqttTopic) -> dict[str, Any]:
 @router.get("/topics", response={200: TopicPage, **ERRORS_READ}, summary="Discovered topics")
 def list_topics(request: HttpRequest, filters: Query[TopicFilters], page: Query[PageParams]) -> dict:
     lookups = {"connection": "connection_id", "search": "topic__icontains"}
-    queryset = filter_by(MqttTopic.objects.order_by("connection_id", "topic"), filters, lookups)
+    queryset = filter_by(access.filter_for(request.auth, MqttTopic.objects.order_by("connection_id", "topic")), filters,
+                         lookups)  # fmt: skip
     return paginate(queryset, page.limit, page.offset, topic_out)
 
 
 @router.get("/topics/{topic_id}", response={200: TopicOut, **ERRORS_READ}, summary="One topic")
 def get_topic(request: HttpRequest, topic_id: int) -> dict:
-    return topic_out(get_or_404(MqttTopic.objects.all(), topic_id, "topic"))
+    return topic_out(get_for(request.auth, MqttTopic.objects.all(), topic_id, "topic"))
 
 
 @router.patch(
-    "/topics/{topic_id}", response={200: TopicOut, **ERRORS_WRITE}, auth=auth.staff(),
+    "/topics/{topic_id}", response={200: TopicOut, **ERRORS_WRITE},
     summary="Set a topic's parser and/or is_processable",
 )  # fmt: skip
 def patch_topic(request: HttpRequest, topic_id: int, payload: TopicPatch) -> dict:
-    topic = get_or_404(MqttTopic.objects.all(), topic_id, "topic")
+    topic = get_for(request.auth, MqttTopic.objects.select_related("connection__site"), topic_id, "topic",
+                    access.OPERATOR)  # fmt: skip
     data = payload.model_dump(exclude_unset=True)
+    before = audit.snapshot(topic, AUDIT_FIELDS)
     for field, value in data.items():
         if value is None:
             raise field_error(field, "must not be null")
@@ -98,6 +104,10 @@ def patch_topic(request: HttpRequest, topic_id: int, payload: TopicPatch) -> dic
     if "parser_locked" in data:
         topic.parser_locked = data["parser_locked"]
     save_validated(topic)
+    changes = audit.diff(before, audit.snapshot(topic, AUDIT_FIELDS))
+    if changes:
+        audit.record(request.auth, "topic.change", site_id=topic.connection.site_id, connection_id=topic.connection_id,
+                     target=f"{topic.connection} / {topic.topic}", changes=changes)  # fmt: skip
     logger.info("topic %s changed by %s: %s", topic.pk, request.auth, ", ".join(sorted(data)))
     return topic_out(topic)
 

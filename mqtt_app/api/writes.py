@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.http import Http404
+
+from mqtt_app import access
 
 from .errors import from_model_error
 
@@ -39,6 +42,15 @@ def _blame_unique(exc: ValidationError, field: str) -> None:
     if not exc.error_dict[NON_FIELD_ERRORS]:
         del exc.error_dict[NON_FIELD_ERRORS]
     exc.error_dict.setdefault(field, []).extend(unique)
+
+
+def get_for(user: Any, queryset: models.QuerySet, pk: Any, what: str, role: str = access.VIEWER) -> Any:  # noqa: ANN401
+    """The object `pk` of `queryset` if `user` may see it (else 404, as if it did not exist) and holds `role` on
+    its site (else 403)."""
+    obj = get_or_404(access.filter_for(user, queryset), pk, what)
+    if role != access.VIEWER:
+        access.require(user, obj, role, what)
+    return obj
 
 
 def get_or_404(queryset: models.QuerySet, pk: int, what: str) -> models.Model:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from mqtt_app.models import IngestBatch, MqttConnectionLog, MqttParsingLog, TelemetryReading
+from mqtt_app.models import AuditEntry, IngestBatch, MqttConnectionLog, MqttParsingLog, TelemetryReading
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ def retention_plan() -> list[tuple[type[models.Model], str, int]]:
         (MqttConnectionLog, "created_at", logs),
         (MqttParsingLog, "last_seen_at", logs),
         (IngestBatch, "processed_at", logs),
+        (AuditEntry, "at", logs),  # who changed what: kept as long as the connection events it explains
     ]
 
 

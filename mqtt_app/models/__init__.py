@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .access import ROLE_RANK, Role, SiteRole
+from .audit import AuditEntry
 from .connections import ConnectionStatus, MqttConnection, Protocol, Site
 from .dead_letters import DeadLetter
 from .logs import ConnectionEvent, MqttConnectionLog, MqttParsingLog, ParseErrorKind
@@ -11,6 +13,7 @@ from .topics import MqttTopic
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "ConnectionEvent",
     "ConnectionStatus",
     "DeadLetter",
@@ -21,7 +24,10 @@ __all__ = [
     "MqttTopic",
     "ParseErrorKind",
     "Protocol",
+    "ROLE_RANK",
+    "Role",
     "Site",
+    "SiteRole",
     "TelemetryReading",
     "ValueType",
 ]

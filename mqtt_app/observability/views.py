@@ -1,7 +1,8 @@
 """`/metrics` (Prometheus) and `/health/metrics.json` (the seed's success metrics, for the UI and scripts).
 
-Access: `Authorization: Bearer <METRICS_TOKEN>` when that setting is set; otherwise (and also) a staff session
-for /metrics, any logged-in session for the JSON report.
+Access: `Authorization: Bearer <METRICS_TOKEN>` when that setting is set (everything); otherwise (and also) a
+superuser session for /metrics (its labels name every site and connection), and any logged-in session for the
+JSON report, which then holds the connections of the sites the user holds a role on (mqtt_app.access).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from mqtt_app import access
 
 from . import health, metrics
 
@@ -29,13 +32,15 @@ def bearer_ok(request: HttpRequest) -> bool:
     return hmac.compare_digest(header[7:].strip().encode(), token.encode())
 
 
-def _denied(request: HttpRequest, *, staff: bool) -> HttpResponse | None:
+def _denied(request: HttpRequest, *, superuser: bool) -> HttpResponse | None:
     """None when allowed; else 401 (who are you?) or 403 (logged in, not allowed)."""
     user = request.user
-    if bearer_ok(request) or (user.is_authenticated and user.is_active and (user.is_staff or not staff)):
+    if bearer_ok(request) or (
+        user.is_authenticated and user.is_active and (access.is_everything(user) or not superuser)
+    ):
         return None
     if user.is_authenticated:
-        return JsonResponse({"detail": "Staff only."}, status=403)
+        return JsonResponse({"detail": "Superusers only (or the METRICS_TOKEN bearer token)."}, status=403)
     response = JsonResponse({"detail": "Authentication required: a Bearer token or a session."}, status=401)
     response["WWW-Authenticate"] = 'Bearer realm="metrics"'
     return response
@@ -43,7 +48,7 @@ def _denied(request: HttpRequest, *, staff: bool) -> HttpResponse | None:
 
 @require_GET
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
-    denied = _denied(request, staff=True)
+    denied = _denied(request, superuser=True)
     if denied:
         return denied
     return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)
@@ -62,7 +67,7 @@ def parse_window(raw: str) -> int:
 
 @require_GET
 def health_metrics_json(request: HttpRequest) -> HttpResponse:
-    denied = _denied(request, staff=False)
+    denied = _denied(request, superuser=False)
     if denied:
         return denied
     try:
@@ -71,9 +76,13 @@ def health_metrics_json(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         message = str(exc) if "window" in str(exc) else "connection must be a whole number (a connection id)."
         return JsonResponse({"detail": message}, status=400)
+    allowed = None if bearer_ok(request) else access.connection_ids(request.user)
+    if allowed is not None:
+        ids = sorted(allowed if ids is None else set(ids) & allowed)
     # Every open dashboard asks every 30 s; the figures change slowly, so share one computation per
     # window and connection list for METRICS_HEALTH_CACHE_SECONDS (per process, Django's default cache).
-    key = f"mqtt:health:{window}:{','.join(map(str, sorted(ids or [])))}"
+    # "all" and "none of them" (a user without a role) must not share an entry.
+    key = f"mqtt:health:{window}:{'all' if ids is None else ','.join(map(str, sorted(ids))) or 'none'}"
     report = cache.get(key)
     if report is None:
         report = health.compute(window, ids)

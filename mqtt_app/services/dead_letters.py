@@ -73,16 +73,16 @@ def replay_batch_id(dead_letter_id: uuid.UUID, attempt: int) -> uuid.UUID:
     return uuid.uuid5(dead_letter_id, f"replay-{attempt}")
 
 
-def replay(dead_letter_ids: Iterable[uuid.UUID | str], user: Any = None) -> list[ReplayResult]:  # noqa: ANN401
+def replay(dead_letter_ids: Iterable[uuid.UUID | str], user: Any = None, via: str = "api") -> list[ReplayResult]:  # noqa: ANN401
     """Replay each dead letter (oldest first), each in a transaction of its own: one that fails again does not
     undo the others. Ids that are unknown come back as "not_found"; repeated ids are replayed once."""
     ids = list(dict.fromkeys(uuid.UUID(str(pk)) for pk in dead_letter_ids))
     order = {pk: created for pk, created in DeadLetter.objects.filter(pk__in=ids).values_list("pk", "created_at")}
     ids.sort(key=lambda pk: (pk not in order, order.get(pk) or timezone.now()))
-    return [replay_one(pk, user) for pk in ids]
+    return [replay_one(pk, user, via) for pk in ids]
 
 
-def replay_one(dead_letter_id: uuid.UUID, user: Any = None) -> ReplayResult:  # noqa: ANN401
+def replay_one(dead_letter_id: uuid.UUID, user: Any = None, via: str = "api") -> ReplayResult:  # noqa: ANN401
     """Replay one dead letter. A transient error (the database or Redis away) records nothing: "error"."""
     from mqtt_app.ingest.isolate import is_transient
 
@@ -97,7 +97,20 @@ def replay_one(dead_letter_id: uuid.UUID, user: Any = None) -> ReplayResult:  # 
     if result.status in (STORED, "failed"):
         logger.info("dead letter %s replayed by %s (attempt %d): %s", result.id, who, result.replay_count,
                     result.replay_result)  # fmt: skip
+        if user is not None:
+            _audit(user, result, via)
     return result
+
+
+def _audit(user: Any, result: ReplayResult, via: str) -> None:  # noqa: ANN401
+    from .audit import record
+
+    row = DeadLetter.objects.filter(pk=result.id).values("connection_id", "connection__site_id", "topic").first()
+    if row is None:
+        return
+    changes = {"replay_result": {"old": None, "new": result.replay_result}}
+    record(user, "dead_letter.replay", site_id=row["connection__site_id"], connection_id=row["connection_id"],
+           target=f"dead letter {result.id} ({row['topic'][:200]})", changes=changes, via=via)  # fmt: skip
 
 
 def _replay_locked(dead_letter_id: uuid.UUID) -> ReplayResult:

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from mqtt_app.models import ApiToken, MqttConnection, MqttTopic, Site
+from mqtt_app.models import ApiToken, MqttConnection, MqttTopic, Role, Site, SiteRole
 
 SECRET = "s3cret-Pa55word-never-shown"
 _numbers = itertools.count(1)
@@ -17,11 +17,13 @@ _numbers = itertools.count(1)
 
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user("staff", password="pw-staff", is_staff=True)
+    """A superuser: every role on every site (staff without a role see nothing; tests/security covers roles)."""
+    return django_user_model.objects.create_user("staff", password="pw-staff", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
 def viewer_user(django_user_model):
+    """A viewer of every site the factories below make (not of sites created through the API)."""
     return django_user_model.objects.create_user("viewer", password="pw-viewer")
 
 
@@ -50,9 +52,12 @@ def staff_token(staff_user) -> str:
 
 
 @pytest.fixture
-def make_site():
+def make_site(request):
     def make(name: str | None = None) -> Site:
-        return Site.objects.create(name=name or f"site {next(_numbers)}")
+        site = Site.objects.create(name=name or f"site {next(_numbers)}")
+        if "viewer_user" in request.fixturenames:
+            SiteRole.objects.create(user=request.getfixturevalue("viewer_user"), site=site, role=Role.VIEWER)
+        return site
 
     return make
 

@@ -55,12 +55,12 @@ def test_the_list_filters_by_connection_site_and_replayed(viewer_client, make_co
     assert states[str(failed.pk)] == "failed_again"
 
 
-def test_a_dead_letter_of_a_deleted_connection_is_still_listed(viewer_client, make_connection):
+def test_a_dead_letter_of_a_deleted_connection_is_still_listed_to_superusers(staff_client, make_connection):
     conn = make_connection()
     kept = make_dead_letter(conn)
     conn.delete()
 
-    (item,) = viewer_client.get("/api/dead-letters").json()["items"]
+    (item,) = staff_client.get("/api/dead-letters").json()["items"]
 
     assert (item["id"], item["connection_name"], item["site"]) == (str(kept.pk), "", None)
 

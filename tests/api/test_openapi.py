@@ -26,6 +26,7 @@ EXPECTED = {
     "/api/parsers": {"get"},
     "/api/parsers/{name}/test": {"post"},
     "/api/tokens": {"get", "post"},
+    "/api/audit": {"get"},
     "/api/tokens/{token_id}": {"delete"},
 }
 

@@ -81,10 +81,14 @@ def test_a_connection_that_is_not_a_number_is_a_422_naming_connection(viewer_cli
     assert response.json()["errors"][0]["field"] == "connection"
 
 
-def test_a_connection_with_no_readings_is_an_empty_page(viewer_client, topic):
+def test_a_connection_with_no_readings_is_an_empty_page(viewer_client, topic, make_connection):
     _add(topic, 0)
-    body = viewer_client.get(f"/api/readings?connection={topic.connection_id + 1000}").json()
+    body = viewer_client.get(f"/api/readings?connection={make_connection().pk}").json()
     assert body["items"] == [] and body["next_offset"] is None
+
+
+def test_an_unknown_connection_is_a_404(viewer_client, topic):
+    assert viewer_client.get(f"/api/readings?connection={topic.connection_id + 1000}").status_code == 404
 
 
 def test_csv_export_streams_every_matching_row(viewer_client, topic):

@@ -85,7 +85,8 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
 def operator(transactional_db):
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.create_user("operator", password="operator-pass", is_staff=True)
+    # A superuser: every site (roles per site are tested in tests/security/test_access_matrix.py).
+    return get_user_model().objects.create_user("operator", password="operator-pass", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

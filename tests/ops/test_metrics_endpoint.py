@@ -8,6 +8,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mqtt_app import coordination
+from mqtt_app.models import Role, SiteRole
 from tests.ops.factories import ingest, make_connection
 
 pytestmark = pytest.mark.django_db
@@ -36,13 +37,16 @@ def test_a_wrong_token_is_refused_and_the_right_one_accepted(client, settings):
     assert response["Content-Type"].startswith("text/plain")
 
 
-def test_without_a_token_setting_only_staff_sessions_get_in(client, settings, django_user_model):
+def test_without_a_token_setting_only_superuser_sessions_get_in(client, settings, django_user_model):
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
     user = django_user_model.objects.create_user("viewer", password="pw-123456")
     client.force_login(user)
     assert client.get("/metrics").status_code == 403
     user.is_staff = True
+    user.save()
+    assert client.get("/metrics").status_code == 403  # staff alone: no site, no fleet-wide labels
+    user.is_superuser = True
     user.save()
     assert client.get("/metrics").status_code == 200
 
@@ -87,8 +91,10 @@ def test_a_broken_source_is_reported_without_failing_the_scrape(client, settings
 
 def test_the_health_report_needs_a_login_and_validates_its_window(client, django_user_model):
     assert client.get("/health/metrics.json").status_code == 401
-    client.force_login(django_user_model.objects.create_user("viewer", password="pw-123456"))
+    viewer = django_user_model.objects.create_user("viewer", password="pw-123456")
+    client.force_login(viewer)
     conn = make_connection()
+    SiteRole.objects.create(user=viewer, site=conn.site, role=Role.VIEWER)
     ingest(conn, parsed=10, failed=0)
 
     report = json.loads(client.get("/health/metrics.json", {"window": "2h", "connection": conn.pk}).content)
