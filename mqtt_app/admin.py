@@ -403,6 +403,9 @@ class AuditEntryAdmin(SiteScopedAdmin):
     fields = readonly_fields = ("at", "username", "user", "via", "action", "site_id", "connection_id", "target",
                                 "changes")  # fmt: skip
 
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:  # noqa: ANN401
+        return False
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:  # noqa: ANN401
         return False
 

@@ -27,11 +27,12 @@ def set_role(by: Any, user: Any, site: Site, role: str | None, via: str = "cli")
         if old == role:
             return False
         if role is None:
-            held.delete()
-        elif held:
+            if held is not None:
+                held.delete()
+        elif held is None:
+            SiteRole.objects.create(user=user, site=site, role=role)
+        else:
             held.role = role
             held.save(update_fields=["role"])
-        else:
-            SiteRole.objects.create(user=user, site=site, role=role)
         record_grant(by, user, site, old, role, via)
     return True

@@ -6,12 +6,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from mqtt_app.models import MqttConnection, Site
+from mqtt_app.models import MqttConnection, Role, Site, SiteRole
 
 
 @pytest.fixture
 def staff_user(transactional_db):
-    return get_user_model().objects.create_user("staff", password="staff-pass", is_staff=True)
+    # A superuser: every site (roles per site: tests/security/test_access_matrix.py).
+    return get_user_model().objects.create_user("staff", password="staff-pass", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
@@ -20,8 +21,11 @@ def viewer_user(transactional_db):
 
 
 @pytest.fixture
-def site(transactional_db) -> Site:
-    return Site.objects.create(name="Plant North")
+def site(transactional_db, request) -> Site:
+    site = Site.objects.create(name="Plant North")
+    if "viewer_user" in request.fixturenames:  # the viewer views this site
+        SiteRole.objects.create(user=request.getfixturevalue("viewer_user"), site=site, role=Role.VIEWER)
+    return site
 
 
 @pytest.fixture

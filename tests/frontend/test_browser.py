@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.contrib.auth import get_user_model
 
-from mqtt_app.models import MqttConnection, MqttTopic, Site
+from mqtt_app.models import MqttConnection, MqttTopic, Role, Site, SiteRole
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -36,7 +36,7 @@ def publisher(broker):
 
 @pytest.fixture
 def staff(transactional_db):
-    return get_user_model().objects.create_user("operator", password="operator-pass", is_staff=True)
+    return get_user_model().objects.create_user("operator", password="operator-pass", is_staff=True, is_superuser=True)
 
 
 def test_an_anonymous_visitor_is_sent_to_the_login_page(asgi_server, browser_page):
@@ -49,8 +49,9 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(asgi_server, browser_pag
 
 
 def test_a_non_staff_user_sees_the_dashboard_read_only(asgi_server, browser_page, transactional_db):
-    get_user_model().objects.create_user("viewer", password="viewer-pass")
+    viewer = get_user_model().objects.create_user("viewer", password="viewer-pass")
     site = Site.objects.create(name="Plant North")
+    SiteRole.objects.create(user=viewer, site=site, role=Role.VIEWER)
     MqttConnection.objects.create(site=site, name="gateway", host="127.0.0.1", port=1883, is_active=False)
     browser_page.login(asgi_server.url, "viewer", "viewer-pass")
     page = browser_page.page

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from mqtt_app.models import ConnectionStatus
+from mqtt_app.models import ConnectionStatus, Role, SiteRole
 from tests.frontend.test_browser import screenshot
 from tests.ops.factories import ingest, log_event, make_connection
 
@@ -49,6 +49,7 @@ def test_the_dashboard_panel_shows_the_reports_figures_and_no_data_where_there_i
     log_event(busy, "connected", now - timedelta(hours=2))  # up for the whole window
     ingest(busy, parsed=97, failed=3)
     quiet = make_connection("spare", site_name="Plant North", is_active=False)  # no data of any kind
+    SiteRole.objects.create(user=viewer_user, site=busy.site, role=Role.VIEWER)
     browser_page.login(asgi_server.url, "viewer", "viewer-pass")
     page = browser_page.page
     panel = page.locator('[data-health="overall"]')

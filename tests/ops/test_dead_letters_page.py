@@ -25,7 +25,7 @@ def test_staff_see_the_dead_letter_and_replay_it_from_the_page(asgi_server, brow
     from tests.ops.dead_letters import make_dead_letter
     from tests.ops.factories import make_connection
 
-    get_user_model().objects.create_user("operator", password="operator-pass", is_staff=True)
+    get_user_model().objects.create_user("operator", password="operator-pass", is_staff=True, is_superuser=True)
     row = make_dead_letter(make_connection("boiler"), topic="plant/boiler/replay-me", payload=b"42")
     browser_page.login(asgi_server.url, "operator", "operator-pass")
     page = browser_page.page
