@@ -16,6 +16,7 @@ from celery import shared_task
 from django.conf import settings
 
 import tasks.leases  # noqa: F401 - connects the lease keeper to the worker's start
+from mqtt_app import outbox
 from mqtt_app.ingest.attempts import StillFailing, dead_letter_batch, ingest_with_retries
 
 logger = logging.getLogger(__name__)
@@ -35,12 +36,22 @@ logger = logging.getLogger(__name__)
 )
 def ingest_batch(self, batch: dict) -> dict:  # noqa: ANN001 - Celery's bound task
     try:
-        return ingest_with_retries(batch).as_dict()
+        result = ingest_with_retries(batch).as_dict()
+        _receipt(batch)
+        return result
     except StillFailing as failing:
         if self.request.retries >= settings.MQTT_INGEST_MAX_RETRIES:
             try:
-                return {"status": "dead_letters", "messages": dead_letter_batch(batch, failing.error)}
+                result = {"status": "dead_letters", "messages": dead_letter_batch(batch, failing.error)}
+                _receipt(batch)
+                return result
             except Exception as exc:  # noqa: BLE001 - the database is still away: keep the batch in the queue
                 logger.warning("batch could not be kept as dead letters (%s): back to the queue", exc)
         # Back to the queue at once (no ETA: a countdown would sit unleased in the worker's memory).
         raise self.retry(exc=failing.error, countdown=0) from failing.error
+
+
+def _receipt(batch: object) -> None:
+    """Stored: the listener's copy of the batch can go (mqtt_app/outbox.py)."""
+    if outbox.enabled() and isinstance(batch, dict) and "id" in batch:
+        outbox.done(str(batch["id"]))

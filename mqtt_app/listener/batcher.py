@@ -29,6 +29,7 @@ from typing import Any
 
 from django.conf import settings
 
+from mqtt_app import outbox
 from mqtt_app.ingest.wire import encode_batch, encode_part
 from mqtt_app.observability.broker import queue_depths
 
@@ -182,6 +183,7 @@ class Batcher:
         self.on_acks = on_acks
         self.on_overflow = on_overflow
         self.send_task = send_task or default_sender()
+        self.outbox = send_task is None and outbox.enabled()  # a receipt per batch (Redis broker)
         # Batch size adapts to the workers, in steps: MQTT_BATCH_SIZE / MQTT_BATCH_INTERVAL while they keep up,
         # doubled for each send that finds batches waiting in Redis, up to MQTT_BATCH_SIZE_BUSY /
         # MQTT_BATCH_INTERVAL_BUSY, and halved again for each send that finds the queue empty: a worker's cost is
@@ -559,7 +561,10 @@ class Batcher:
         # argsrepr: Celery would otherwise repr() the arguments for its logs (a batch: costly, useless).
         options: dict[str, Any] = {"retry": False, "ignore_result": True}
         if serializer:
-            options |= {"serializer": serializer, "argsrepr": f"<batch of {_size(args[0])}>"}
+            # The batch id as the task id: the outbox's reaper sees which batches workers hold (mqtt_app/outbox.py).
+            options |= {"serializer": serializer, "argsrepr": f"<batch of {_size(args[0])}>", "task_id": args[0]["id"]}
+            if self.outbox:
+                outbox.put(args[0])
         self.send_task(task, args=args, kwargs=kwargs, queue=queue, **options)
 
     def _batch(self, parts: list[tuple[int, list[Chunk]]]) -> dict:

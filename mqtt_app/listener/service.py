@@ -26,8 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections
 
-from mqtt_app import coordination
-from mqtt_app.listener.batcher import Ack, Batcher, Chunk, SendTask
+from mqtt_app import coordination, outbox
+from mqtt_app.listener.batcher import INGEST_TASK, Ack, Batcher, Chunk, SendTask
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
 from mqtt_app.listener.loop import Reactor
 from mqtt_app.listener.spool import Spool
@@ -103,6 +103,7 @@ class ListenerService:
         self.spec_cache = SpecCache()
         self.inbox: list[tuple[int, Chunk]] = []
         self._lost_reconcile_at = 0.0
+        self._next_reap = time.monotonic() + outbox.REAP_AFTER / 3
 
     # --- Host protocol (called by clients in the loop thread, or by the connect pool) -----------
     def socket_opened(self, client: ConnectionClient, sock: Any) -> None:  # noqa: ANN401
@@ -309,8 +310,26 @@ class ListenerService:
             if time.monotonic() >= next_activity:
                 next_activity = time.monotonic() + heartbeat
                 self.reactor.call_soon_threadsafe(self._send_activity)
+            self._reap_outbox()
             self.wake_control.wait(heartbeat)
             self.wake_control.clear()
+
+    def _reap_outbox(self) -> None:
+        """Every REAP_AFTER / 3 seconds: send again the batches lost between the queue and a worker."""
+        now = time.monotonic()
+        if not self.batcher.outbox or now < self._next_reap:
+            return
+        self._next_reap = now + outbox.REAP_AFTER / 3
+        try:
+            outbox.reap(self._resend, outbox.stored_batches, self.batcher.backlog)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next round tries again
+            logger.debug("outbox reap failed: %s", exc)
+
+    def _resend(self, batch: dict) -> None:
+        self.batcher.send_task(
+            INGEST_TASK, args=[batch], queue="ingest", retry=False, ignore_result=True, serializer="msgpack",
+            task_id=batch["id"], argsrepr="<batch sent again>",
+        )  # fmt: skip
 
     def _send_activity(self) -> None:
         """Loop thread: `last_heartbeat_at` of the connections held (one task per heartbeat, not per message)."""
