@@ -323,8 +323,9 @@ class RabbitVhost:
         )
         connection.connect()
         try:
-            _name, count, _consumers = connection.channel().queue_declare(queue, passive=True)
-            return int(count)
+            declared = connection.channel().queue_declare(queue, passive=True)
+            assert declared is not None  # a passive declare answers, or raises NotFound
+            return int(declared[1])  # (queue, message_count, consumer_count)
         finally:
             connection.close()
 

@@ -51,7 +51,8 @@ class Beat(threading.Thread):
 
     def tick(self) -> bool:
         try:
-            self.app.send_task(RECONCILE_TASK, queue=self.queue, expires=self.interval, retry=False)
+            # A Queue object, not its name: Celery would otherwise declare it (its stubs say str only).
+            self.app.send_task(RECONCILE_TASK, queue=self.queue, expires=self.interval, retry=False)  # type: ignore[arg-type]
             return True
         except Exception:  # noqa: BLE001 - the broker is away: the next tick tries again, as beat does
             return False
@@ -94,7 +95,7 @@ class Stack:
         self.workers: list[Process] = []
         self.listeners: list[Process] = []
         self.beat: Beat | None = None
-        self.connection_id: int | None = None
+        self.connection_id = 0  # the scenario's MqttConnection, once created
         self._kicked_at = 0.0
 
     # --- set-up ------------------------------------------------------------------------------------------
@@ -253,7 +254,7 @@ class Stack:
             client = redis_lib.Redis.from_url(self.redis.url, socket_timeout=2, socket_connect_timeout=2)
             try:
                 oldest = client.zrange("unacked_index", 0, 0, withscores=True)
-                age = f", the oldest delivered {time.time() - oldest[0][1]:.0f} s ago" if oldest else ""
+                age = f", the oldest delivered {time.time() - float(oldest[0][1]):.0f} s ago" if oldest else ""
                 return f"ingest: {client.llen('ingest')} waiting, {client.hlen('unacked')} unacknowledged{age}"
             finally:
                 client.close()
@@ -278,7 +279,7 @@ class Stack:
             self.beat.stop()
         for process in (*self.listeners, *self.workers):
             process.stop(timeout=10)
-        if self.connection_id is not None and not keep_rows and self.postgres is None:
+        if self.connection_id and not keep_rows and self.postgres is None:
             self._delete_connection()
         self.mosquitto.stop()
         self.redis.stop()
@@ -342,9 +343,9 @@ def unregister_database(alias: str) -> None:
         connections[alias].close()
         del connections.settings[alias]
         try:
-            delattr(connections._connections, alias)  # noqa: SLF001 - Django keeps no public way to forget one
+            del connections[alias]
         except AttributeError:
-            pass
+            pass  # never used in this thread
 
 
 def wait_quiet(stack: Stack, seconds: float, until: float) -> None:
