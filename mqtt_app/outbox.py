@@ -1,4 +1,4 @@
-"""A receipt for every batch, from the listener's send to the worker's commit.
+"""A receipt for every batch, from the listener's send to the worker's commit (Redis broker).
 
 kombu's Redis transport takes a message off the queue (BRPOP) before it records it as unacknowledged; a worker
 killed in between takes the batch with it, and nothing in the broker remembers it. So the listener keeps a copy
@@ -6,8 +6,7 @@ of each batch it sends, in the broker's Redis (`put`, just before the send), and
 the batch is stored (`done`). A copy older than `REAP_AFTER` whose batch is neither stored, nor waiting in the
 queue, nor held by a live worker was lost on the way: a listener sends it again (`reap`, under a lock, so one
 listener at a time). The copy keeps the batch's id, so a batch sent twice is stored once.
-RabbitMQ does not lose a delivered message; there the copy covers a listener that died while its send waited
-for the broker's confirm.
+RabbitMQ needs none of this: it hands a message to a consumer and forgets it only on the consumer's ack.
 """
 
 from __future__ import annotations
@@ -29,10 +28,6 @@ UNACKED = "unacked"  # kombu.transport.redis.Channel.unacked_key
 
 
 def enabled() -> bool:
-    return True
-
-
-def redis_broker() -> bool:
     return str(settings.CELERY_BROKER_URL).startswith(("redis://", "rediss://", "unix://"))
 
 
@@ -45,57 +40,32 @@ _clients: dict[str, redis.Redis] = {}
 
 
 def client() -> redis.Redis:
-    """The broker's Redis (the copies share the queue's fate), or REDIS_URL's with RabbitMQ."""
-    url = str(settings.CELERY_BROKER_URL if redis_broker() else settings.REDIS_URL)
+    """The broker's Redis: the copies share the queue's fate."""
+    url = str(settings.CELERY_BROKER_URL)
     if url not in _clients:
         _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     return _clients[url]
 
 
-def queued_key(connection_id: int) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:queued:{connection_id}"
-
-
-def put(batch: dict, queued: dict[int, dict[int, int]] | None = None, acked: list | None = None) -> None:
-    """Keep a copy of the batch until a worker stored it, and, in the same transaction, the packet ids (and a
-    digest) of its QoS 1 messages per connection until their PUBACKs are written (`acked`: (connection, packet
-    ids) written since the last call). A listener that takes a connection over after a crash skips the broker's
-    redelivered copies of those (mqtt_app/listener/client.py): their batch is in the outbox, so it will be stored.
-    Raises when Redis is away (the send would fail too)."""
+def put(batch: dict) -> None:
+    """Keep a copy of the batch until a worker stored it. Raises when Redis is away (the send would fail too)."""
     index, bodies, _ = keys()
     pipe = client().pipeline(transaction=True)
     pipe.hset(bodies, batch["id"], msgpack.packb(batch, use_bin_type=True))
     pipe.zadd(index, {batch["id"]: time.time()})
-    for connection_id, mids in acked or []:
-        pipe.hdel(queued_key(connection_id), *mids)
-    for connection_id, digests in (queued or {}).items():
-        pipe.hset(queued_key(connection_id), mapping=digests)
-        pipe.expire(queued_key(connection_id), 86_400)
     pipe.execute()
 
 
-def forget(batch: dict, queued: dict[int, dict[int, int]]) -> None:
+def forget(batch: dict) -> None:
     """Undo `put` for a batch the queue did not take and that stays with the listener (best effort)."""
     index, bodies, _ = keys()
     try:
         pipe = client().pipeline(transaction=True)
         pipe.zrem(index, batch["id"])
         pipe.hdel(bodies, batch["id"])
-        for connection_id, digests in queued.items():
-            pipe.hdel(queued_key(connection_id), *digests)
         pipe.execute()
     except redis.RedisError as exc:
         logger.warning("could not undo the outbox copy of batch %s: %s", batch["id"], exc)
-
-
-def take_queued(connection_id: int) -> dict[int, int]:
-    """The packet ids (with digests) of a connection's messages queued by a listener that never acknowledged them;
-    forgotten once read (one listener takes a connection over)."""
-    pipe = client().pipeline(transaction=True)
-    pipe.hgetall(queued_key(connection_id))
-    pipe.delete(queued_key(connection_id))
-    found, _ = pipe.execute()
-    return {int(mid): int(value) for mid, value in found.items()}
 
 
 def done(batch_id: str) -> None:
@@ -120,7 +90,8 @@ def reap(
     index, bodies, lock = keys()
     redis_client = client()
     now = time.time() if now is None else now
-    old = [raw.decode() for raw in redis_client.zrangebyscore(index, 0, now - REAP_AFTER, start=0, num=REAP_LIMIT)]
+    found = redis_client.zrangebyscore(index, 0, now - REAP_AFTER, start=0, num=REAP_LIMIT)
+    old = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in found]
     if not old or not redis_client.set(lock, "1", nx=True, ex=int(REAP_AFTER)):
         return 0
     depth = waiting()

@@ -23,7 +23,6 @@ import itertools
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,7 +184,6 @@ class Batcher:
         self.on_overflow = on_overflow
         self.send_task = send_task or default_sender()
         self.outbox = send_task is None and outbox.enabled()  # a receipt per batch (Redis broker)
-        self.acked_since: list[tuple[int, list[int]]] = []
         # Batch size adapts to the workers, in steps: MQTT_BATCH_SIZE / MQTT_BATCH_INTERVAL while they keep up,
         # doubled for each send that finds batches waiting in Redis, up to MQTT_BATCH_SIZE_BUSY /
         # MQTT_BATCH_INTERVAL_BUSY, and halved again for each send that finds the queue empty: a worker's cost is
@@ -316,17 +314,6 @@ class Batcher:
             self.stats["overflowed"] += len(dropped) - qos0
             self.on_overflow(connection_id)
 
-    def note_acked(self, acks: list[Ack]) -> None:
-        """Loop thread: these PUBACKs are written; their outbox records go with the next batch's copy."""
-        if self.outbox:
-            with self.cond:
-                self.acked_since += [(cid, mids) for cid, _, qos, mids in acks if qos == 1 and mids]
-
-    def _take_acked(self) -> list[tuple[int, list[int]]]:
-        with self.cond:
-            acked, self.acked_since = self.acked_since, []
-        return acked
-
     def enqueue_control(self, task: str, args: list, kwargs: dict | None = None) -> None:
         with self.cond:
             self.control.append((task, args, kwargs or {}))
@@ -408,7 +395,7 @@ class Batcher:
                 self._put_back(due)  # the start of the next batch, sent when it fills or ages
                 break
             parts, rest = _next_parts(due, self.batch_size, self.max_batch_bytes)
-            if not self._deliver(self._batch(parts), _queued(parts) if self.outbox else {}):
+            if not self._deliver(self._batch(parts)):
                 self._hold(due)  # neither the queue nor the spool took it: the brokers keep it, unacknowledged
                 break
             # Sent or spooled: from here on a failure must not put these messages back (they would be sent twice).
@@ -429,13 +416,13 @@ class Batcher:
     def _spooling(self) -> bool:
         return self.spool is not None and not self.spool_full
 
-    def _deliver(self, batch: dict, queued: dict[int, dict[int, int]] | None = None) -> bool:
+    def _deliver(self, batch: dict) -> bool:
         now = self.monotonic()
         if self.queue_full and not (self.spool and self.spool.pending):
             self._check_backlog(now)
         if self._queue_open(now):
             try:
-                self._publish(INGEST_TASK, [batch], {}, "ingest", BATCH_SERIALIZER, queued)
+                self._publish(INGEST_TASK, [batch], {}, "ingest", BATCH_SERIALIZER)
             except Exception as exc:  # noqa: BLE001 - the queue unreachable (kombu raises several types)
                 self._went_down(exc)
             else:
@@ -444,8 +431,8 @@ class Batcher:
                 return True
         if self._spooling() and self._to_spool(batch):
             return True  # the outbox copy (if any) stays: the spool replays this batch under the same id
-        if self.outbox and queued is not None:
-            outbox.forget(batch, queued)  # the batch stays here, and will leave under another id
+        if self.outbox:
+            outbox.forget(batch)  # the batch stays here, and will leave under another id
         return False
 
     def _to_spool(self, batch: dict) -> bool:
@@ -572,15 +559,7 @@ class Batcher:
             self.interval,
         )
 
-    def _publish(
-        self,
-        task: str,
-        args: list,
-        kwargs: dict,
-        queue: str,
-        serializer: str | None = None,
-        queued: dict[int, dict[int, int]] | None = None,
-    ) -> None:
+    def _publish(self, task: str, args: list, kwargs: dict, queue: str, serializer: str | None = None) -> None:
         # retry=False: fail at once when Redis is away (we keep the data and retry ourselves);
         # ignore_result: the Redis result backend would otherwise subscribe per task, and block on an outage;
         # argsrepr: Celery would otherwise repr() the arguments for its logs (a batch: costly, useless).
@@ -589,7 +568,7 @@ class Batcher:
             # The batch id as the task id: the outbox's reaper sees which batches workers hold (mqtt_app/outbox.py).
             options |= {"serializer": serializer, "argsrepr": f"<batch of {_size(args[0])}>", "task_id": args[0]["id"]}
             if self.outbox:
-                outbox.put(args[0], queued, self._take_acked())
+                outbox.put(args[0])
         self.send_task(task, args=args, kwargs=kwargs, queue=queue, **options)
 
     def _batch(self, parts: list[tuple[int, list[Chunk]]]) -> dict:
@@ -727,19 +706,3 @@ def _acks(parts: list[tuple[int, list[Chunk]]]) -> list[Ack]:
 
 def _size(batch: dict) -> int:
     return sum(len(part["topics"]) for part in batch["parts"])
-
-
-def _queued(parts: list[tuple[int, list[Chunk]]]) -> dict[int, dict[int, int]]:
-    """Per connection, the packet id and digest of each QoS 1 message of a batch (mqtt_app/outbox.py `put`)."""
-    queued: dict[int, dict[int, int]] = {}
-    for cid, chunks in parts:
-        for chunk in chunks:
-            for topic, payload, qos, mid in zip(chunk.topics, chunk.payloads, chunk.qos, chunk.mids, strict=True):
-                if qos == 1:
-                    queued.setdefault(cid, {})[mid] = digest(topic.encode("utf-8", "surrogatepass"), payload)
-    return queued
-
-
-def digest(topic: bytes, payload: bytes) -> int:
-    """What tells a redelivered message from another with the same packet id."""
-    return zlib.crc32(payload, zlib.crc32(topic))

@@ -25,7 +25,7 @@ from django.conf import settings
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from mqtt_app.listener.batcher import Chunk, chunk_of, digest
+from mqtt_app.listener.batcher import Chunk, chunk_of
 from mqtt_app.listener.reader import ReaderClient, StockClient, client_class
 from mqtt_app.models import ConnectionEvent, ConnectionStatus
 
@@ -75,7 +75,7 @@ class Host(Protocol):
     def schedule_connect(self, client: ConnectionClient, delay: float) -> None: ...
     def report(self, client: ConnectionClient, status: str, detail: str, event: str | None = None) -> None: ...
     def received(self, client: ConnectionClient, chunk: Chunk) -> None: ...
-    def session_resumed(self, client: ConnectionClient, generation: int) -> dict[int, int]: ...
+    def session_resumed(self, client: ConnectionClient, generation: int) -> None: ...
 
 
 def decode_topics(raw: list[bytes]) -> list[str]:
@@ -108,7 +108,6 @@ class ConnectionClient:
         # flagged DUP: such a copy is acknowledged and not forwarded a second time.
         self.unacked_forwarded: set[int] = set()
         self.expect_dup: set[int] = set()
-        self.expect_digests: dict[int, int] = {}  # the same, queued by a listener that crashed (mqtt_app/outbox.py)
         self.expect_dup_until = 0.0
         self.attempt = 0
         self.closing = False
@@ -245,15 +244,14 @@ class ConnectionClient:
         self.expect_dup = set(self.unacked_forwarded) if resumed else set()
         self.unacked_forwarded = set()
         self.expect_dup_until = time.monotonic() + REDELIVERY_WINDOW
-        self.expect_digests = {}
         if resumed:
-            self.expect_digests = self.host.session_resumed(self, self.generation) or {}
+            self.host.session_resumed(self, self.generation)
 
     def _skip_redelivered(self, topics: list, payloads: list, headers: list[int], mids: list[int]) -> tuple:
         """Drop the DUP copies of messages already handed to the queue, acknowledging them now."""
         keep, again = [], []
         for index, (header, mid) in enumerate(zip(headers, mids, strict=True)):
-            if header & 0x08 and (mid in self.expect_dup or self._queued_before(mid, topics[index], payloads[index])):
+            if header & 0x08 and mid in self.expect_dup:
                 self.expect_dup.discard(mid)
                 again.append(mid)
             else:
@@ -265,14 +263,9 @@ class ConnectionClient:
             )
         return tuple([column[i] for i in keep] for column in (topics, payloads, headers, mids))
 
-    def _queued_before(self, mid: int, topic: bytes | str, payload: bytes) -> bool:
-        expected = self.expect_digests.pop(mid, None)
-        raw = topic.encode("utf-8", "surrogatepass") if isinstance(topic, str) else topic
-        return expected is not None and expected == digest(raw, payload)
-
     def _on_publishes(self, topics: list[bytes], payloads: list[bytes], headers: list[int], mids: list[int]) -> None:
         """The QoS 0/1 messages of one read (the reader's fast path), as columns."""
-        if self.expect_dup or self.expect_digests:
+        if self.expect_dup:
             topics, payloads, headers, mids = self._skip_redelivered(topics, payloads, headers, mids)
             if not headers:
                 return
@@ -287,8 +280,7 @@ class ConnectionClient:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:  # noqa: ANN401
         """One message from paho's own path: QoS 2, or every message with MQTT_FAST_READER=false."""
-        queued = message.qos == 1 and message.dup and self._queued_before(message.mid, message.topic, message.payload)
-        if message.qos == 1 and message.dup and (message.mid in self.expect_dup or queued):
+        if message.qos == 1 and message.dup and message.mid in self.expect_dup:
             self.expect_dup.discard(message.mid)
             self.paho.send_acks([message.mid], 1)
             return
@@ -312,8 +304,8 @@ class ConnectionClient:
             self.expect_dup.update(mids)
 
     def forget_redelivery(self, now: float) -> None:
-        if (self.expect_dup or self.expect_digests) and now > self.expect_dup_until:
-            self.expect_dup, self.expect_digests = set(), {}
+        if self.expect_dup and now > self.expect_dup_until:
+            self.expect_dup = set()
 
     def check_silence(self, now: float, timeout: float) -> None:
         if self.silent or self.status != ConnectionStatus.CONNECTED or not self.last_message_mono:

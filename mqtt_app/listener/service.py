@@ -135,7 +135,7 @@ class ListenerService:
     def received(self, client: ConnectionClient, chunk: Chunk) -> None:
         self.inbox.append((client.spec.id, chunk))  # handed over after each loop round
 
-    def session_resumed(self, client: ConnectionClient, generation: int) -> dict[int, int]:
+    def session_resumed(self, client: ConnectionClient, generation: int) -> None:
         """Loop thread: the broker resends what the previous session left unacknowledged; the copies of it that
         wait here (inbox and batcher) would be stored twice."""
         cid = client.spec.id
@@ -143,13 +143,6 @@ class ListenerService:
         dropped = self.batcher.drop_stale(cid, generation)
         if dropped:
             logger.info("connection %s: %d unqueued messages left to the broker's redelivery", cid, dropped)
-        if not self.batcher.outbox:
-            return {}
-        try:
-            return outbox.take_queued(cid)  # what a listener that died before its PUBACKs had queued
-        except Exception as exc:  # noqa: BLE001 - Redis away: the redelivered copies are stored (at least once)
-            logger.warning("connection %s: cannot read what was queued before a crash: %s", cid, exc)
-            return {}
 
     def _hand_over(self) -> None:
         if self.inbox:
@@ -180,7 +173,6 @@ class ListenerService:
             client = self.clients.get(cid)
             if client is not None:
                 client.ack(generation, qos, mids)
-        self.batcher.note_acked(acks)
 
     def _overflowed(self, connection_id: int) -> None:
         self.overflowed.add(connection_id)

@@ -54,12 +54,3 @@ def test_done_drops_the_copy(sent, redis_client):
     outbox.done(sent["id"])
 
     assert reap() == []
-
-
-def test_the_packet_ids_of_a_batch_wait_with_its_copy_until_their_acks_are_written(settings):
-    settings.CELERY_BROKER_URL = settings.REDIS_URL
-    outbox.put({"id": str(uuid.uuid4())}, queued={5: {1: 111, 2: 222}})
-    outbox.put({"id": str(uuid.uuid4())}, queued={5: {3: 333}}, acked=[(5, [1])])
-
-    assert outbox.take_queued(5) == {2: 222, 3: 333}
-    assert outbox.take_queued(5) == {}  # one listener takes a connection over
