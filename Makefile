@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test test-fast test-slow lint lock bench clean-venv
+.PHONY: run test test-fast test-slow lint typecheck lock bench clean-venv
 
 # The development run: DEBUG on (the settings default it off), unless the caller says otherwise.
 run: export DEBUG ?= true
@@ -32,9 +32,14 @@ test-fast:
 test-slow:
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-lint:
+lint: typecheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# mypy with django-stubs on the product's packages (config: pyproject.toml).
+typecheck:
+	scripts/bootstrap.sh venv requirements/dev.txt
+	$(VENV)/bin/mypy
 
 # The ingestion benchmark on PostgreSQL (a database of its own, dropped and created per run), three runs summed
 # up in one table; figures, not tests. The others: docs/benchmarks.md.

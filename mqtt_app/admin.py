@@ -134,7 +134,8 @@ class ConnectionForm(forms.ModelForm):
         return self._secret("tls_client_key")
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         # remove_* is cleaned after the secret fields: apply it again with every field known.
         for name in ("password", "tls_client_key"):
             if cleaned.get(f"remove_{name}"):
@@ -375,7 +376,7 @@ class DeadLetterAdmin(SiteScopedAdmin):
 
     @admin.display(description="size (bytes)")
     def payload_size(self, obj: models.DeadLetter) -> int:
-        return obj.payload_bytes
+        return obj.payload_bytes  # type: ignore[attr-defined] # annotated by get_queryset
 
     @admin.action(description="Replay selected dead letters", permissions=["change"])
     def replay_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -50,7 +50,7 @@ def cipher() -> MultiFernet:
 
 
 def is_encrypted(stored: str | None) -> bool:
-    return bool(stored) and stored.startswith(PREFIX)
+    return bool(stored and stored.startswith(PREFIX))
 
 
 def encrypt(plain: str) -> str:

@@ -10,6 +10,8 @@ only, ERROR when it fails). Other beat tasks with minute-or-longer schedules (re
 
 from __future__ import annotations
 
+import logging
+
 import sentry_sdk
 from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
@@ -33,14 +35,14 @@ def init_sentry(
         environment=environment,
         release=release,
         traces_sample_rate=traces_sample_rate,
-        before_send=scrub_event,
-        before_send_transaction=scrub_event,
+        before_send=scrub_event,  # type: ignore[arg-type] # Event is a TypedDict; scrub_event takes any dict
+        before_send_transaction=scrub_event,  # type: ignore[arg-type]
         before_breadcrumb=scrub_breadcrumb,
         max_request_body_size="never",  # form posts carry broker passwords
         integrations=[
             DjangoIntegration(),
             CeleryIntegration(monitor_beat_tasks=True, exclude_beat_tasks=EXCLUDED_BEAT_TASKS),
-            LoggingIntegration(event_level="ERROR"),
+            LoggingIntegration(event_level=logging.ERROR),
         ],
     )
     _connect_reconcile_monitor()

@@ -165,7 +165,7 @@ def _database() -> dict:
     test_name = env_str("TEST_DATABASE_NAME")
     if test_name:
         config["TEST"] = {"NAME": test_name}
-    return config
+    return dict(config)
 
 
 DATABASES = {"default": _database()}

@@ -22,7 +22,7 @@ from mqtt_app.ingest.attempts import StillFailing, dead_letter_batch, ingest_wit
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
+@shared_task(  # type: ignore[call-overload] # celery-types lacks acks_on_timeout (Celery 5.5)
     bind=True,
     name="tasks.ingest.ingest_batch",
     acks_late=True,

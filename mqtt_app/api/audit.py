@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from mqtt_app import access
 from mqtt_app.models import AuditEntry
 
 from . import auth
+from .auth import ApiRequest
 from .pagination import PageParams, filter_by, page_of, paginate
 from .schemas import ERRORS_READ, Out
 
@@ -51,7 +51,7 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/audit", response={200: AuditPage, **ERRORS_READ}, summary="Who changed what, newest first")
-def list_audit(request: HttpRequest, filters: Query[AuditFilters], page: Query[PageParams]) -> dict:
+def list_audit(request: ApiRequest, filters: Query[AuditFilters], page: Query[PageParams]) -> dict:
     lookups = {"site": "site_id", "connection": "connection_id", "action": "action"}
     queryset = filter_by(access.filter_for(request.auth, AuditEntry.objects.order_by("-at", "-id")), filters, lookups)
     return paginate(queryset.values(*FIELDS), page.limit, page.offset, _out)

@@ -26,6 +26,13 @@ from mqtt_app.models.tokens import hash_token
 
 logger = logging.getLogger(__name__)
 
+
+class ApiRequest(HttpRequest):
+    """A request as ninja hands it to an operation: `auth` is what the auth class returned, the user."""
+
+    auth: Any
+
+
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write the token row on every request
 _touched: dict[str, float] = {}  # token hash -> monotonic time this process last recorded a use

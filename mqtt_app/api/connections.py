@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from mqtt_app import access
@@ -21,6 +21,7 @@ from mqtt_app.services import audit
 from mqtt_app.services.control import request_reconcile
 
 from . import auth, timestamps
+from .auth import ApiRequest
 from .errors import field_error
 from .pagination import PageParams, filter_by, page_of, paginate
 from .renderer import json_response
@@ -130,7 +131,7 @@ def _reload(pk: int) -> dict[str, Any]:
 
 
 @router.get("/connections", response={200: ConnectionPage, **ERRORS_READ}, summary="List connections")
-def list_connections(request: HttpRequest, filters: Query[ConnectionFilters], page: Query[PageParams]) -> dict:
+def list_connections(request: ApiRequest, filters: Query[ConnectionFilters], page: Query[PageParams]) -> HttpResponse:
     lookups = {"site": "site_id", "is_active": "is_active", "status": "status"}
     queryset = filter_by(access.filter_for(request.auth, connection_queryset()), filters, lookups)
     if filters.search:
@@ -141,7 +142,7 @@ def list_connections(request: HttpRequest, filters: Query[ConnectionFilters], pa
 
 
 @router.post("/connections", response={201: ConnectionOut, **ERRORS_WRITE}, summary="Create a connection")
-def create_connection(request: HttpRequest, payload: ConnectionIn) -> Status:
+def create_connection(request: ApiRequest, payload: ConnectionIn) -> Status:
     data = payload.model_dump(exclude_unset=True)
     data.setdefault("site", payload.site)
     conn = MqttConnection(port=payload.port, protocol=payload.protocol, keepalive=payload.keepalive)
@@ -155,7 +156,7 @@ def create_connection(request: HttpRequest, payload: ConnectionIn) -> Status:
 
 
 @router.get("/connections/{connection_id}", response={200: ConnectionOut, **ERRORS_READ}, summary="One connection")
-def get_connection(request: HttpRequest, connection_id: int) -> dict:
+def get_connection(request: ApiRequest, connection_id: int) -> dict:
     return connection_out(
         get_or_404(access.filter_for(request.auth, connection_queryset()), connection_id, "connection")
     )
@@ -165,7 +166,7 @@ def get_connection(request: HttpRequest, connection_id: int) -> dict:
     "/connections/{connection_id}", response={200: ConnectionOut, **ERRORS_WRITE},
     summary="Change a connection",
 )  # fmt: skip
-def patch_connection(request: HttpRequest, connection_id: int, payload: ConnectionPatch) -> dict:
+def patch_connection(request: ApiRequest, connection_id: int, payload: ConnectionPatch) -> dict:
     conn = get_for(request.auth, MqttConnection.objects.all(), connection_id, "connection", access.MANAGER)
     data = payload.model_dump(exclude_unset=True)
     before = audit.snapshot(conn, AUDIT_FIELDS)
@@ -184,7 +185,7 @@ def patch_connection(request: HttpRequest, connection_id: int, payload: Connecti
     "/connections/{connection_id}", response={204: None, **ERRORS_WRITE},
     summary="Delete a connection (its listener disconnects on the next reconcile)",
 )  # fmt: skip
-def delete_connection(request: HttpRequest, connection_id: int) -> Status:
+def delete_connection(request: ApiRequest, connection_id: int) -> Status:
     conn = get_for(request.auth, MqttConnection.objects.select_related("site"), connection_id, "connection",
                    access.MANAGER)  # fmt: skip
     target = str(conn)

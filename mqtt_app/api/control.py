@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from mqtt_app import access
@@ -16,6 +15,7 @@ from mqtt_app.models import MqttConnection, MqttConnectionLog
 from mqtt_app.services.control import set_active
 
 from . import auth
+from .auth import ApiRequest
 from .pagination import PageParams, page_of, paginate
 from .schemas import ERRORS_READ, ERRORS_WRITE, ConnectionEventOut, ControlOut
 from .writes import get_for
@@ -26,7 +26,7 @@ EventPage = page_of(ConnectionEventOut, "ConnectionEventPage")
 STATE_FIELDS = ("id", "is_active", "status", "status_detail", "listener")
 
 
-def _control(request: HttpRequest, connection_id: int, active: bool) -> Status:
+def _control(request: ApiRequest, connection_id: int, active: bool) -> Status:
     get_for(request.auth, MqttConnection.objects.only("id", "site_id"), connection_id, "connection", access.OPERATOR)
     changed = set_active([connection_id], active, user=request.auth, via="api") > 0
     state = MqttConnection.objects.values(*STATE_FIELDS).get(pk=connection_id)
@@ -38,7 +38,7 @@ def _control(request: HttpRequest, connection_id: int, active: bool) -> Status:
     "/connections/{connection_id}/start", response={202: ControlOut, **ERRORS_WRITE},
     summary="Start: set is_active (the listeners connect within about a second)",
 )  # fmt: skip
-def start_connection(request: HttpRequest, connection_id: int) -> Status:
+def start_connection(request: ApiRequest, connection_id: int) -> Status:
     return _control(request, connection_id, True)
 
 
@@ -46,7 +46,7 @@ def start_connection(request: HttpRequest, connection_id: int) -> Status:
     "/connections/{connection_id}/stop", response={202: ControlOut, **ERRORS_WRITE},
     summary="Stop: clear is_active (the listener disconnects within about a second)",
 )  # fmt: skip
-def stop_connection(request: HttpRequest, connection_id: int) -> Status:
+def stop_connection(request: ApiRequest, connection_id: int) -> Status:
     return _control(request, connection_id, False)
 
 
@@ -54,7 +54,7 @@ def stop_connection(request: HttpRequest, connection_id: int) -> Status:
     "/connections/{connection_id}/events", response={200: EventPage, **ERRORS_READ},
     summary="The connection's status events, newest first",
 )  # fmt: skip
-def connection_events(request: HttpRequest, connection_id: int, page: Query[PageParams]) -> dict:
+def connection_events(request: ApiRequest, connection_id: int, page: Query[PageParams]) -> dict:
     get_for(request.auth, MqttConnection.objects.only("id", "site_id"), connection_id, "connection")
     events = MqttConnectionLog.objects.filter(connection_id=connection_id).order_by("-created_at", "-id")
     return paginate(events.values("id", "event", "status", "detail", "listener", "created_at"), page.limit, page.offset)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Func, IntegerField, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema
 
 from mqtt_app import access
@@ -25,6 +26,7 @@ from mqtt_app.models import DeadLetter, MqttConnection
 from mqtt_app.services import dead_letters as service
 
 from . import auth
+from .auth import ApiRequest
 from .errors import ApiError
 from .pagination import PageParams, filter_by, page_of, paginate
 from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
@@ -118,7 +120,7 @@ def _render(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     }
     out = []
     for row in rows:
-        conn = names.get(row["connection_id"], {})
+        conn: Mapping[str, Any] = names.get(row["connection_id"], {})
         head = bytes(row.pop("payload_head") or b"")
         item = {key: row[key] for key in FIELDS if key != "connection_id"}
         item.update(
@@ -146,7 +148,7 @@ def _get(user: Any, dead_letter_id: uuid.UUID) -> dict[str, Any]:  # noqa: ANN40
     "/dead-letters/replay", response={200: ReplayResultsOut, **ERRORS_WRITE},
     summary="Replay several dead letters (each stored at most once)",
 )  # fmt: skip
-def replay_dead_letters(request: HttpRequest, payload: ReplayIn) -> dict:
+def replay_dead_letters(request: ApiRequest, payload: ReplayIn) -> dict:
     ids = _replayable(request.auth, payload.ids)
     results = service.replay(ids, request.auth, "api")
     # The caller's view of the others: they do not exist.
@@ -169,7 +171,7 @@ def _replayable(user: Any, ids: list[uuid.UUID]) -> list[uuid.UUID]:  # noqa: AN
 
 
 @router.get("/dead-letters", response={200: DeadLetterPage, **ERRORS_READ}, summary="Dead letters, newest first")
-def list_dead_letters(request: HttpRequest, filters: Query[DeadLetterFilters], page: Query[PageParams]) -> dict:
+def list_dead_letters(request: ApiRequest, filters: Query[DeadLetterFilters], page: Query[PageParams]) -> dict:
     lookups = {"connection": "connection_id", "site": "connection__site_id", "error_kind": "error_kind"}
     queryset = filter_by(access.filter_for(request.auth, dead_letter_queryset()), filters, lookups)
     if filters.replayed is not None:
@@ -180,7 +182,7 @@ def list_dead_letters(request: HttpRequest, filters: Query[DeadLetterFilters], p
 
 
 @router.get("/dead-letters/{dead_letter_id}", response={200: DeadLetterOut, **ERRORS_READ}, summary="One dead letter")
-def get_dead_letter(request: HttpRequest, dead_letter_id: uuid.UUID) -> dict:
+def get_dead_letter(request: ApiRequest, dead_letter_id: uuid.UUID) -> dict:
     return _get(request.auth, dead_letter_id)
 
 
@@ -191,7 +193,7 @@ def get_dead_letter(request: HttpRequest, dead_letter_id: uuid.UUID) -> dict:
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }}},
 )  # fmt: skip
-def get_dead_letter_payload(request: HttpRequest, dead_letter_id: uuid.UUID) -> HttpResponse:
+def get_dead_letter_payload(request: ApiRequest, dead_letter_id: uuid.UUID) -> HttpResponse:
     payload = (
         access.filter_for(request.auth, DeadLetter.objects.filter(pk=dead_letter_id))
         .values_list("payload", flat=True)
@@ -209,7 +211,7 @@ def get_dead_letter_payload(request: HttpRequest, dead_letter_id: uuid.UUID) -> 
     "/dead-letters/{dead_letter_id}/replay", response={200: ReplayResultOut, **ERRORS_WRITE},
     summary="Replay a dead letter (stored at most once, however often this is called)",
 )  # fmt: skip
-def replay_dead_letter(request: HttpRequest, dead_letter_id: uuid.UUID) -> dict:
+def replay_dead_letter(request: ApiRequest, dead_letter_id: uuid.UUID) -> dict:
     if not _replayable(request.auth, [dead_letter_id]):
         raise ApiError(404, f"No dead letter with id {dead_letter_id}.")
     (result,) = service.replay([dead_letter_id], request.auth, "api")

@@ -44,7 +44,7 @@ def field_error(field: str | None, message: str, status: int = 422) -> ApiError:
 def from_model_error(exc: DjangoValidationError, field_names: Mapping[str, str] | None = None) -> ApiError:
     """A `full_clean()` failure, with model field names translated to the API's (e.g. tls_ca_certs → tls.ca_certs)."""
     names = field_names or {}
-    errors = []
+    errors: list[dict[str, Any]] = []
     for name, messages in exc.message_dict.items():
         field = None if name == NON_FIELD_ERRORS else names.get(name, name)
         errors.extend({"field": field, "message": message} for message in messages)
@@ -70,7 +70,7 @@ def _message(error: Mapping[str, Any]) -> str:
 
 def from_request_error(exc: NinjaValidationError) -> ApiError:
     errors = [{"field": _field_from_location(e.get("loc", ())), "message": _message(e)} for e in exc.errors]
-    summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+    summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else str(e["message"]) for e in errors)
     return ApiError(422, f"Invalid input. {summary}", errors)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from ninja import Field, Schema
-from pydantic import create_model
+from pydantic import BaseModel, create_model
 
 from .schemas import Out
 
@@ -27,9 +27,9 @@ class PageBase(Out):
     next_offset: int | None = Field(description="Offset of the next page, null on the last page.")
 
 
-def page_of(item: type[Schema], name: str) -> type[PageBase]:
+def page_of(item: type[BaseModel], name: str) -> type[PageBase]:
     """A page schema for `item`, named for the OpenAPI document."""
-    return create_model(name, __base__=PageBase, items=(list[item], ...))
+    return create_model(name, __base__=PageBase, items=(list[item], ...))  # type: ignore[valid-type] # built at run time
 
 
 def paginate(

@@ -8,7 +8,6 @@ import binascii
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router
 
@@ -16,6 +15,7 @@ from mqtt_app import access
 from mqtt_app.models import MqttTopic
 
 from . import auth
+from .auth import ApiRequest
 from .errors import field_error
 from .registry import get_registry, require_parser
 from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
@@ -65,7 +65,7 @@ class ParserTestOut(Out):
 
 
 @router.get("/parsers", response={200: list[ParserOut], **ERRORS_READ}, summary="Registered parsers")
-def list_parsers(request: HttpRequest) -> list[dict]:
+def list_parsers(request: ApiRequest) -> list[dict]:
     return [{**entry, "payload_schema": entry["schema"]} for entry in get_registry().describe()]
 
 
@@ -97,7 +97,7 @@ def _input(user: Any, payload: ParserTestIn) -> tuple[str, bytes]:  # noqa: ANN4
     "/parsers/{name}/test", response={200: ParserTestOut, **ERRORS_WRITE},
     summary="Dry run: the readings a parser would produce (nothing is stored)",
 )  # fmt: skip
-def test_parser(request: HttpRequest, name: str, payload: ParserTestIn) -> dict:
+def test_parser(request: ApiRequest, name: str, payload: ParserTestIn) -> dict:
     from mqtt_app.parsers import ParseFailure
 
     require_parser(name)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from mqtt_app import access
 from mqtt_app.models import MqttParsingLog
 
 from . import auth
+from .auth import ApiRequest
 from .pagination import PageParams, filter_by, page_of, paginate
 from .schemas import ERRORS_READ, Out
 
@@ -59,7 +59,7 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/parsing-errors", response={200: ParsingErrorPage, **ERRORS_READ}, summary="Parse failures, newest first")
-def list_parsing_errors(request: HttpRequest, filters: Query[ParsingErrorFilters], page: Query[PageParams]) -> dict:
+def list_parsing_errors(request: ApiRequest, filters: Query[ParsingErrorFilters], page: Query[PageParams]) -> dict:
     lookups = {"connection": "connection_id", "topic": "topic_id", "error_kind": "error_kind"}
     queryset = access.filter_for(request.auth, MqttParsingLog.objects.order_by("-last_seen_at", "-id"))
     queryset = filter_by(queryset, filters, lookups)

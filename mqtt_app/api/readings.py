@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from pydantic import field_validator
@@ -24,6 +24,7 @@ from mqtt_app import access
 from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading, ValueType
 
 from . import auth, timestamps
+from .auth import ApiRequest
 from .errors import ApiError
 from .pagination import DEFAULT_LIMIT, MAX_LIMIT, filter_by, page_of, paginate
 from .reading_queries import newest_of_connection
@@ -129,7 +130,7 @@ def _require_scope(user: Any, filters: ReadingFilters) -> None:  # noqa: ANN401
     "/readings", response={200: ReadingPage, **ERRORS_READ}, summary="Readings, newest first (format=csv to export)",
     openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
 )  # fmt: skip
-def list_readings(request: HttpRequest, filters: Query[ReadingFilters]) -> Any:
+def list_readings(request: ApiRequest, filters: Query[ReadingFilters]) -> Any:
     _require_scope(request.auth, filters)
     if filters.format == "csv":
         cap = settings.MQTT_EXPORT_MAX_ROWS
@@ -166,7 +167,7 @@ def _csv_lines(rows: QuerySet) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for row in rows.iterator(chunk_size=2000):
-        value, times = _value(row), {}
+        value, times = _value(row), dict[str, Any]()
         timestamps.copy_parsed(row, times, TIME_FIELDS)
         yield writer.writerow([
             times["timestamp"].isoformat(), times["received_at"].isoformat(), row["connection_id"],

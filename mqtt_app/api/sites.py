@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from django.http import HttpRequest
 from django.utils.text import slugify
 from ninja import Query, Router, Status
 
@@ -17,6 +16,7 @@ from mqtt_app.models import Site
 from mqtt_app.services import audit
 
 from . import auth
+from .auth import ApiRequest
 from .errors import ApiError, field_error
 from .pagination import PageParams, page_of, paginate
 from .schemas import ERRORS_READ, ERRORS_WRITE, SiteIn, SiteOut, SitePatch
@@ -40,12 +40,12 @@ def _save(site: Site) -> None:
 
 
 @router.get("/sites", response={200: SitePage, **ERRORS_READ}, summary="List sites")
-def list_sites(request: HttpRequest, page: Query[PageParams]) -> dict:
+def list_sites(request: ApiRequest, page: Query[PageParams]) -> dict:
     return paginate(access.filter_for(request.auth, Site.objects.order_by("name")), page.limit, page.offset, _out)
 
 
 @router.post("/sites", response={201: SiteOut, **ERRORS_WRITE}, summary="Create a site")
-def create_site(request: HttpRequest, payload: SiteIn) -> Status:
+def create_site(request: ApiRequest, payload: SiteIn) -> Status:
     access.require_superuser(request.auth)
     site = Site(name=payload.name.strip(), slug=payload.slug.strip(), description=payload.description)
     _save(site)
@@ -56,12 +56,12 @@ def create_site(request: HttpRequest, payload: SiteIn) -> Status:
 
 
 @router.get("/sites/{site_id}", response={200: SiteOut, **ERRORS_READ}, summary="One site")
-def get_site(request: HttpRequest, site_id: int) -> dict:
+def get_site(request: ApiRequest, site_id: int) -> dict:
     return _out(get_for(request.auth, Site.objects.all(), site_id, "site"))
 
 
 @router.patch("/sites/{site_id}", response={200: SiteOut, **ERRORS_WRITE}, summary="Change a site")
-def patch_site(request: HttpRequest, site_id: int, payload: SitePatch) -> dict:
+def patch_site(request: ApiRequest, site_id: int, payload: SitePatch) -> dict:
     site = get_for(request.auth, Site.objects.all(), site_id, "site", access.MANAGER)
     before = audit.snapshot(site, AUDIT_FIELDS)
     for field, value in payload.model_dump(exclude_unset=True).items():
@@ -75,7 +75,7 @@ def patch_site(request: HttpRequest, site_id: int, payload: SitePatch) -> dict:
 
 
 @router.delete("/sites/{site_id}", response={204: None, **ERRORS_WRITE}, summary="Delete a site")
-def delete_site(request: HttpRequest, site_id: int) -> Status:
+def delete_site(request: ApiRequest, site_id: int) -> Status:
     site = get_for(request.auth, Site.objects.all(), site_id, "site")
     access.require_superuser(request.auth)
     # Deleting a site would silently delete its connections and all their readings: make that explicit.

@@ -10,7 +10,6 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Status
 
@@ -18,6 +17,7 @@ from mqtt_app.models import ApiToken
 from mqtt_app.services import audit
 
 from . import auth
+from .auth import ApiRequest
 from .errors import field_error
 from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
 from .writes import get_or_404
@@ -54,7 +54,7 @@ def token_out(token: ApiToken) -> dict:
 
 
 @router.get("/tokens", response={200: list[TokenOut], **ERRORS_READ}, summary="Your API tokens")
-def list_tokens(request: HttpRequest) -> list[dict]:
+def list_tokens(request: ApiRequest) -> list[dict]:
     return [token_out(token) for token in ApiToken.objects.filter(user=request.auth).order_by("-created_at", "-id")]
 
 
@@ -62,7 +62,7 @@ def list_tokens(request: HttpRequest) -> list[dict]:
     "/tokens", response={201: TokenCreatedOut, **ERRORS_WRITE}, auth=[auth.SessionAuth()],
     summary="Create an API token for yourself (browser session only)",
 )  # fmt: skip
-def create_token(request: HttpRequest, payload: TokenIn) -> Status:
+def create_token(request: ApiRequest, payload: TokenIn) -> Status:
     name = payload.name.strip()
     if not name or any(not char.isprintable() for char in name):
         raise field_error("name", "must be printable text")
@@ -82,7 +82,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status:
 
 
 @router.delete("/tokens/{token_id}", response={204: None, **ERRORS_WRITE}, summary="Revoke one of your API tokens")
-def revoke_token(request: HttpRequest, token_id: int) -> Status:
+def revoke_token(request: ApiRequest, token_id: int) -> Status:
     token = get_or_404(ApiToken.objects.filter(user=request.auth), token_id, "token")
     token.delete()
     audit.record(request.auth, "token.revoke", site_id=None, target=f"token {token.name!r} ({token.prefix}…)")

@@ -11,7 +11,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from mqtt_app import access
@@ -19,6 +18,7 @@ from mqtt_app.models import MqttTopic
 from mqtt_app.services import audit
 
 from . import auth
+from .auth import ApiRequest
 from .errors import field_error
 from .pagination import PageParams, filter_by, page_of, paginate
 from .registry import parser_names
@@ -72,7 +72,7 @@ def topic_out(t: MqttTopic) -> dict[str, Any]:
 
 
 @router.get("/topics", response={200: TopicPage, **ERRORS_READ}, summary="Discovered topics")
-def list_topics(request: HttpRequest, filters: Query[TopicFilters], page: Query[PageParams]) -> dict:
+def list_topics(request: ApiRequest, filters: Query[TopicFilters], page: Query[PageParams]) -> dict:
     lookups = {"connection": "connection_id", "search": "topic__icontains"}
     queryset = filter_by(access.filter_for(request.auth, MqttTopic.objects.order_by("connection_id", "topic")), filters,
                          lookups)  # fmt: skip
@@ -80,7 +80,7 @@ def list_topics(request: HttpRequest, filters: Query[TopicFilters], page: Query[
 
 
 @router.get("/topics/{topic_id}", response={200: TopicOut, **ERRORS_READ}, summary="One topic")
-def get_topic(request: HttpRequest, topic_id: int) -> dict:
+def get_topic(request: ApiRequest, topic_id: int) -> dict:
     return topic_out(get_for(request.auth, MqttTopic.objects.all(), topic_id, "topic"))
 
 
@@ -88,7 +88,7 @@ def get_topic(request: HttpRequest, topic_id: int) -> dict:
     "/topics/{topic_id}", response={200: TopicOut, **ERRORS_WRITE},
     summary="Set a topic's parser and/or is_processable",
 )  # fmt: skip
-def patch_topic(request: HttpRequest, topic_id: int, payload: TopicPatch) -> dict:
+def patch_topic(request: ApiRequest, topic_id: int, payload: TopicPatch) -> dict:
     topic = get_for(request.auth, MqttTopic.objects.select_related("connection__site"), topic_id, "topic",
                     access.OPERATOR)  # fmt: skip
     data = payload.model_dump(exclude_unset=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
@@ -12,6 +12,8 @@ from django.http import Http404
 from mqtt_app import access
 
 from .errors import from_model_error
+
+M = TypeVar("M", bound=models.Model)
 
 UNIQUE_CODES = {"unique", "unique_together"}
 
@@ -53,7 +55,7 @@ def get_for(user: Any, queryset: models.QuerySet, pk: Any, what: str, role: str 
     return obj
 
 
-def get_or_404(queryset: models.QuerySet, pk: int, what: str) -> models.Model:
+def get_or_404(queryset: models.QuerySet[M], pk: int, what: str) -> M:
     obj = queryset.filter(pk=pk).first()
     if obj is None:
         raise Http404(f"No {what} with id {pk}.")

@@ -33,7 +33,7 @@ def retention_plan() -> list[tuple[type[models.Model], str, int]]:
 
 
 def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
-    chunk = chunk_size or getattr(settings, "MQTT_RETENTION_CHUNK", DEFAULT_CHUNK)
+    chunk = chunk_size or int(settings.MQTT_RETENTION_CHUNK)
     now = timezone.now()
     deleted: dict[str, int] = {}
     for model, field, days in retention_plan():
@@ -45,11 +45,11 @@ def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
 
 def delete_older(model: type[models.Model], field: str, cutoff, chunk: int) -> int:  # noqa: ANN001
     total = 0
-    old = model.objects.filter(**{f"{field}__lt": cutoff}).order_by().values_list("pk", flat=True)
+    old = model._default_manager.filter(**{f"{field}__lt": cutoff}).order_by().values_list("pk", flat=True)
     while True:
         with transaction.atomic():
             ids = list(old[:chunk])
             if not ids:
                 return total
-            model.objects.filter(pk__in=ids).delete()
+            model._default_manager.filter(pk__in=ids).delete()
         total += len(ids)

@@ -317,8 +317,8 @@ def apply_counters(topics: list[tuple[int, TopicBatch]]) -> Current:
     if is_postgresql():
         # Eight arrays (eight parameters, however many topics): numbers and flags as literals (sql.int_array),
         # times and samples bound in binary.
-        n, seen, qos, retained, sample, size, ids, cids = zip(*rows, strict=True)
-        params = [int_array(n), list(seen), int_array(qos), int_array(retained), list(sample), int_array(size)]
+        ns, seens, qoss, retains, samples, sizes, ids, cids = zip(*rows, strict=True)
+        params = [int_array(ns), list(seens), int_array(qoss), int_array(retains), list(samples), int_array(sizes)]
         returned = pg_fetch(_unnest_update_sql(), [*params, int_array(ids), int_array(cids)])
     else:
         returned = []

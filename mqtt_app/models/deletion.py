@@ -33,12 +33,12 @@ class LockingDeleteQuerySet(models.QuerySet):
 
     def delete(self) -> tuple[int, dict[str, int]]:
         with transaction.atomic(using=self.db):
-            lookup = self.model.connection_lookup
+            lookup = self.model.connection_lookup  # type: ignore[attr-defined] # each locking model declares it
             lock_connections(self.order_by().values_list(lookup, flat=True).distinct(), self.db)
             return super().delete()
 
-    delete.alters_data = True
-    delete.queryset_only = True
+    delete.alters_data = True  # type: ignore[attr-defined] # Django's flags, set on the method as Django does
+    delete.queryset_only = True  # type: ignore[attr-defined]
 
 
 class LockingDeleteModel(models.Model):

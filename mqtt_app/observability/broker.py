@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import amqp
 import redis
@@ -73,7 +74,10 @@ class AmqpProbe:
     def _depth(self, queue: str) -> int:
         channel = self._channel()
         try:
-            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+            declared = channel.queue_declare(queue=queue, passive=True)
+            assert declared is not None  # a passive declare always answers
+            _name, count, _consumers = declared
+            return int(count)
         except amqp.exceptions.NotFound:
             self.channel = None  # the broker closes the channel on a miss
             return 0  # not declared yet: no worker or sender has used it, so nothing waits
@@ -87,7 +91,7 @@ class AmqpProbe:
                 transport_options={"read_timeout": PROBE_TIMEOUT, "write_timeout": PROBE_TIMEOUT},
             )
         if self.channel is None:
-            self.channel = self.connection.channel()
+            self.channel = cast(amqp.Channel, self.connection.channel())  # kombu's pyamqp transport
         return self.channel
 
     def close(self) -> None:

@@ -51,7 +51,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "websocket_p99_seconds": ("<", 0.5),
 }
 UP, DOWN, OFF = "up", "down", "off"
-EVENT_STATE = {
+EVENT_STATE: dict[str, str] = {
     ConnectionEvent.CONNECTED: UP,
     ConnectionEvent.DISCONNECTED: DOWN,
     ConnectionEvent.ERROR: DOWN,
@@ -143,7 +143,7 @@ def _heartbeat_end(connection: MqttConnection, state: str, cursor: datetime, end
     return min(end, max(cursor, beat + grace))
 
 
-def uptimes(connections: list[MqttConnection], start: datetime, end: datetime) -> dict[int, Uptime]:
+def uptimes(connections: list[Any], start: datetime, end: datetime) -> dict[int, Uptime]:
     events: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
     rows = (
         MqttConnectionLog.objects.filter(connection__in=connections, created_at__gte=start, created_at__lte=end)

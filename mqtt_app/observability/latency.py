@@ -67,7 +67,7 @@ def samples(kind: str, since: float) -> list[Sample]:
     found = []
     for item in raw:
         try:
-            at, seconds, error = item.decode().split(":")
+            at, seconds, error = (item.decode() if isinstance(item, bytes) else item).split(":")
             sample = Sample(float(at), float(seconds), error == "1")
         except ValueError:
             continue  # a foreign or truncated entry

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -202,7 +202,8 @@ def dead_letter_metrics() -> Iterator[Metric]:
         labels=CONNECTION_LABELS,
     )
     for cid in sorted(names.keys() | counts.keys()):
-        conn, row = names.get(cid, {}), counts.get(cid, {})
+        conn: Mapping[str, Any] = names.get(cid, {})
+        row: Mapping[str, Any] = counts.get(cid, {})
         labels = [str(cid), conn.get("site__name", ""), conn.get("name", "")]
         total.add_metric(labels, float(row.get("all", 0)))
         pending.add_metric(labels, float(row.get("pending", 0)))

@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sentry_sdk
@@ -164,7 +164,7 @@ def capture_parse_failure(
     with sentry_sdk.new_scope() as scope:
         for key, value in tags.items():
             scope.set_tag(key, value)
-        return sentry_sdk.capture_event(event)
+        return sentry_sdk.capture_event(event)  # type: ignore[arg-type] # a dict with Event's keys
 
 
 def _should_send(key: tuple[str, ...]) -> bool:
@@ -190,8 +190,12 @@ def reset_throttle() -> None:
 # --- scrubbing ----------------------------------------------------------------------------------------
 def scrub_text(text: str) -> str:
     for pattern, replacement in SECRET_TEXT_PATTERNS:
-        text = pattern.sub(lambda m, r=replacement: m.group("keep") + r, text)
+        text = pattern.sub(_keeping(replacement), text)
     return text
+
+
+def _keeping(replacement: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: match.group("keep") + replacement
 
 
 def scrub(value: Any, depth: int = 0) -> Any:  # noqa: ANN401 - any JSON-like value
@@ -298,5 +302,5 @@ def reconcile_check_in(sender: Any = None, result: Any = None, **kwargs: Any) ->
         monitor_slug=RECONCILE_MONITOR_SLUG,
         status=MonitorStatus.ERROR if failed else MonitorStatus.OK,
         duration=duration,
-        monitor_config=config,
+        monitor_config=config,  # type: ignore[arg-type] # a dict with MonitorConfig's keys
     )

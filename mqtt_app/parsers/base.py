@@ -12,6 +12,7 @@ the benchmark script, some of which import it before the app registry is ready.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -152,7 +153,7 @@ class Parser:
         # Only a parser that keeps both default steps can have them fused by Pydantic (see `read`).
         cls._fused = cls.json_in_one_step and cls.load is Parser.load and cls.validate is Parser.validate
 
-    def read(self, topic: str, text: str, received_at: datetime | None) -> BaseModel:
+    def read(self, topic: str, text: str, received_at: datetime | None) -> Any:  # what `parse` gets
         """The decoded payload text as a validated model: `load`, then `validate`.
 
         Where both are the defaults, Pydantic parses and validates the JSON in one step, with no Python
@@ -172,7 +173,7 @@ class Parser:
         """Turn the decoded payload text into what `payload_model` validates. Default: JSON."""
         return load_json(text)
 
-    def validate(self, topic: str, data: Any, received_at: datetime | None) -> BaseModel:
+    def validate(self, topic: str, data: Any, received_at: datetime | None) -> Any:  # what `parse` gets
         # The context lets models that need them see the topic and the receive time (SenML relative times).
         return self.payload_model.model_validate(data, context={"topic": topic, "received_at": received_at})
 
@@ -228,6 +229,7 @@ def json_depth(data: Any) -> int:
     stack: list[tuple[Any, int]] = [(data, 0)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -62,6 +62,7 @@ def _collect(
     # plain recursion appending to one list (about twice as fast as chained generators).
     if depth <= 0:
         return
+    items: Iterable[tuple[Any, Any]]
     if isinstance(node, dict):
         items = node.items()
         prefix = f"{path}." if path else ""

@@ -22,6 +22,7 @@ fields whose name ends in "_" ("must understand" extensions we do not know), a r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -143,7 +144,7 @@ class SenMLParser(Parser):
         times: dict[float, datetime | None] = {}  # a pack's records often share one time
         readings: list[Reading] = []
         for index, record in enumerate(payload.records):
-            get = record.get
+            get: Callable[[str], Any] = record.get
             if (value := get("bn")) is not None:
                 bn = value
                 device = bn.rstrip(":/") if bn else topic_device
@@ -186,9 +187,9 @@ def _value(record: SenMLRecord, bv: float) -> Any:
     if value is not None:
         return bv + value
     for field in ("vs", "vb", "vd"):
-        value = record.get(field)
-        if value is not None:
-            return value
+        other: object = record.get(field)
+        if other is not None:
+            return other
     return _MISSING
 
 

@@ -10,6 +10,8 @@ from django.db import transaction
 from mqtt_app.models import MqttConnection
 from project.celery import app
 
+from .status import broadcast_statuses
+
 RECONCILE_TASK = "tasks.reconcile.reconcile"
 
 
@@ -24,7 +26,6 @@ def set_active(connection_ids: Iterable[int], active: bool, user: Any = None, vi
     pages see the new desired state once it is committed, before any listener acts on it. With `via` (a
     person's request: "api", "admin", "cli"), each change is recorded in the audit trail."""
     from .audit import record
-    from .status import broadcast_statuses
 
     with transaction.atomic():
         rows = MqttConnection.objects.filter(pk__in=list(connection_ids)).exclude(is_active=active)
@@ -37,5 +38,10 @@ def set_active(connection_ids: Iterable[int], active: bool, user: Any = None, vi
             record(user, action, site_id=site_id, connection_id=pk, target=f"{site_name} / {name}", changes=changes,
                    via=via)  # fmt: skip
         # One callback: the broadcast (never raises), then the reconcile request (sent at once after commit).
-        transaction.on_commit(lambda: (broadcast_statuses(ids), request_reconcile()), robust=True)
+        transaction.on_commit(lambda: _after_commit(ids), robust=True)
     return changed
+
+
+def _after_commit(ids: list[int]) -> None:
+    broadcast_statuses(ids)
+    request_reconcile()

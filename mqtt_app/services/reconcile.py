@@ -49,7 +49,7 @@ def _load(assignments: dict[int, str], live: dict[str, dict[str, Any]]) -> dict[
 
 
 def _capacity(beat: dict[str, Any]) -> int:
-    return int(beat.get("capacity") or getattr(settings, "MQTT_LISTENER_CAPACITY", 2000))
+    return int(beat.get("capacity") or settings.MQTT_LISTENER_CAPACITY)
 
 
 def _least_loaded(load: dict[str, int], live: dict[str, dict[str, Any]]) -> str | None:
@@ -77,8 +77,8 @@ def plan(desired: list[Desired], live: dict[str, dict[str, Any]], assignments: d
             if item.id not in assignments and item.status != ConnectionStatus.STOPPED:
                 result.statuses.append(StatusChange(item.id, ConnectionStatus.STOPPED, "", "", now))
             continue
-        owner = current.get(item.id)
-        if owner in live:
+        holder = current.get(item.id)
+        if holder in live:
             continue
         target = _least_loaded(load, live)
         if target is None:
@@ -86,11 +86,11 @@ def plan(desired: list[Desired], live: dict[str, dict[str, Any]], assignments: d
             continue
         load[target] += 1
         current[item.id] = result.assign[item.id] = target
-        if owner is None:
+        if holder is None:
             result.statuses.append(StatusChange(item.id, ConnectionStatus.STARTING, "", target, now))
         else:
             result.moved += 1
-            detail = f"listener {owner} is gone; moved to {target}"
+            detail = f"listener {holder} is gone; moved to {target}"
             result.statuses.append(
                 StatusChange(item.id, ConnectionStatus.STARTING, detail, target, now, ConnectionEvent.REASSIGNED)
             )

@@ -21,7 +21,7 @@ from mqtt_app.models import ConnectionEvent, ConnectionStatus, MqttConnection, M
 logger = logging.getLogger(__name__)
 connections_log = logging.getLogger("mqtt.connections")
 
-EVENT_FOR_STATUS = {
+EVENT_FOR_STATUS: dict[str, str] = {
     ConnectionStatus.STARTING: ConnectionEvent.STARTED,
     ConnectionStatus.CONNECTED: ConnectionEvent.CONNECTED,
     ConnectionStatus.RECONNECTING: ConnectionEvent.DISCONNECTED,

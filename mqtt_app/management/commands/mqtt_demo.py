@@ -31,11 +31,10 @@ class Command(BaseCommand):
             site, _ = Site.objects.get_or_create(
                 name=SITE_NAME, defaults={"description": "Simulated devices (python manage.py mqtt_simulate)."}
             )
-            connection = MqttConnection.objects.filter(site=site, name=CONNECTION_NAME).first()
-            created = connection is None
-            if created:
-                # Active from the start; on later runs the operator's start/stop choice is left alone.
-                connection = MqttConnection(site=site, name=CONNECTION_NAME, is_active=True)
+            existing = MqttConnection.objects.filter(site=site, name=CONNECTION_NAME).first()
+            created = existing is None
+            # Active from the start; on later runs the operator's start/stop choice is left alone.
+            connection = existing or MqttConnection(site=site, name=CONNECTION_NAME, is_active=True)
             connection.host, connection.port, connection.topics = host, port, topics
             try:
                 connection.full_clean()

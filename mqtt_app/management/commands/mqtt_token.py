@@ -46,6 +46,7 @@ class Command(BaseCommand):
         if not user.is_active:
             raise CommandError(f"User {username!r} is inactive: a token would not work.")
         days = options["expires_days"]
+        assert days is None or isinstance(days, int)  # argparse: type=int
         if days is not None and days < 1:
             raise CommandError("--expires-days must be at least 1.")
         name = str(options["name"]).strip()
