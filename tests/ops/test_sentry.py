@@ -93,7 +93,7 @@ def test_a_parse_failure_is_grouped_by_a_stable_fingerprint_and_throttled(sentry
         "senml/+/data",
         "senml",
         "validation",
-        "0.v",
+        "*.v",  # array positions are the device's to choose: one issue for any element
     ]
     assert by_location["0.v"]["tags"]["connection"] == "3"
     assert by_location["0.v"]["tags"]["site"] == "North"
