@@ -26,7 +26,7 @@ import json
 import logging
 import time
 import weakref
-from typing import Any
+from typing import Any, TypeGuard
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -84,7 +84,7 @@ def parse_request(content: Any) -> tuple[str, int, frozenset[str], frozenset[int
     return action, connection, frozenset(events), frozenset(topics)
 
 
-def _positive_int(value: Any) -> bool:  # noqa: ANN401
+def _positive_int(value: Any) -> TypeGuard[int]:  # noqa: ANN401
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
@@ -104,6 +104,7 @@ def joining_order(groups: set[str]) -> list[str]:
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     _layer_down = False  # read by the layer's receive task, which starts before `connect`
+    _lost_elsewhere: asyncio.Event  # set on the first receive (see _receive_from_layer)
 
     # Channels sets `channel_receive` to the layer's receive before it starts dispatching; the setter keeps
     # that and hands out `_receive_from_layer` instead, so a lost channel layer becomes two events of this
@@ -284,7 +285,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def forward(self, event: dict[str, Any]) -> None:
         """Send a connection event on if this socket asked for that connection and that event type."""
         payload = event.get("payload") or {}
-        wanted = self.subscriptions.get(payload.get("connection"))
+        wanted = self.subscriptions.get(payload.get("connection", 0))
         if wanted is not None and payload.get("type") in wanted:
             await self.send_json(payload)
 
@@ -307,7 +308,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def topic_readings(self, event: dict[str, Any]) -> None:
         payload = event.get("payload") or {}
-        if payload.get("topic_id") in self.topics.get(payload.get("connection"), ()):
+        if payload.get("topic_id") in self.topics.get(payload.get("connection", 0), ()):
             await self.send_json(payload)
             await self.sample_latency(payload)
 
