@@ -1,4 +1,4 @@
-"""The seed's critical ingestion tests, end to end: a real MQTT client publishes to a private Mosquitto, a
+"""Ingestion end to end: a real MQTT client publishes to a private Mosquitto, a
 real listener batches into Redis, a real worker parses and stores; the test sees the rows."""
 
 from __future__ import annotations
