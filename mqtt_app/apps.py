@@ -5,7 +5,7 @@ from django.apps import AppConfig
 
 class MqttConfig(AppConfig):
     name = "mqtt_app"
-    label = "mqtt"  # the seed's app label: /admin/mqtt/, `migrate mqtt`
+    label = "mqtt"  # the app label: /admin/mqtt/, `migrate mqtt`
     verbose_name = "MQTT monitor"
     default_auto_field = "django.db.models.BigAutoField"
 

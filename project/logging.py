@@ -1,4 +1,4 @@
-"""The LOGGING dict: stdout for the PaaS log drain, plus the seed's separate files.
+"""The LOGGING dict: stdout for the PaaS log drain, plus separate files for connection events and parse failures.
 
 `mqtt.connections` goes to logs/mqtt_connections.log and `mqtt.parsing` to logs/mqtt_parsing.log, each a
 size-rotated file. Several processes (worker, listener, beat) write the same files, so rotation uses

@@ -1,4 +1,4 @@
-"""Database logs: connection events and parse failures (the seed's "errors in DB")."""
+"""Database logs: connection events and parse failures (errors kept in the database as well as the log files)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Observability: Prometheus metrics, the seed's success metrics, Sentry helpers."""
+"""Observability: Prometheus metrics, the success metrics, Sentry helpers."""

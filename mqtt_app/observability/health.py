@@ -1,4 +1,4 @@
-"""The seed's success metrics, computed per connection and overall for a window.
+"""The success metrics, computed per connection and overall for a window.
 
 | metric              | target   | computed from                                                          |
 |---------------------|----------|------------------------------------------------------------------------|

@@ -1,4 +1,4 @@
-"""Latency samples in Redis for the seed's targets (API p99 < 200 ms, WebSocket latency < 500 ms).
+"""Latency samples in Redis for the success targets (API p99 < 200 ms, WebSocket latency < 500 ms).
 
 Each kind ("api", "websocket") is a capped Redis list of "epoch:seconds:error" entries, shared by every process,
 so the health module can compute a percentile over a window. Recording never raises: a metric must not break

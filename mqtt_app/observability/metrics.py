@@ -148,7 +148,7 @@ def health_metrics() -> Iterator[Metric]:
     overall = GaugeMetricFamily("mqtt_health_overall", "Success metric over every connection", labels=["metric"])
     overall_ok = GaugeMetricFamily("mqtt_health_overall_ok", "1 when on target, 0 when below", labels=["metric"])
     _add_judged(overall, overall_ok, [], report["overall"], HEALTH_METRICS + SHARED_HEALTH)
-    target = GaugeMetricFamily("mqtt_health_target", "The seed's target for a metric", labels=["metric"])
+    target = GaugeMetricFamily("mqtt_health_target", "The target of a success metric", labels=["metric"])
     for name, spec in report["targets"].items():
         target.add_metric([name], float(spec["target"]))
     window_gauge = GaugeMetricFamily("mqtt_health_window_seconds", "Window of the success metrics", value=window)

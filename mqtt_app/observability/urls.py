@@ -1,4 +1,4 @@
-"""Observability: Prometheus metrics, the seed's success metrics, Sentry helpers."""
+"""Observability: Prometheus metrics, the success metrics, Sentry helpers."""
 
 from __future__ import annotations
 

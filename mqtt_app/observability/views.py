@@ -1,4 +1,4 @@
-"""`/metrics` (Prometheus) and `/health/metrics.json` (the seed's success metrics, for the UI and scripts).
+"""`/metrics` (Prometheus) and `/health/metrics.json` (the success metrics, for the UI and scripts).
 
 Access: `Authorization: Bearer <METRICS_TOKEN>` when that setting is set (everything); otherwise (and also) a
 superuser session for /metrics (its labels name every site and connection), and any logged-in session for the

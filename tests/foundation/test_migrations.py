@@ -1,4 +1,4 @@
-"""Migrations match the models and reverse cleanly (the seed's rollback plan: `migrate mqtt zero`)."""
+"""Migrations match the models and reverse cleanly (the rollback plan: `migrate mqtt zero`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The seed's success metrics: uptime from connection events, parse success, error rate, reconcile, latency."""
+"""The success metrics: uptime from connection events, parse success, error rate, reconcile, latency."""
 
 from __future__ import annotations
 
