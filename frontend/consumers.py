@@ -13,6 +13,9 @@ Protocol (JSON text frames):
   and `connection.deleted` for a connection deleted anywhere (its subscription ends with it).
 - server → client when the channel layer (Redis) is lost: `{"type": "live.interrupted"}`; once it is back and
   the socket's groups are joined again: `{"type": "resync"}` (events of the gap are lost: reload from the API).
+A socket sees the connections of its user's sites only (mqtt_app.access, read when it connects): the snapshot and
+the `connection.status` / `connection.deleted` broadcasts are filtered, and a subscription to another site's
+connection is refused as if it did not exist.
 Anonymous sockets are accepted and closed at once with code 4401, so a browser can tell "log in again"
 from a network failure (a close before accept reaches the browser as 1006 with no reason). A socket that
 cannot join its groups when it connects (Redis down) is closed with 1013 (try again later).
@@ -36,7 +39,7 @@ from redis.exceptions import RedisError
 from mqtt_app.events import STATUS_GROUP, connection_group, topic_group, topic_watch_group
 from mqtt_app.observability.latency import record_latency
 
-from .snapshots import connection_exists, status_snapshot, topics_of_connection
+from .snapshots import connection_visible, site_ids, status_snapshot, topics_of_connection
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +125,13 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.topics: dict[int, frozenset[int]] = {}  # connection id -> topics whose every reading is wanted
         self._last_latency_sample = 0.0
         self.joined_status = False
+        self.site_ids: set[int] | None = set()  # the sites whose events this socket may receive; None: all
         user = self.scope.get("user")
         await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.site_ids = await database_sync_to_async(site_ids)(user)
         # Join first, then read the snapshot: a change in between arrives twice rather than never.
         try:
             await self.channel_layer.group_add(STATUS_GROUP, self.channel_name)
@@ -135,7 +140,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return
         self.joined_status = True
-        events = await database_sync_to_async(status_snapshot)()
+        events = await database_sync_to_async(status_snapshot)(user)
         for event in events:
             await self.send_json(event)
         await self.send_json({"type": "ready", "connections": len(events)})
@@ -254,7 +259,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         if connection_id not in self.subscriptions:
             if len(self.subscriptions) >= max_subscriptions():
                 raise BadRequest(f"at most {max_subscriptions()} subscriptions per socket; unsubscribe first")
-            if not await database_sync_to_async(connection_exists)(connection_id):
+            if not await database_sync_to_async(connection_visible)(self.scope.get("user"), connection_id):
                 raise BadRequest(f"connection {connection_id} does not exist")
         if topics:
             known = await database_sync_to_async(topics_of_connection)(connection_id, topics)
@@ -289,15 +294,22 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         if wanted is not None and payload.get("type") in wanted:
             await self.send_json(payload)
 
+    def sees(self, payload: dict[str, Any]) -> bool:
+        """Whether the event is of one of this socket's sites (every site's event goes to every socket)."""
+        allowed = getattr(self, "site_ids", set())
+        return allowed is None or payload.get("site") in allowed
+
     # Handlers named after the event types of mqtt_app.events ("topic.discovered" → topic_discovered).
     async def connection_status(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["payload"])
+        if self.sees(event["payload"]):
+            await self.send_json(event["payload"])
 
     async def connection_deleted(self, event: dict[str, Any]) -> None:
         payload = event["payload"]
         if payload.get("connection") in self.subscriptions:
             await self.unsubscribe(payload["connection"])
-        await self.send_json(payload)
+        if self.sees(payload):
+            await self.send_json(payload)
 
     async def topic_discovered(self, event: dict[str, Any]) -> None:
         await self.forward(event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mqtt_app import access
 from mqtt_app.models import MqttConnection, MqttTopic
 from mqtt_app.services.status import status_event
 
@@ -13,14 +14,21 @@ SNAPSHOT_FIELDS = (
 )  # fmt: skip
 
 
-def status_snapshot() -> list[dict[str, Any]]:
-    """The current `connection.status` event of every connection, as sent to a socket that just connected."""
-    connections = MqttConnection.objects.only(*SNAPSHOT_FIELDS).order_by("id")
+def status_snapshot(user: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+    """The current `connection.status` event of every connection of the user's sites, as sent to a socket that
+    just connected."""
+    connections = access.filter_for(user, MqttConnection.objects.only(*SNAPSHOT_FIELDS).order_by("id"))
     return [status_event(c).model_dump(mode="json") for c in connections.iterator(chunk_size=500)]
 
 
-def connection_exists(connection_id: int) -> bool:
-    return MqttConnection.objects.filter(pk=connection_id).exists()
+def connection_visible(user: Any, connection_id: int) -> bool:  # noqa: ANN401
+    """The connection exists and is on one of the user's sites."""
+    return access.filter_for(user, MqttConnection.objects.filter(pk=connection_id)).exists()
+
+
+def site_ids(user: Any) -> set[int] | None:  # noqa: ANN401
+    """The sites whose events a socket may receive; None: all (a superuser)."""
+    return access.site_ids(user)
 
 
 def topics_of_connection(connection_id: int, topic_ids: frozenset[int]) -> frozenset[int]:

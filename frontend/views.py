@@ -1,4 +1,8 @@
-"""HTML pages: thin shells. Their data comes from the JSON API and the /ws/events/ socket."""
+"""HTML pages: thin shells. Their data comes from the JSON API and the /ws/events/ socket.
+
+Each page shows only the sites the user holds a role on (mqtt_app.access): another site's connection or topic is
+a 404, and the controls a page offers follow the user's role there.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from mqtt_app.models import MqttConnection, MqttTopic, Site
+from mqtt_app import access
+from mqtt_app.models import MqttConnection, MqttTopic
 
 from .consumers import max_subscriptions
 
@@ -19,25 +24,38 @@ PAYLOAD_PREVIEW_CHARS = 4096
 def _page(request: HttpRequest, template: str, nav: str, data: dict[str, Any], **context: Any) -> HttpResponse:
     """Render a page with its bootstrap data (read by the page's module from #page-data)."""
     data = {"is_staff": request.user.is_staff, "max_subscriptions": max_subscriptions(), **data}
-    return render(request, template, {"nav": nav, "page": data, **context})
+    may_change = access.sites_for(request.user, access.OPERATOR).exists()
+    return render(request, template, {"nav": nav, "page": data, "may_change": may_change, **context})
+
+
+def _site_ids(request: HttpRequest, role: str) -> list[int]:
+    return sorted(access.sites_for(request.user, role).values_list("pk", flat=True))
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    sites = list(Site.objects.values("id", "name"))
-    return _page(request, "frontend/dashboard.html", "dashboard", {"sites": sites})
+    sites = list(access.sites_for(request.user).values("id", "name"))
+    data = {"sites": sites, "operable_sites": _site_ids(request, access.OPERATOR),
+            "managed_sites": _site_ids(request, access.MANAGER)}  # fmt: skip
+    return _page(request, "frontend/dashboard.html", "dashboard", data)
 
 
 @login_required
 def connection_detail(request: HttpRequest, connection_id: int) -> HttpResponse:
-    connection = get_object_or_404(MqttConnection.objects.select_related("site"), pk=connection_id)
-    data = {"connection": connection.pk, "site": {"id": connection.site_id, "name": connection.site.name}}
-    return _page(request, "frontend/connection.html", "dashboard", data, connection=connection)
+    connections = access.filter_for(request.user, MqttConnection.objects.select_related("site"))
+    connection = get_object_or_404(connections, pk=connection_id)
+    can_operate = access.can(request.user, connection, access.OPERATOR)
+    can_manage = access.can(request.user, connection, access.MANAGER)
+    data = {"connection": connection.pk, "site": {"id": connection.site_id, "name": connection.site.name},
+            "can_operate": can_operate, "can_manage": can_manage}  # fmt: skip
+    return _page(request, "frontend/connection.html", "dashboard", data, connection=connection,
+                 can_operate=can_operate, can_manage=can_manage)  # fmt: skip
 
 
 @login_required
 def topic_detail(request: HttpRequest, topic_id: int) -> HttpResponse:
-    topic = get_object_or_404(MqttTopic.objects.select_related("connection__site"), pk=topic_id)
+    topic = get_object_or_404(access.filter_for(request.user, MqttTopic.objects.select_related("connection__site")),
+                              pk=topic_id)  # fmt: skip
     data = {
         "topic": {
             "id": topic.pk,
@@ -50,10 +68,12 @@ def topic_detail(request: HttpRequest, topic_id: int) -> HttpResponse:
         "export_limit": int(getattr(settings, "UI_EXPORT_LIMIT", 100_000)),
         "points_per_second": round(settings.MQTT_LIVE_TOPIC_POINTS_PER_SECOND),
     }
-    return _page(request, "frontend/topic.html", "dashboard", data, topic=topic)
+    can_operate = access.can(request.user, topic, access.OPERATOR)
+    return _page(request, "frontend/topic.html", "dashboard", data, topic=topic, can_operate=can_operate)
 
 
 @login_required
 def errors_inbox(request: HttpRequest) -> HttpResponse:
-    connections = list(MqttConnection.objects.values("id", "name", "site__name"))
-    return _page(request, "frontend/errors.html", "errors", {"connections": connections})
+    connections = list(access.filter_for(request.user, MqttConnection.objects.all()).values("id", "name", "site__name"))
+    data = {"connections": connections, "operable_sites": _site_ids(request, access.OPERATOR)}
+    return _page(request, "frontend/errors.html", "errors", data)

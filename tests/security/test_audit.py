@@ -113,3 +113,8 @@ def test_mqtt_grant_refuses_unknown_users_sites_and_roles(viewer_user, make_site
         call_command("mqtt_grant", "viewer", "nowhere", "viewer")
     with pytest.raises(CommandError):
         call_command("mqtt_grant", "viewer", "depot", "owner")
+
+
+def test_the_connection_page_has_a_changes_section_loading_from_the_api(viewer_client, make_connection):
+    page = viewer_client.get(f"/connections/{make_connection().pk}/").content.decode()
+    assert 'id="changes"' in page and "frontend/js/changes.js" in page

@@ -9,13 +9,13 @@ import { RateMeter, ago, el, formatRate, frame, pageData, setText, statusBadge, 
 const page = pageData();
 const id = page.connection;
 const state = { connection: id, name: "", is_active: false, status: "stopped" };
-const tree = new TopicTree(document.getElementById("topic-tree"), { isStaff: page.is_staff });
+const tree = new TopicTree(document.getElementById("topic-tree"), { isStaff: page.can_operate });
 const rates = new RateMeter();
 const historyBody = document.getElementById("history");
 const moreButton = document.getElementById("history-more");
 const toggle = document.getElementById("conn-toggle");
 const control = new StartStop(() => frame.queue("header", renderHeader));
-const settings = page.is_staff ? new SettingsForm(document.getElementById("settings"), id, (saved) => merge(saved)) : null;
+const settings = page.can_manage ? new SettingsForm(document.getElementById("settings"), id, (saved) => merge(saved)) : null;
 let historyOffset = 0;
 let connectionRate = null;
 

@@ -34,7 +34,7 @@ function buildRow(c) {
     rate: el("td", { class: "num" }),
     listener: el("td", { class: "hide-sm mono" }),
     restarts: el("td", { class: "num hide-sm" }),
-    button: page.is_staff ? el("button", { type: "button", class: "small", onclick: () => control.toggle(connections.get(c.connection)) }) : null,
+    button: page.operable_sites.includes(c.site) ? el("button", { type: "button", class: "small", onclick: () => control.toggle(connections.get(c.connection)) }) : null,
   };
   cells.tr = el("tr", { dataset: { id: c.connection } },
     el("td", {}, cells.name, cells.host),
@@ -91,7 +91,7 @@ function rebuild() {
   }
   if (!connections.size) {
     fragment.append(el("tr", {}, el("td", { colspan: 7, class: "empty" },
-      "No connections yet. ", page.is_staff ? el("a", { href: "/admin/mqtt/mqttconnection/add/" }, "Add one") : "Ask an administrator to add one.")));
+      "No connections yet. ", page.managed_sites.length ? el("a", { href: "/admin/mqtt/mqttconnection/add/" }, "Add one") : "Ask an administrator to add one.")));
   }
   body.replaceChildren(fragment);
   applyFilter();

@@ -115,7 +115,7 @@ function replayCell(d) {
   const state = d.state === "stored" ? el("span", { class: "tag ok" }, "stored by a replay")
     : d.state === "failed_again" ? el("span", { class: "tag bad", title: d.replay_result }, `failed again (${d.replay_count}×)`)
       : el("span", { class: "tag warn" }, "not replayed");
-  if (!page.is_staff || d.state === "stored") return el("td", {}, state);
+  if (!page.operable_sites.includes(d.site) || d.state === "stored") return el("td", {}, state);
   const button = el("button", { type: "button", class: "small", disabled: replaying.has(d.id) }, "Replay");
   button.addEventListener("click", () => replay(d, button));
   return el("td", {}, state, " ", button);
