@@ -17,7 +17,7 @@ function shown(value) {
 function changeList(changes) {
   const fields = Object.entries(changes || {});
   if (!fields.length) return "";
-  return el("ul", { class: "plain" }, ...fields.map(([field, change]) =>
+  return el("ul", { style: "margin:0;padding-left:1rem" }, ...fields.map(([field, change]) =>
     el("li", {}, el("span", { class: "mono" }, field), ": ", shown(change.old), " → ", shown(change.new))));
 }
 
