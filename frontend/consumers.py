@@ -325,7 +325,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.sample_latency(payload)
 
     async def sample_latency(self, payload: dict[str, Any]) -> None:
-        """Feed the seed's "WebSocket latency" metric: receive-to-push time, at most one sample a second
+        """Feed the "WebSocket latency" success metric: receive-to-push time, at most one sample a second
         per socket (recording is a Redis round trip, kept off the event loop)."""
         published_at = payload.get("published_at")
         now = time.time()

@@ -31,7 +31,7 @@ def set_active_command(command, references: list[str], active: bool) -> None:  #
     from mqtt_app.services.control import set_active
 
     connections = find_connections(references)
-    changed = set_active([c.pk for c in connections], active)
+    changed = set_active([c.pk for c in connections], active, via="cli")  # recorded in the audit trail as "cli"
     verb = "start" if active else "stop"
     for connection in connections:
         command.stdout.write(f"{connection.pk} {connection.site.name}/{connection.name}: {verb} requested")

@@ -1,4 +1,4 @@
-// Health panels: the seed's success metrics against their targets, from /health/metrics.json.
+// Health panels: the success metrics against their targets, from /health/metrics.json.
 // Any element with [data-health] becomes a panel: "overall" (dashboard: every metric plus the connections below
 // target) or a connection id (connection page: that connection's uptime, parse success and error rate).
 import { api } from "./api.js";
