@@ -296,7 +296,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     def sees(self, payload: dict[str, Any]) -> bool:
         """Whether the event is of one of this socket's sites (every site's event goes to every socket)."""
-        allowed = getattr(self, "site_ids", set())
+        allowed: set[int] | None = getattr(self, "site_ids", set())
         return allowed is None or payload.get("site") in allowed
 
     # Handlers named after the event types of mqtt_app.events ("topic.discovered" → topic_discovered).
