@@ -20,6 +20,8 @@ import msgpack
 import redis
 from django.conf import settings
 
+from mqtt_app.observability.latency import redis_client
+
 logger = logging.getLogger(__name__)
 
 REAP_AFTER = 30.0  # seconds: longer than a batch waits in an empty queue plus its storing
@@ -36,15 +38,9 @@ def keys() -> tuple[str, str, str]:
     return f"{prefix}:sent", f"{prefix}:batches", f"{prefix}:reaping"
 
 
-_clients: dict[str, redis.Redis] = {}
-
-
 def client() -> redis.Redis:
-    """The broker's Redis: the copies share the queue's fate."""
-    url = str(settings.CELERY_BROKER_URL)
-    if url not in _clients:
-        _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return _clients[url]
+    """The broker's Redis (the copies share the queue's fate), through the process's pooled client per URL."""
+    return redis_client(str(settings.CELERY_BROKER_URL))
 
 
 def put(batch: dict) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 import redis
 from celery.signals import worker_ready, worker_shutdown
 
+from mqtt_app.observability.latency import redis_client
+
 logger = logging.getLogger(__name__)
 
 # kombu.transport.redis.Channel.unacked_index_key (the transport's default, which this product keeps).
@@ -57,7 +59,7 @@ def renew(client: redis.Redis, tags: Iterable[str], key: str = UNACKED_INDEX) ->
 
 class LeaseKeeper:
     def __init__(self, broker_url: str, visibility_timeout: float, key: str = UNACKED_INDEX) -> None:
-        self.client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+        self.client = redis_client(broker_url)
         self.every = max(1.0, visibility_timeout / 3)
         self.key = key
         self.stopped = threading.Event()
