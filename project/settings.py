@@ -178,16 +178,11 @@ def _session_setting(name: str, read: Callable[[str], float | int]) -> float | i
     return None if env_str(name).lower() == "server" else read(name)
 
 
-# PostgreSQL's planner cost of a random page read. The server default (4) prices a page read from a spinning
-# disk; this product's hot tables live in memory. Measured: the per-batch topic counter update, 200 topics of
-# 1,400, was planned as a full scan and a hash join (6.6 ms) instead of an index probe per topic (3.9 ms);
-# larger batches keep the hash join either way.
+# PostgreSQL's planner cost of a random page read: the hot tables live in memory, so an index probe per topic
+# beats the server default's full scan (figures: docs/tuning.md).
 DB_RANDOM_PAGE_COST = _session_setting("DB_RANDOM_PAGE_COST", lambda n: env_float(n, 1.1, minimum=0.0))
-# PostgreSQL's backend_flush_after, in kB (the server's default is 0, off). A worker's session evicts the readings
-# it wrote from shared buffers into the kernel's page cache; off, those pages stayed dirty there (measured:
-# 750-900 MB) until a checkpoint's fsync wrote them all at once (its sync phase 0.46 s), and every commit's WAL
-# fsync waited behind that write. At 256 kB each session has the kernel write as it goes: at most about 75 MB
-# stayed dirty and checkpoints' sync phases took 0.002-0.18 s (README, "Benchmarks").
+# PostgreSQL's backend_flush_after, in kB (the server's default is 0, off): each worker session has the kernel
+# write its readings as it goes, so a checkpoint's fsync does not stall every commit (figures: docs/tuning.md).
 DB_BACKEND_FLUSH_AFTER = _session_setting("DB_BACKEND_FLUSH_AFTER", lambda n: env_int(n, 256, minimum=0, maximum=2048))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -239,7 +234,7 @@ if is_amqp(CELERY_BROKER_URL):
     CELERY_TASK_QUEUES = _AMQP["task_queues"]
     CELERY_WORKER_DETECT_QUORUM_QUEUES = _AMQP["worker_detect_quorum_queues"]
 # Celery's Django fixup otherwise closes the database connection around every task: each ingest batch
-# would open a new PostgreSQL connection (measured: 15.2 → 10.0 ms CPU for a small batch task).
+# would open a new PostgreSQL connection, a third of a small batch's CPU.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -19,3 +19,12 @@ def worker_answers(app: Any) -> bool:  # noqa: ANN401 - a Celery app
         return bool(app.control.ping(timeout=0.5))
     except Exception:  # noqa: BLE001 - not up yet
         return False
+
+
+def session_cookie(user) -> str:  # noqa: ANN001
+    """The session cookie of `user` logged in, for a WebSocket or a browser."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value

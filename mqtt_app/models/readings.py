@@ -1,18 +1,16 @@
 """Parsed telemetry and the record of ingested batches (for idempotent redelivery).
 
 TelemetryReading is the hot table (several rows per message at thousands of messages a second), so it carries
-only what its queries need, measured with `mqtt_bench` on PostgreSQL:
-- no database-level foreign keys: each deferred FK check ran once per row at commit and cost ~30 µs of
-  database CPU per message, more than the rows themselves. Django still cascades deletes, and every delete
-  of a site, connection or topic first locks the connection rows that ingestion locks for its whole
-  transaction (see `lock_connections`), so a reading can never be committed for a row being deleted;
-- one B-tree besides the primary key: (topic, time), which is what the topic page, the API and the cascade
-  delete of a topic read. With the metric in it as well, it cost ~4 µs more database CPU per message; a
-  (connection, time) index cost ~8 µs (a third of the database's CPU per message at ten connections), so a
-  connection's readings are read through its topics' index instead (api/reading_queries.py) and deleted
-  with its topics;
-- retention by `received_at` through a BRIN index: rows arrive in that order, so a BRIN index of a few pages
-  replaces a B-tree that grew with every row (and a device clock set to 2099 cannot make a row immortal).
+only what its queries need (the figures behind each choice: docs/ingest-design.md):
+- no database-level foreign keys: a deferred check per row cost more database CPU than the rows themselves.
+  Django still cascades deletes, and every delete of a site, connection or topic first locks the connection
+  rows that ingestion locks for its whole transaction (see `lock_connections`), so a reading can never be
+  committed for a row being deleted;
+- one B-tree besides the primary key, (topic, time): what the topic page, the API and the cascade delete of a
+  topic read. A connection's readings are read through its topics' index (api/reading_queries.py) and deleted
+  with its topics, since a (connection, time) index cost a third of the database's CPU per message;
+- retention by `received_at` through a BRIN index: rows arrive in that order, so a few pages replace a B-tree
+  that grew with every row (and a device clock set to 2099 cannot make a row immortal).
 """
 
 from __future__ import annotations

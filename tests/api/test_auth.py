@@ -10,8 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from mqtt_app.models import ApiToken, MqttConnection
-
-from .conftest import patch_json, post_json
+from tests.api.requests import patch_json, post_json
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mqtt_app.models import MqttConnection
-
-from .conftest import SECRET, patch_json, post_json
+from tests.api.requests import SECRET, patch_json, post_json
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from mqtt_app.models import ConnectionEvent, ConnectionStatus, MqttConnection, MqttConnectionLog
-
-from .conftest import post_json
+from tests.api.requests import post_json
 
 CONTROL_QUEUE = "control"
 

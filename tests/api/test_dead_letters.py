@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from mqtt_app.api.dead_letters import EXCERPT_BYTES, DeadLetterOut, DeadLetterPage
 from mqtt_app.models import DeadLetter, IngestBatch, MqttTopic, TelemetryReading
-from tests.api.conftest import post_json
+from tests.api.requests import post_json
 from tests.ingest.test_hostile_input import allow_values, refuse_value
 from tests.ops.dead_letters import make_dead_letter
 

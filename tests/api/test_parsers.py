@@ -7,8 +7,7 @@ import base64
 import pytest
 
 from mqtt_app.models import MqttParsingLog, MqttTopic, TelemetryReading
-
-from .conftest import post_json
+from tests.api.requests import post_json
 
 pytestmark = [pytest.mark.django_db]
 

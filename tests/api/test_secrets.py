@@ -7,8 +7,7 @@ import logging
 import pytest
 
 from mqtt_app.models import ConnectionEvent, MqttConnectionLog
-
-from .conftest import SECRET, patch_json, post_json
+from tests.api.requests import SECRET, patch_json, post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 KEY = "-----BEGIN PRIVATE KEY----- secret-key-material"

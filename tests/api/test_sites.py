@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mqtt_app.models import Site
-
-from .conftest import patch_json, post_json
+from tests.api.requests import patch_json, post_json
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mqtt_app.models import MqttTopic
-
-from .conftest import patch_json
+from tests.api.requests import patch_json
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import assert_nothing_lost, brokers_of
+from tests.faults.checks import assert_nothing_lost, brokers_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 

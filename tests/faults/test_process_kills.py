@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import _explain, assert_nothing_lost, brokers_of
+from tests.faults.checks import _explain, assert_nothing_lost, brokers_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 

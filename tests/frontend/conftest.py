@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 
 from mqtt_app.models import MqttConnection, Role, Site, SiteRole
 
@@ -34,9 +33,3 @@ def connections(site) -> list[MqttConnection]:
         MqttConnection.objects.create(site=site, name=f"line-{n}", host="127.0.0.1", port=1883 + n, is_active=False)
         for n in range(3)
     ]
-
-
-def session_cookie(user) -> str:  # noqa: ANN001
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value

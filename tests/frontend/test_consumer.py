@@ -25,7 +25,7 @@ from mqtt_app.events import (
     message_for,
 )
 from project.asgi import application
-from tests.frontend.conftest import session_cookie
+from tests.helpers import session_cookie
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
 

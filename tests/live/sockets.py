@@ -7,7 +7,7 @@ import time
 
 import websocket
 
-from tests.frontend.conftest import session_cookie
+from tests.helpers import session_cookie
 
 
 def open_socket(server_url: str, user, timeout: float = 10.0) -> websocket.WebSocket:  # noqa: ANN001

@@ -13,9 +13,8 @@ from django.test import Client
 
 from mqtt_app.models import MqttConnection, Site
 from project.asgi import application
-from tests.frontend.conftest import session_cookie
-from tests.helpers import wait_for
-from tests.live.conftest import connection_status
+from tests.helpers import session_cookie, wait_for
+from tests.live.pages import connection_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from tests.live.conftest import open_topic_page
+from tests.live.pages import open_topic_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
+GIVE_UP_AFTER_S = 60
 
 
 @pytest.fixture
@@ -31,16 +32,15 @@ def test_new_values_reach_an_open_topic_page_after_a_redis_restart(
     page.locator('#live-state[data-state="connecting"]').wait_for(timeout=10_000)
     assert state.inner_text() == "Reconnecting…"
     private_redis.start()
-    restarted = time.monotonic()
 
+    # A new value every 250 ms until the page shows one of them: a deadline to give up, not a speed goal (the
+    # sockets' rejoin is covered without a browser in tests/live/test_layer_loss.py).
+    deadline = time.monotonic() + GIVE_UP_AFTER_S
     sent: list[str] = []
     while not any(text in page.locator("#live-value").inner_text() for text in sent):
-        assert time.monotonic() - restarted < 10, "\n".join(["no new value within 10 s", *browser_page.frames])
+        assert time.monotonic() < deadline, "\n".join(["no new value reached the page", *browser_page.frames])
         sent.append(str(1002 + len(sent)))
         publish("plant/boiler/temperature", sent[-1].encode())
         page.wait_for_timeout(250)  # the browser's clock: lets the page process what arrived
-    shown = time.monotonic() - restarted
-    page.locator('#live-state[data-state="open"]').wait_for(timeout=5_000)
-
-    print(f"new value on the open page {shown:.1f} s after the Redis restart")
+    page.locator('#live-state[data-state="open"]').wait_for(timeout=GIVE_UP_AFTER_S * 1000)
     assert browser_page.errors == []

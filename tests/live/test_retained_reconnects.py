@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import wait_for
-from tests.live.conftest import connection_status, started_connection
+from tests.live.pages import connection_status, started_connection
 
 pytestmark = pytest.mark.slow
 

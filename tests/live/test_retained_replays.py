@@ -9,7 +9,7 @@ import pytest
 
 from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import MqttConnection, MqttTopic, TelemetryReading
-from tests.live.conftest import make_batch
+from tests.ingest.batches import make_batch
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.helpers import wait_for
-from tests.live.conftest import open_topic_page
+from tests.live.pages import open_topic_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.helpers import wait_for
-from tests.live.conftest import started_connection
+from tests.live.pages import started_connection
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

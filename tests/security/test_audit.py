@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from mqtt_app.ingest.retention import apply_retention
 from mqtt_app.models import AuditEntry, Role, SiteRole
-from tests.api.conftest import SECRET, patch_json, post_json
+from tests.api.requests import SECRET, patch_json, post_json
 
 pytestmark = pytest.mark.django_db
 NEW_SECRET = "n3w-Pa55word-also-never-shown"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mqtt_app.models import MqttConnection
-from tests.api.conftest import patch_json, post_json
+from tests.api.requests import patch_json, post_json
 
 pytestmark = pytest.mark.django_db
 

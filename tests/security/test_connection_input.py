@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from mqtt_app.models import MqttConnection
 from mqtt_app.validators import host_matches
-from tests.api.conftest import patch_json, post_json
+from tests.api.requests import patch_json, post_json
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.http import Http404
 
 from mqtt_app import access
 from mqtt_app.models import MqttConnection, MqttTopic, Role, SiteRole
-from tests.api.conftest import patch_json, post_json
+from tests.api.requests import patch_json, post_json
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from mqtt_app.models import ApiToken
-from tests.api.conftest import post_json
+from tests.api.requests import post_json
 
 pytestmark = pytest.mark.django_db
 
