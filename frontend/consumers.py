@@ -36,10 +36,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from mqtt_app.events import STATUS_GROUP, connection_group, topic_group, topic_watch_group
+from mqtt_app.events import STATUS_GROUP, connection_group, topic_group, topic_watch_group, user_group
 from mqtt_app.observability.latency import record_latency
 
-from .snapshots import connection_visible, site_ids, status_snapshot, topics_of_connection
+from .snapshots import connection_visible, fresh_access, site_ids, status_snapshot, topics_of_connection
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +133,10 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             return
         self.site_ids = await database_sync_to_async(site_ids)(user)
         # Join first, then read the snapshot: a change in between arrives twice rather than never.
+        self.user_id = user.pk
         try:
-            await self.channel_layer.group_add(STATUS_GROUP, self.channel_name)
+            for group in (user_group(user.pk), STATUS_GROUP):
+                await self.channel_layer.group_add(group, self.channel_name)
         except LAYER_ERRORS:
             logger.warning("channel layer unreachable: closing a new socket with %d", CLOSE_TRY_AGAIN_LATER)
             await self.close(code=CLOSE_TRY_AGAIN_LATER)
@@ -158,7 +160,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.topics.clear()
 
     def groups_joined(self) -> set[str]:
-        groups = {STATUS_GROUP}
+        groups = {STATUS_GROUP, user_group(self.user_id)} if hasattr(self, "user_id") else {STATUS_GROUP}
         for connection_id, events in getattr(self, "subscriptions", {}).items():
             groups |= groups_of(connection_id, events, self.topics.get(connection_id, frozenset()))
         return groups
@@ -293,6 +295,19 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         wanted = self.subscriptions.get(payload.get("connection", 0))
         if wanted is not None and payload.get("type") in wanted:
             await self.send_json(payload)
+
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        """The user's roles changed: read them again, drop the subscriptions no longer allowed, and have the page
+        reload what it shows (a deactivated or deleted account's socket is closed)."""
+        user, self.site_ids = await database_sync_to_async(fresh_access)(self.user_id)
+        if user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.scope["user"] = user
+        for connection_id in list(self.subscriptions):
+            if not await database_sync_to_async(connection_visible)(user, connection_id):
+                await self.unsubscribe(connection_id)
+        await self.send_json({"type": "resync"})
 
     def sees(self, payload: dict[str, Any]) -> bool:
         """Whether the event is of one of this socket's sites (every site's event goes to every socket)."""

@@ -31,6 +31,14 @@ def site_ids(user: Any) -> set[int] | None:  # noqa: ANN401
     return access.site_ids(user)
 
 
+def fresh_access(user_id: int) -> tuple[Any, set[int] | None]:
+    """The user as the database has it now (None: deleted or deactivated) and the sites they may see."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return user, (access.site_ids(user) if user is not None else set())
+
+
 def topics_of_connection(connection_id: int, topic_ids: frozenset[int]) -> frozenset[int]:
     """The ones of `topic_ids` that are topics of this connection."""
     rows = MqttTopic.objects.filter(connection_id=connection_id, pk__in=topic_ids).values_list("pk", flat=True)

@@ -77,3 +77,10 @@ def errors_inbox(request: HttpRequest) -> HttpResponse:
     connections = list(access.filter_for(request.user, MqttConnection.objects.all()).values("id", "name", "site__name"))
     data = {"connections": connections, "operable_sites": _site_ids(request, access.OPERATOR)}
     return _page(request, "frontend/errors.html", "errors", data)
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """Your API tokens (create, revoke) and, on the sites you manage, those of the people holding a role there."""
+    managed = list(access.sites_for(request.user, access.MANAGER).order_by("name").values("id", "name"))
+    return _page(request, "frontend/tokens.html", "tokens", {"managed_sites": managed, "user": request.user.username})

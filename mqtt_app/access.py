@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from mqtt_app.models import (
@@ -165,3 +166,27 @@ def require_superuser(user: Any) -> None:  # noqa: ANN401
 def may_see_anything(user: Any) -> bool:  # noqa: ANN401
     """Holds any role at all (or is a superuser): what the admin's index asks."""
     return is_everything(user) or (_signed_in(user) and SiteRole.objects.filter(user_id=user.pk).exists())
+
+
+def token_owners(user: Any) -> QuerySet:  # noqa: ANN401
+    """The users whose API tokens `user` may list and revoke: themselves; for a manager, also everyone else who
+    holds a role on a site they manage, superusers excepted (revoking is never a way to act on a site one does
+    not manage, and a superuser's tokens are the superuser's own business); for a superuser, everyone."""
+    users = get_user_model().objects.all()
+    if is_everything(user):
+        return users
+    if not _signed_in(user):
+        return users.none()
+    managed = SiteRole.objects.filter(site_id__in=_role_site_ids(user, MANAGER)).values("user_id")
+    return users.filter(Q(pk=user.pk) | Q(pk__in=managed, is_superuser=False))
+
+
+def managing_site(manager: Any, owner_id: int) -> int | None:  # noqa: ANN401
+    """A site `manager` manages on which `owner_id` holds a role (the site a revocation is recorded on), or None."""
+    managed: QuerySet = _role_site_ids(manager, MANAGER) if not is_everything(manager) else Site.objects.values("pk")
+    return (
+        SiteRole.objects.filter(user_id=owner_id, site_id__in=managed)
+        .order_by("site_id")
+        .values_list("site_id", flat=True)
+        .first()
+    )

@@ -320,9 +320,49 @@ class MqttConnectionLogAdmin(SiteScopedAdmin):
 
 @admin.register(models.ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("user", "prefix", "created_at", "last_used_at")
-    readonly_fields = ("key_hash", "prefix", "created_at", "last_used_at")
-    search_fields = ("user__username",)
+    """Tokens are issued by their owners (the tokens page, the API, `mqtt_token`): here they are listed and revoked,
+    by whoever may revoke them (access.token_owners: the owner, the managers of the owner's sites, superusers)."""
+
+    list_display = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at")
+    readonly_fields = ("user", "name", "key_hash", "prefix", "created_at", "expires_at", "last_used_at")
+    search_fields = ("user__username", "name")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(user__in=access.token_owners(request.user))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return access.may_see_anything(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: models.ApiToken | None = None) -> bool:
+        return access.may_see_anything(request.user) and (obj is None or self._revocable(request, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.ApiToken | None = None) -> bool:
+        return self.has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a token's value is shown once, to its owner: see the tokens page
+
+    def has_change_permission(self, request: HttpRequest, obj: models.ApiToken | None = None) -> bool:
+        return False
+
+    @staticmethod
+    def _revocable(request: HttpRequest, obj: models.ApiToken) -> bool:
+        return access.token_owners(request.user).filter(pk=obj.user_id).exists()
+
+    def delete_model(self, request: HttpRequest, obj: models.ApiToken) -> None:
+        self._record_revocations(request, [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._record_revocations(request, list(queryset.select_related("user")))
+        super().delete_queryset(request, queryset)
+
+    @staticmethod
+    def _record_revocations(request: HttpRequest, tokens: list[models.ApiToken]) -> None:
+        for token in tokens:
+            site_id = None if token.user_id == request.user.pk else access.managing_site(request.user, token.user_id)
+            target = f"token {token.name!r} ({token.prefix}…) of {token.user.username}"
+            audit.record(request.user, "token.revoke", site_id=site_id, target=target, via="admin")
 
 
 class DeadLetterReplayedFilter(admin.SimpleListFilter):

@@ -13,9 +13,10 @@ class MqttConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
-        from . import checks  # noqa: F401 - registers system checks
+        from . import access_events, checks  # noqa: F401 - checks registers system checks
         from .db_session import configure_session
 
+        access_events.connect()
         post_migrate.connect(_ensure_schedule, sender=self)
         connection_created.connect(configure_session, dispatch_uid="mqtt.configure_session")
 

@@ -35,6 +35,11 @@ def topic_group(topic_id: int) -> str:
     return f"mqtt.topic.{topic_id}"
 
 
+def user_group(user_id: int) -> str:
+    """Every socket of one user: told when the user's roles (or the account itself) change."""
+    return f"mqtt.user.{user_id}"
+
+
 def topic_watch_group(connection_id: int) -> str:
     return f"mqtt.connection.{connection_id}.topics"
 
@@ -121,6 +126,13 @@ class ParsingErrorEvent(BaseModel):
     message: str
     count: int = 1
     log_id: int | None = None
+
+
+class AccessChangedEvent(BaseModel):
+    """A user's roles or account changed: their sockets read what they may see again."""
+
+    type: Literal["access.changed"] = "access.changed"
+    user: int
 
 
 class StatsEvent(BaseModel):

@@ -1,5 +1,7 @@
-"""The caller's own API tokens: `GET /api/tokens`, `POST /api/tokens` (the value is shown once),
-`DELETE /api/tokens/{id}` (revoke). Another user's token is a 404, never a 403: ids tell nothing.
+"""API tokens: `GET /api/tokens` (the caller's own), `POST /api/tokens` (the value is shown once),
+`DELETE /api/tokens/{id}` (revoke), and for a site's managers `GET /api/sites/{id}/tokens` (the tokens of the
+people holding a role there, which they may revoke too: mqtt_app.access.token_owners). A token the caller may not
+revoke is a 404, never a 403: ids tell nothing.
 
 Creating a token needs the browser session: a stolen token must not be able to mint longer-lived ones.
 """
@@ -13,7 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ninja import Field, Router, Status
 
-from mqtt_app.models import ApiToken
+from mqtt_app import access
+from mqtt_app.models import ApiToken, SiteRole
 from mqtt_app.services import audit
 
 from . import auth
@@ -29,6 +32,7 @@ MAX_DAYS = 3650
 
 class TokenOut(Out):
     id: int
+    user: str = Field(description="The owner's username.")
     name: str
     prefix: str = Field(description="The token's first characters, to tell tokens apart.")
     created_at: datetime
@@ -48,14 +52,27 @@ class TokenIn(In):
 
 def token_out(token: ApiToken) -> dict:
     return {
-        "id": token.pk, "name": token.name, "prefix": token.prefix, "created_at": token.created_at,
-        "expires_at": token.expires_at, "last_used_at": token.last_used_at, "expired": token.expired,
+        "id": token.pk, "user": token.user.username, "name": token.name, "prefix": token.prefix,
+        "created_at": token.created_at, "expires_at": token.expires_at, "last_used_at": token.last_used_at,
+        "expired": token.expired,
     }  # fmt: skip
 
 
 @router.get("/tokens", response={200: list[TokenOut], **ERRORS_READ}, summary="Your API tokens")
 def list_tokens(request: ApiRequest) -> list[dict]:
-    return [token_out(token) for token in ApiToken.objects.filter(user=request.auth).order_by("-created_at", "-id")]
+    tokens = ApiToken.objects.filter(user=request.auth).select_related("user")
+    return [token_out(token) for token in tokens.order_by("-created_at", "-id")]
+
+
+@router.get(
+    "/sites/{site_id}/tokens", response={200: list[TokenOut], **ERRORS_READ},
+    summary="The API tokens of the people holding a role on a site (its managers)",
+)  # fmt: skip
+def site_tokens(request: ApiRequest, site_id: int) -> list[dict]:
+    access.require_site(request.auth, site_id, access.MANAGER)
+    people = SiteRole.objects.filter(site_id=site_id).values("user_id")
+    tokens = ApiToken.objects.filter(user__in=access.token_owners(request.auth)).filter(user__in=people)
+    return [token_out(token) for token in tokens.select_related("user").order_by("user__username", "name")]
 
 
 @router.post(
@@ -81,10 +98,17 @@ def create_token(request: ApiRequest, payload: TokenIn) -> Status:
     return Status(201, {**token_out(token), "token": raw})
 
 
-@router.delete("/tokens/{token_id}", response={204: None, **ERRORS_WRITE}, summary="Revoke one of your API tokens")
+@router.delete(
+    "/tokens/{token_id}", response={204: None, **ERRORS_WRITE},
+    summary="Revoke an API token: your own, or one of a person on a site you manage",
+)  # fmt: skip
 def revoke_token(request: ApiRequest, token_id: int) -> Status:
-    token = get_or_404(ApiToken.objects.filter(user=request.auth), token_id, "token")
+    tokens = ApiToken.objects.filter(user__in=access.token_owners(request.auth)).select_related("user")
+    token = get_or_404(tokens, token_id, "token")
+    own = token.user_id == request.auth.pk
     token.delete()
-    audit.record(request.auth, "token.revoke", site_id=None, target=f"token {token.name!r} ({token.prefix}…)")
-    logger.info("API token %s (%s) revoked by %s", token_id, token.prefix, request.auth)
+    site_id = None if own else access.managing_site(request.auth, token.user_id)
+    owner = "" if own else f" of {token.user.username}"
+    audit.record(request.auth, "token.revoke", site_id=site_id, target=f"token {token.name!r} ({token.prefix}…){owner}")
+    logger.info("API token %s (%s)%s revoked by %s", token_id, token.prefix, owner, request.auth)
     return Status(204, None)

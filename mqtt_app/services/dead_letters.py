@@ -97,7 +97,7 @@ def replay_one(dead_letter_id: uuid.UUID, user: Any = None, via: str = "api") ->
     if result.status in (STORED, "failed"):
         logger.info("dead letter %s replayed by %s (attempt %d): %s", result.id, who, result.replay_count,
                     result.replay_result)  # fmt: skip
-        if user is not None:
+        if user is not None or via == "cli":
             _audit(user, result, via)
     return result
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from mqtt_app.models import ApiToken, MqttConnection
+from mqtt_app.models import ApiToken, AuditEntry, MqttConnection
 from tests.api.requests import patch_json, post_json
 
 pytestmark = pytest.mark.django_db
@@ -119,6 +119,18 @@ def test_mqtt_token_prints_a_token_that_replaces_the_previous_one_of_that_name(a
     grafana = other.getvalue().strip()
     assert anon_client.get("/api/sites", headers={"Authorization": f"Bearer {grafana}"}).status_code == 200
     assert not ApiToken.objects.filter(key_hash=new).exists()  # only the hash is stored
+
+
+def test_mqtt_token_creations_and_revocations_are_in_the_audit_trail(staff_user):
+    call_command("mqtt_token", "staff", "--name", "ci", "--expires-days", "7", stdout=io.StringIO(),
+                 stderr=io.StringIO())  # fmt: skip
+    call_command("mqtt_token", "staff", "--revoke", "ci", stdout=io.StringIO(), stderr=io.StringIO())
+    entries = list(AuditEntry.objects.order_by("pk").values_list("username", "via", "action", "target"))
+    assert [(who, via, action) for who, via, action, _ in entries] == [
+        ("cli", "cli", "token.create"),
+        ("cli", "cli", "token.revoke"),
+    ]
+    assert all("'ci'" in target and "of staff" in target for *_, target in entries)
 
 
 def test_mqtt_token_for_an_unknown_user_fails_clearly(db):

@@ -28,6 +28,7 @@ EXPECTED = {
     "/api/tokens": {"get", "post"},
     "/api/audit": {"get"},
     "/api/tokens/{token_id}": {"delete"},
+    "/api/sites/{site_id}/tokens": {"get"},
 }
 
 

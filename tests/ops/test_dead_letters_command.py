@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from mqtt_app.models import MqttTopic
+from mqtt_app.models import AuditEntry, MqttTopic
 from tests.ops.dead_letters import make_dead_letter
 from tests.ops.factories import make_connection
 
@@ -46,6 +46,8 @@ def test_replay_by_id_and_replay_all_store_each_message_once():
     assert not MqttTopic.objects.filter(connection=other).exists()
     elsewhere.refresh_from_db()
     assert elsewhere.replay_count == 0
+    audited = AuditEntry.objects.filter(action="dead_letter.replay", via="cli", username="cli")
+    assert audited.count() == 2 and {e.connection_id for e in audited} == {conn.pk}
 
 
 def test_an_unknown_or_malformed_id_is_an_error():

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 @dataclass(frozen=True)
 class Case:
-    need: str  # public, login, owner (the viewer's own token), or a role: viewer, operator, manager, superuser
+    need: str  # public, login, owner (the viewer's token: its owner and Alpha's managers), or a role
     paths: tuple[str, ...]  # formatted with World.ids()
     ok: frozenset[int] = frozenset({200})
     body: Any = None
@@ -100,6 +100,7 @@ TABLE: dict[str, Case] = {
     ),  # fmt: skip
     "GET /api/tokens": case("login", "/api/tokens"),
     "POST /api/tokens": case("login", "/api/tokens", ok=(201,), body={"name": "matrix-new"}, audited=True),
+    "GET /api/sites/{site_id}/tokens": case("manager", "/api/sites/{site}/tokens"),
     "DELETE /api/tokens/{token_id}": case("owner", "/api/tokens/{token}", ok=(204,), audited=True),
     "GET /api/audit": case(
         "login", "/api/audit", "/api/audit?connection={conn}", "/api/audit?site={site}", lists=True
@@ -113,6 +114,7 @@ TABLE: dict[str, Case] = {
     "GET connections/<int:connection_id>/": case("viewer", "/connections/{conn}/", anonymous=302),
     "GET topics/<int:topic_id>/": case("viewer", "/topics/{topic}/", anonymous=302),
     "GET errors/": case("login", "/errors/", anonymous=302, lists=True),
+    "GET tokens/": case("login", "/tokens/", anonymous=302),
 }
 # Auth pages (login, logout, password change and reset): they show no site data to anyone; every one is
 # requested by every persona and must answer without an error and without a marker.
@@ -181,8 +183,10 @@ def allowed(row: Case, persona: str) -> bool:
     """Whether the persona may do what the row asks (a public read changes nothing, so it is not "allowed")."""
     if persona == "anonymous" or row.need == "public":
         return False
-    if row.need in ("login", "owner"):
-        return row.need == "login" or persona == "viewer"
+    if row.need == "login":
+        return True
+    if row.need == "owner":  # the viewer's token: the viewer, Alpha's manager, a superuser
+        return persona in ("viewer", "manager", "superuser")
     held = "superuser" if persona == "superuser" else ROLE_ON_ALPHA.get(persona)
     return RANK[held] >= RANK[row.need]
 
@@ -287,7 +291,8 @@ def test_the_admin_shows_each_persona_only_its_sites(world, persona):
     client = client_for(world, persona)
     hidden = markers_hidden_from(world, persona)
     for model in admin.site._registry:
-        scoped = model in access.SITE_FIELD or model in access.CONNECTION_FIELD
+        # API tokens are listed to whoever may revoke some (their owners, the owners' managers)
+        scoped = model in access.SITE_FIELD or model in access.CONNECTION_FIELD or model is ApiToken
         opts = model._meta
         response = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
         assert response.status_code == admin_expectation(persona, scoped), f"{opts.label} changelist"
@@ -346,6 +351,21 @@ def test_a_manager_grants_roles_on_their_site_in_the_admin(world):
     assert (entry.username, entry.changes) == ("manager", {"role": {"old": None, "new": "operator"}})
     # A viewer of the site may not change it (nor its roles).
     assert client_for(world, "viewer").post(url, form).status_code == 403
+
+
+@pytest.mark.parametrize(("persona", "sees"), [("viewer", True), ("operator", False), ("manager", True)])
+def test_the_viewers_token_is_listed_in_the_admin_to_its_owner_and_alphas_manager_only(world, persona, sees):
+    page = client_for(world, persona).get(reverse("admin:mqtt_apitoken_changelist")).content.decode()
+    assert ("matrix" in page) is sees
+
+
+def test_a_manager_revokes_the_viewers_token_in_the_admin_and_it_is_audited(world):
+    client = client_for(world, "manager")
+    url = reverse("admin:mqtt_apitoken_delete", args=[world.token_id])
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not ApiToken.objects.filter(pk=world.token_id).exists()
+    entry = AuditEntry.objects.get(action="token.revoke")
+    assert (entry.username, entry.via, entry.site_id) == ("manager", "admin", world.alpha.site.pk)
 
 
 def test_reading_rows_are_never_listed_across_sites_in_the_admin(world):

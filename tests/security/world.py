@@ -52,7 +52,7 @@ class World:
     alpha: SiteObjects
     bravo: SiteObjects
     users: dict[str, Any] = field(default_factory=dict)
-    token_id: int = 0  # a token of the viewer, which only its owner may revoke
+    token_id: int = 0  # a token of the viewer: only its owner, Alpha's managers and superusers may revoke it
 
     def ids(self) -> dict[str, Any]:
         return {**self.alpha.ids(), "token": self.token_id, "name": "plain_number"}

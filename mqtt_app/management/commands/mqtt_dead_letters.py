@@ -59,7 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{count} dead letter(s).")
 
     def _replay(self, ids: list[uuid.UUID]) -> None:
-        results = replay(ids)
+        results = replay(ids, via="cli")  # recorded in the audit trail as "cli"
         for result in results:
             detail = f": {result.detail}" if result.detail else ""
             self.stdout.write(f"{result.id}  {result.status}{detail}")

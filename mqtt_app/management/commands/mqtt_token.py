@@ -10,6 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from mqtt_app.models import ApiToken
+from mqtt_app.models.tokens import hash_token
+from mqtt_app.services import audit
 
 
 class Command(BaseCommand):
@@ -38,9 +40,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"{token.name}\t{token.prefix}…\texpires {expires}\tlast used {used}")
             return
         if options["revoke"]:
-            deleted, _ = ApiToken.objects.filter(user=user, name=options["revoke"]).delete()
-            if not deleted:
+            revoked = ApiToken.objects.filter(user=user, name=options["revoke"]).first()
+            if revoked is None:
                 raise CommandError(f"{username} has no token named {options['revoke']!r}.")
+            revoked.delete()
+            target = f"token {revoked.name!r} ({revoked.prefix}…) of {username}"
+            audit.record(None, "token.revoke", site_id=None, target=target, via="cli")
             self.stderr.write(f"revoked {username}'s token {options['revoke']!r}.")
             return
         if not user.is_active:
@@ -51,7 +56,12 @@ class Command(BaseCommand):
             raise CommandError("--expires-days must be at least 1.")
         name = str(options["name"]).strip()
         replaced = bool(name) and ApiToken.objects.filter(user=user, name=name).exists()
-        raw = ApiToken.issue(user, name, timezone.now() + timedelta(days=days) if days else None)
+        expiry = timezone.now() + timedelta(days=days) if days else None
+        raw = ApiToken.issue(user, name, expiry)
+        issued = ApiToken.objects.get(key_hash=hash_token(raw))
+        changes = {"expires_at": {"old": None, "new": expiry.isoformat() if expiry else None}}
+        target = f"token {issued.name!r} ({issued.prefix}…) of {username}"
+        audit.record(None, "token.create", site_id=None, target=target, changes=changes, via="cli")
         # The token alone on stdout, so `TOKEN=$(manage.py mqtt_token alice)` works; notes go to stderr.
         self.stdout.write(raw)
         note = f"replaced the token {name!r}" if replaced else "new token"
