@@ -9,9 +9,9 @@ acknowledgements back to the loop thread, which writes each client's in one go. 
 rather than one per connection: the worker's cost is mostly per batch, so ten quiet connections no longer
 make ten small batches. If Redis is unreachable nothing is acked (the broker keeps
 the messages: back-pressure) and sending is retried with a growing delay. The buffer is
-bounded: past MQTT_LISTENER_MAX_BUFFER messages, QoS 0 messages are dropped (counted) and for QoS 1/2
-the connection is flagged so the service reconnects it once Redis is back; the broker then redelivers
-everything that was not acknowledged.
+bounded: at MQTT_LISTENER_MAX_BUFFER messages the loop stops reading its sockets (`full`; TCP back-pressure,
+the brokers keep what they have not sent) until batches leave; QoS 0 messages past the bound are dropped
+(counted), QoS 1/2 ones are never dropped (a read in progress may pass the bound by its own size).
 
 Status and activity tasks leave through the same thread (the `control` queue), so one thread owns
 every Celery send of the listener and an unreachable Redis stalls nothing else.
@@ -86,6 +86,21 @@ class Chunk:
             self.mids[part],
             sizes,
         )
+
+    def without_qos0(self) -> Chunk:
+        keep = [i for i, mid in enumerate(self.mids) if mid]
+        sizes = None if self.sizes is None else [self.sizes[i] for i in keep]
+        return Chunk(self.generation, self.received_at, [self.topics[i] for i in keep],
+                     [self.payloads[i] for i in keep], [self.qos[i] for i in keep], [self.retain[i] for i in keep],
+                     [self.mids[i] for i in keep], sizes)  # fmt: skip
+
+    def joined(self, other: Chunk) -> Chunk:
+        """This chunk followed by `other` (of the same read)."""
+        sizes = None
+        if self.sizes is not None or other.sizes is not None:
+            sizes = (self.sizes or list(map(len, self.payloads))) + (other.sizes or list(map(len, other.payloads)))
+        return Chunk(self.generation, self.received_at, self.topics + other.topics, self.payloads + other.payloads,
+                     self.qos + other.qos, self.retain + other.retain, self.mids + other.mids, sizes)  # fmt: skip
 
     def nbytes(self) -> int:
         return sum(map(len, self.payloads))
@@ -170,7 +185,6 @@ class Batcher:
         self,
         listener_id: str,
         on_acks: Callable[[list[Ack]], None],
-        on_overflow: Callable[[int], None],
         send_task: SendTask | None = None,
         backlog: Backlog | None = None,
         spool: Spool | None = None,
@@ -181,7 +195,6 @@ class Batcher:
         self.wall = wall
         self.listener_id = listener_id
         self.on_acks = on_acks
-        self.on_overflow = on_overflow
         self.send_task = send_task or default_sender()
         self.outbox = send_task is None and outbox.enabled()  # a receipt per batch (Redis broker)
         # Batch size adapts to the workers, in steps: MQTT_BATCH_SIZE / MQTT_BATCH_INTERVAL while they keep up,
@@ -229,7 +242,6 @@ class Batcher:
             "batches": 0,
             "messages": 0,
             "dropped_qos0": 0,
-            "overflowed": 0,
             "send_failures": 0,
             "oversized": 0,
             "spooled": 0,
@@ -248,8 +260,7 @@ class Batcher:
                 count = len(chunk)
                 room = self.max_buffer - self.buffered
                 if count > room:
-                    chunk, dropped = chunk.split(max(room, 0))
-                    self._overflow(cid, dropped)
+                    chunk = self._bounded(chunk, room)
                     count = len(chunk)
                     if not count:
                         continue
@@ -307,12 +318,18 @@ class Batcher:
         self.buffered -= sum(len(c) for c in chunks)
         self.buffered_bytes -= sum(c.nbytes() for c in chunks)
 
-    def _overflow(self, connection_id: int, dropped: Chunk) -> None:
-        qos0 = dropped.mids.count(0)
-        self.stats["dropped_qos0"] += qos0
-        if len(dropped) > qos0:
-            self.stats["overflowed"] += len(dropped) - qos0
-            self.on_overflow(connection_id)
+    def _bounded(self, chunk: Chunk, room: int) -> Chunk:
+        """What of `chunk` the buffer keeps with `room` left: the first `room` messages, and of the rest every
+        QoS 1/2 one (the broker counts on it: it was read, so it cannot be left with the broker any more)."""
+        kept, rest = chunk.split(max(room, 0))
+        acked = rest.without_qos0()
+        self.stats["dropped_qos0"] += len(rest) - len(acked)
+        return kept.joined(acked) if len(acked) else kept
+
+    @property
+    def full(self) -> bool:
+        """The buffer holds its bound: the loop reads no socket until batches leave (TCP back-pressure)."""
+        return self.buffered >= self.max_buffer
 
     def enqueue_control(self, task: str, args: list, kwargs: dict | None = None) -> None:
         with self.cond:

@@ -22,6 +22,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 logger = logging.getLogger(__name__)
+PAUSE_POLL = 0.005  # seconds between looks at a full buffer
 
 
 class Reactor:
@@ -37,6 +38,9 @@ class Reactor:
         self._again: list[Any] = []
         self.thread_id = threading.get_ident()
         self.iterations = 0  # in the heartbeat: an idle loop that spins shows up here
+        # True while the batcher's buffer is full: sockets are not read (TCP back-pressure on the brokers), but
+        # acks are still written and timers run, so the batches that leave make room again.
+        self.paused: Callable[[], bool] = lambda: False
 
     # --- scheduling -------------------------------------------------------------------------------
     def in_loop(self) -> bool:
@@ -89,17 +93,21 @@ class Reactor:
 
     # --- running ------------------------------------------------------------------------------------
     def run_once(self, max_wait: float = 1.0) -> None:
-        timeout = 0.0 if self._pending or self._again else self._next_timer(max_wait)
+        paused = self.paused()
+        if paused:
+            time.sleep(PAUSE_POLL)  # readable sockets would wake a level-triggered select at once
+        timeout = 0.0 if paused or self._pending or self._again else self._next_timer(max_wait)
         ready = self.selector.select(timeout)
         self.iterations += 1
-        again, self._again = self._again, []
-        for owner in again:
-            self._read(owner)
+        if not paused:
+            again, self._again = self._again, []
+            for owner in again:
+                self._read(owner)
         for key, mask in ready:
             if key.data is None:
                 self._drain_wake()
                 continue
-            if mask & selectors.EVENT_READ:
+            if mask & selectors.EVENT_READ and not paused:
                 self._read(key.data)
             if mask & selectors.EVENT_WRITE:
                 self._guard(key.data.paho.loop_write)

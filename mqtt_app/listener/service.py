@@ -2,7 +2,7 @@
 
 Threads, each with one job:
 - main: the selector loop (`Reactor`) driving every paho client, plus a one-second tick (keepalive,
-  connect timeouts, silence guard, overflow recovery);
+  connect timeouts, silence guard);
 - control: heartbeat into Redis every MQTT_LISTENER_HEARTBEAT seconds, re-read the assignment and the
   connection settings, hand changes to the loop; woken at once by the assignment pub/sub channel;
 - notify: listens on that channel;
@@ -92,9 +92,9 @@ class ListenerService:
         self.reactor = Reactor()
         self.clients: dict[int, ConnectionClient] = {}
         self.opened_at: dict[int, float] = {}
-        self.overflowed: set[int] = set()
         self.spool = open_spool()
-        self.batcher = Batcher(self.id, self._acks_ready, self._overflowed, send_task, spool=self.spool)
+        self.batcher = Batcher(self.id, self._acks_ready, send_task, spool=self.spool)
+        self.reactor.paused = lambda: self.batcher.full  # a full buffer stops reading, never drops QoS 1/2
         self.pool = ThreadPoolExecutor(max_workers=CONNECT_POOL, thread_name_prefix="mqtt-connect")
         self.redis = coordination.connect()
         self.stop_event = threading.Event()
@@ -164,7 +164,7 @@ class ListenerService:
         elif client.closing or self.clients.get(client.spec.id) is not client:
             client.paho._sock_close()  # noqa: SLF001 - dropped while its socket was opening
 
-    # --- acks and overflow (from the batcher thread) ------------------------------------------------
+    # --- acks (from the batcher thread) ------------------------------------------------------
     def _acks_ready(self, acks: list[Ack]) -> None:
         self.reactor.call_soon_threadsafe(lambda: self._send_acks(acks))
 
@@ -173,9 +173,6 @@ class ListenerService:
             client = self.clients.get(cid)
             if client is not None:
                 client.ack(generation, qos, mids)
-
-    def _overflowed(self, connection_id: int) -> None:
-        self.overflowed.add(connection_id)
 
     # --- assignment ---------------------------------------------------------------------------------
     def apply(self, specs: dict[int, ConnectionSpec], elsewhere: set[int]) -> None:
@@ -209,7 +206,6 @@ class ListenerService:
     def _drop(self, cid: int, report: bool) -> None:
         client = self.clients.pop(cid)
         client.close()
-        self.overflowed.discard(cid)
         if report:
             self.report(client, ConnectionStatus.STOPPED, "")
 
@@ -224,21 +220,9 @@ class ListenerService:
             if opened and not client.paho.is_connected() and now - opened > CONNECT_TIMEOUT:
                 client.paho._sock_close()  # noqa: SLF001 - no CONNACK: treat as a failed connect
                 client.connect_failed(f"no answer from {client.spec.host}:{client.spec.port} to CONNECT")
-            client.check_silence(now, silence)
+            if not self.batcher.full:  # a paused read is no silence of the broker's
+                client.check_silence(now, silence)
             client.forget_redelivery(now)
-        self._recover_overflow()
-
-    def _recover_overflow(self) -> None:
-        """Messages dropped while Redis was down are still unacked on the broker: reconnecting makes it
-        redeliver them (persistent session), once there is room again."""
-        if not self.overflowed or not self.batcher.redis_ok or self.batcher.buffered > self.batcher.max_buffer // 2:
-            return
-        for cid in list(self.overflowed):
-            client = self.clients.get(cid)
-            if client is not None and client.paho.is_connected():
-                logger.warning("connection %s: reconnecting to get the messages dropped while Redis was down", cid)
-                client.paho.disconnect()
-        self.overflowed.clear()
 
     def snapshot(self) -> dict[str, Any]:
         held = list(self.clients.items())

@@ -52,7 +52,7 @@ def test_a_batch_sent_the_listeners_way_through_rabbitmq_is_stored_by_a_real_wor
     site = Site.objects.create(name="Plant")
     connection = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
     acked = threading.Event()
-    batcher = Batcher("L-amqp", lambda acks: acked.set(), lambda cid: None, send_task=amqp_app.send_task)
+    batcher = Batcher("L-amqp", lambda acks: acked.set(), send_task=amqp_app.send_task)
     batcher.add_many([(connection.pk, 1, Message(i + 1, f"hall/t{i}", str(20 + i).encode())) for i in range(5)])
     batcher.start()
     try:

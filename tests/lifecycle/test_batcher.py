@@ -86,7 +86,7 @@ def running(
 ) -> Iterator[Batcher]:
     """A started batcher (after `before` was buffered, so they are all there at its first look), stopped after.
     `backlog` stands in for the ingest queue's length."""
-    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender, backlog=backlog)
+    batcher = Batcher("L1", acks, send_task=sender, backlog=backlog)
     batcher.add_many(before or [])
     batcher.start()
     try:
@@ -100,15 +100,15 @@ def rig(settings):
     settings.MQTT_BATCH_SIZE = 50
     settings.MQTT_BATCH_INTERVAL = 0.01
     settings.MQTT_LISTENER_MAX_BUFFER = 100
-    sender, acks, overflowed = FlakySender(), AckLog(), []
-    batcher = Batcher("L1", acks, overflowed.append, send_task=sender)
+    sender, acks = FlakySender(), AckLog()
+    batcher = Batcher("L1", acks, send_task=sender)
     batcher.start()
-    yield batcher, sender, acks, overflowed
+    yield batcher, sender, acks
     batcher.stop()
 
 
 def test_qos1_messages_are_acked_only_after_their_batch_was_sent(rig):
-    batcher, sender, acks, _ = rig
+    batcher, sender, acks = rig
     batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 4)] + [(7, 1, Message(9, qos=0))])
     wait_for(lambda: len(acks) == 3, timeout=5, what="acks")
     assert sum(sender.messages()) == 4
@@ -116,7 +116,7 @@ def test_qos1_messages_are_acked_only_after_their_batch_was_sent(rig):
 
 
 def test_nothing_is_acked_while_redis_is_down_and_everything_goes_once_it_is_back(rig):
-    batcher, sender, acks, _ = rig
+    batcher, sender, acks = rig
     sender.down = True
     batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 11)])
     wait_for(lambda: not batcher.redis_ok, timeout=5, what="the failure to be noticed")
@@ -126,14 +126,17 @@ def test_nothing_is_acked_while_redis_is_down_and_everything_goes_once_it_is_bac
     assert sum(sender.messages()) == 10 and batcher.buffered == 0
 
 
-def test_the_buffer_is_bounded_qos0_dropped_qos1_flagged_for_redelivery(rig):
-    batcher, sender, acks, overflowed = rig
+def test_a_full_buffer_drops_qos0_keeps_qos1_and_says_it_is_full(rig):
+    batcher, sender, acks = rig
     sender.down = True
+    assert not batcher.full
     kept = batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 101)])
-    assert kept == 100
-    assert batcher.add_many([(7, 1, Message(500, qos=0)), (8, 1, Message(501, qos=1))]) == 0
-    assert batcher.stats["dropped_qos0"] == 1 and overflowed == [8]
-    assert batcher.buffered == 100
+    assert kept == 100 and batcher.full  # the loop stops reading its sockets now
+    assert batcher.add_many([(7, 1, Message(500, qos=0)), (8, 1, Message(501, qos=1))]) == 1
+    assert batcher.stats["dropped_qos0"] == 1 and batcher.buffered == 101
+    sender.down = False
+    wait_for(lambda: len(acks) == 101, timeout=10, what="everything kept, acked")
+    assert not batcher.full
 
 
 def test_a_connection_is_sent_at_the_broker_window_without_waiting_for_the_interval(settings):
@@ -147,7 +150,7 @@ def test_a_connection_is_sent_at_the_broker_window_without_waiting_for_the_inter
 
 
 def test_messages_of_several_connections_leave_in_one_batch_with_a_part_each(rig):
-    batcher, sender, acks, _ = rig
+    batcher, sender, acks = rig
     batcher.add_many([(7, 1, Message(1)), (8, 3, Message(1)), (7, 1, Message(2)), (9, 1, Message(5, qos=0))])
     wait_for(lambda: len(acks) == 3, timeout=5, what="acks")
     (batch,) = sender.batches()
@@ -170,7 +173,7 @@ def test_a_shared_batch_is_split_at_the_batch_size_keeping_each_connections_orde
 
 
 def test_a_shared_batch_is_acked_on_no_client_until_it_is_in_redis(rig):
-    batcher, sender, acks, _ = rig
+    batcher, sender, acks = rig
     sender.down = True
     batcher.add_many([(7, 1, Message(1)), (8, 1, Message(2))])
     wait_for(lambda: batcher.stats["send_failures"] >= 1, timeout=5, what="a failed send")
@@ -194,7 +197,7 @@ def test_one_connection_at_its_window_sends_every_connections_messages(settings)
 
 
 def test_a_batch_carries_columns_with_raw_payload_bytes_and_goes_as_msgpack(rig):
-    batcher, sender, acks, _ = rig
+    batcher, sender, acks = rig
     binary = bytes(range(256))
     batcher.add_many([(7, 1, Message(1, payload=binary)), (7, 1, Message(0, qos=0, topic="site/b", retain=True))])
     wait_for(lambda: len(acks) == 1, timeout=5, what="acks")
@@ -221,17 +224,17 @@ def test_a_batchs_acks_are_one_group_per_client_generation_and_qos(settings):
     assert sorted(acks.groups) == [(7, 1, 1, [1, 2]), (7, 2, 1, [1, 4, 5, 7, 8]), (7, 2, 2, [6]), (8, 1, 1, [1, 2])]
 
 
-def test_a_chunk_that_does_not_fit_is_cut_at_the_bound(rig):
-    batcher, sender, acks, overflowed = rig
+def test_a_chunk_that_does_not_fit_keeps_its_qos1_messages_past_the_bound(rig):
+    batcher, sender, acks = rig
     sender.down = True
     assert batcher.add_many([(7, 1, Message(mid)) for mid in range(1, 98)]) == 97
-    cut = [(8, 1, Message(1)), (8, 1, Message(2, qos=0)), (8, 1, Message(3)), (8, 1, Message(4, qos=0))]
-    assert batcher.add_many(cut) == 3  # room for three
-    assert batcher.buffered == 100 and batcher.stats["dropped_qos0"] == 1 and overflowed == []
-    assert batcher.add_many([(8, 1, Message(5))]) == 0 and overflowed == [8]
+    cut = [(8, 1, Message(1)), (8, 1, Message(2, qos=0)), (8, 1, Message(3)), (8, 1, Message(4, qos=0)),
+           (8, 1, Message(5))]  # fmt: skip
+    assert batcher.add_many(cut) == 4  # three fit; past the bound QoS 0 is dropped, QoS 1 kept
+    assert batcher.buffered == 101 and batcher.stats["dropped_qos0"] == 1
     sender.down = False
-    wait_for(lambda: len(acks) == 99, timeout=10, what="everything kept, acked")
-    assert [mid for cid, _, mid, _ in acks if cid == 8] == [1, 3]
+    wait_for(lambda: len(acks) == 100, timeout=10, what="everything kept, acked")
+    assert [mid for cid, _, mid, _ in acks if cid == 8] == [1, 3, 5]
 
 
 def test_a_flush_for_size_sends_whole_batches_and_keeps_the_remainder_for_the_next(settings):
@@ -318,7 +321,7 @@ def test_after_a_quiet_spell_the_first_message_is_not_held_for_a_busy_batch(sett
     waiting = [50] * 4
     clock, sender = Clock(), FlakySender()
     batcher = Batcher(  # not started: driven by hand, on its clock
-        "L1", AckLog(), lambda cid: None, send_task=sender, backlog=lambda: waiting.pop(0) if waiting else 0,
+        "L1", AckLog(), send_task=sender, backlog=lambda: waiting.pop(0) if waiting else 0,
         monotonic=clock.monotonic, wall=clock.time,
     )  # fmt: skip
     for size in (10, 20, 20, 20):
@@ -356,7 +359,7 @@ def test_a_size_flushs_remainder_is_due_an_interval_after_its_oldest_message_arr
     settings.MQTT_ACK_WINDOW = 1000
     clock, sender = Clock(), FlakySender()
     batcher = Batcher(  # not started: driven by hand, on its clock
-        "L1", AckLog(), lambda cid: None, send_task=sender, monotonic=clock.monotonic, wall=clock.time
+        "L1", AckLog(), send_task=sender, monotonic=clock.monotonic, wall=clock.time
     )
 
     def chunk(count: int, age: float) -> Chunk:

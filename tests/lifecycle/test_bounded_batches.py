@@ -26,7 +26,7 @@ def flush(batcher: Batcher) -> None:
 def test_an_oversized_payload_travels_as_its_size_and_is_still_acknowledged(settings):
     settings.MQTT_MAX_PAYLOAD_BYTES = 1000
     sender, acks = FlakySender(), AckLog()
-    batcher = Batcher("L1", acks, lambda cid: None, send_task=sender)
+    batcher = Batcher("L1", acks, send_task=sender)
 
     batcher.add_chunks([(7, chunk([b"small", b"x" * 5000, b"ok"]))])
     flush(batcher)
@@ -44,7 +44,7 @@ def test_a_batch_carries_at_most_the_byte_bound_but_always_one_message(settings)
     settings.MQTT_BATCH_MAX_BYTES = 10_000
     settings.MQTT_MAX_PAYLOAD_BYTES = 100_000
     sender = FlakySender()
-    batcher = Batcher("L1", AckLog(), lambda cid: None, send_task=sender)
+    batcher = Batcher("L1", AckLog(), send_task=sender)
 
     batcher.add_chunks([(7, chunk([b"a" * 4000] * 5 + [b"b" * 30_000] + [b"c" * 10] * 3))])
     flush(batcher)
@@ -58,9 +58,7 @@ def test_a_full_ingest_queue_sends_new_batches_to_the_spool_and_replays_them_onc
     settings.MQTT_INGEST_MAX_BACKLOG = 100
     waiting = [0]
     sender, acks = FlakySender(), AckLog()
-    batcher = Batcher(
-        "L1", acks, lambda c: None, send_task=sender, backlog=lambda: waiting[0], spool=Spool(tmp_path, 1 << 20)
-    )
+    batcher = Batcher("L1", acks, send_task=sender, backlog=lambda: waiting[0], spool=Spool(tmp_path, 1 << 20))
 
     waiting[0] = 150  # workers away: the queue is past its bound after this send
     batcher.add_chunks([(7, chunk([b"1"]))])
