@@ -22,6 +22,10 @@ class MqttConfig(AppConfig):
 
 
 def _ensure_schedule(sender, using: str = "default", **kwargs) -> None:  # noqa: ANN001
+    from django.utils import timezone
+
+    from .ingest import partitions
     from .services.schedule import ensure_periodic_tasks
 
     ensure_periodic_tasks()
+    partitions.ensure(timezone.now())  # readings' partitions for today and the days ahead (PostgreSQL)

@@ -1,7 +1,9 @@
 """Retention: delete readings and log rows older than the settings, in bounded chunks.
 
 Each chunk is its own short transaction (select ids, delete by id), so a big backlog never holds a long lock
-or builds one huge DELETE; ingestion keeps running between chunks.
+or builds one huge DELETE; ingestion keeps running between chunks. On PostgreSQL the readings are partitioned by
+arrival time (ingest/partitions.py): whole partitions older than the retention are dropped instead, and rows are
+deleted only where no dated partition holds them (the partition kept from before partitioning, and the default).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from mqtt_app.models import AuditEntry, IngestBatch, MqttConnectionLog, MqttParsingLog, TelemetryReading
+
+from . import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +41,23 @@ def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
     now = timezone.now()
     deleted: dict[str, int] = {}
     for model, field, days in retention_plan():
-        deleted[model.__name__] = delete_older(model, field, now - timedelta(days=days), chunk)
+        cutoff = now - timedelta(days=days)
+        if model is TelemetryReading and partitions.enabled():
+            deleted[model.__name__] = _readings(cutoff, now, chunk)
+            continue
+        deleted[model.__name__] = delete_older(model, field, cutoff, chunk)
     if any(deleted.values()):
         logger.info("retention deleted %s", deleted)
     return deleted
+
+
+def _readings(cutoff, now, chunk: int) -> int:  # noqa: ANN001
+    """Partitions ahead created, expired ones dropped, then the rows before the dated partitions trimmed."""
+    partitions.ensure(now)
+    _, dropped = partitions.drop_expired(cutoff)
+    start = partitions.oldest_start()
+    trimmed = delete_older(TelemetryReading, "received_at", min(cutoff, start) if start else cutoff, chunk)
+    return dropped + trimmed
 
 
 def delete_older(model: type[models.Model], field: str, cutoff, chunk: int) -> int:  # noqa: ANN001

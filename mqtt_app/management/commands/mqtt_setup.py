@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
+from mqtt_app.ingest import partitions
 from mqtt_app.services.schedule import ensure_periodic_tasks
 
 
 class Command(BaseCommand):
-    help = "Create the beat schedule rows (reconcile, retention) if they are missing."
+    help = "Create the beat schedule rows (reconcile, retention) and the readings partitions ahead, if missing."
 
     def handle(self, *args, **options) -> None:
         ensure_periodic_tasks()
         self.stdout.write(self.style.SUCCESS("Periodic tasks are in place."))
+        created = partitions.ensure(timezone.now())
+        if created:
+            self.stdout.write(f"Readings partitions created: {', '.join(created)}.")
