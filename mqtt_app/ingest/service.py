@@ -38,7 +38,7 @@ from mqtt_app.models import IngestBatch, MqttConnection
 
 from . import live
 from .errors import GroupChange, record_failures
-from .parse import Parsed, parse_topics
+from .parse import Parsed, parse_in_order, parse_topics
 from .persist import save_readings
 from .sql import int_array, is_postgresql, pg_fetch, table
 from .topics import (
@@ -119,6 +119,8 @@ def _store(batch: Batch, now: datetime, *, copy_first: bool) -> tuple[Outcome, l
         else:  # copy_first found nothing to revise: only this path compares every topic again
             for part in parts:
                 _revise(part.connection_id, found[part.connection_id], parsed[part.connection_id], current)
+        for part in parts:  # under the lock: births apply in message order, and roll back with a duplicate
+            parse_in_order(part.connection_id, part, parsed[part.connection_id])
         results = [parsed[p.connection_id] for p in parts]
         if not _claim(batch, parts, results, now):
             transaction.set_rollback(True)  # undo the counter bumps and any topic created above

@@ -50,6 +50,7 @@ BUILTIN_PARSERS = (
     "mqtt_app.parsers.zigbee2mqtt.Zigbee2MqttParser",
     "mqtt_app.parsers.shelly.ShellyParser",
     "mqtt_app.parsers.homie.HomieParser",
+    "mqtt_app.parsers.sparkplug.SparkplugParser",
     "mqtt_app.parsers.generic_json.GenericJsonParser",
     "mqtt_app.parsers.plain_number.PlainNumberParser",
 )
@@ -244,6 +245,11 @@ def _decode(payload: bytes | bytearray | memoryview | str, parser: str) -> str:
         raise ParseFailure(
             base.DECODE, f"not UTF-8: {exc.reason} at byte {exc.start}", parser, location=f"byte {exc.start}"
         ) from None
+
+
+def checked_readings(readings: Any, parser: str, received_at: datetime | None) -> list[Reading]:  # noqa: ANN401
+    """What `run` checks of a parser's readings, for the parsers ingestion runs itself (Sparkplug)."""
+    return _checked(readings, parser, received_at)
 
 
 def _checked(readings: Any, parser: str, received_at: datetime | None) -> list[Reading]:
