@@ -35,6 +35,8 @@ UPDATED_FIELDS = [
     for field in SparkplugNode._meta.concrete_fields
     if field.name not in ("id", "connection", "group", "edge_node", "device")
 ]
+# Without the certificate: a batch of DATA leaves it as it is, and it may hold thousands of metrics.
+STATE_FIELDS = [name for name in UPDATED_FIELDS if name != "metrics"]
 
 
 class Certificate:
@@ -64,6 +66,7 @@ class SparkplugBook:
             self.rows = {(row.group, row.edge_node, row.device): row for row in query}
         self.certificates: dict[Key, Certificate] = {}
         self.dirty: set[Key] = set()
+        self.reborn: set[Key] = set()  # rows whose certificate this batch replaced
 
     # --- one message ------------------------------------------------------------------------------------
     def apply(self, topic: SparkplugTopic, data: bytes, received_at: datetime) -> list[Reading]:
@@ -111,6 +114,7 @@ class SparkplugBook:
             received_at,
         )
         self.certificates.pop(_key(row), None)
+        self.reborn.add(_key(row))
         self._touch(row)
         return readings
 
@@ -174,13 +178,19 @@ class SparkplugBook:
         self.dirty.update(_key(row) for row in rows)
 
     def save(self) -> None:
-        """Write back what the batch changed: new rows in one INSERT, the others in one UPDATE."""
+        """Write back what the batch changed: new rows in one INSERT, the others in an UPDATE or two (the
+        certificate only where a BIRTH replaced it)."""
         changed = [self.rows[key] for key in sorted(self.dirty)]
-        existing = [row for row in changed if row.pk is not None]
-        SparkplugNode.objects.bulk_create([row for row in changed if row.pk is None])
-        if existing:
-            SparkplugNode.objects.bulk_update(existing, UPDATED_FIELDS)
+        new = [row for row in changed if row.pk is None]
+        reborn = [row for row in changed if row.pk is not None and _key(row) in self.reborn]
+        others = [row for row in changed if row.pk is not None and _key(row) not in self.reborn]
+        SparkplugNode.objects.bulk_create(new)
+        if reborn:
+            SparkplugNode.objects.bulk_update(reborn, UPDATED_FIELDS)
+        if others:
+            SparkplugNode.objects.bulk_update(others, STATE_FIELDS)
         self.dirty.clear()
+        self.reborn.clear()
 
 
 def _key(row: SparkplugNode) -> Key:

@@ -157,3 +157,16 @@ def test_a_broken_message_is_a_parse_error_and_changes_no_state(connection):
     groups = {(g.error_kind, g.location) for g in MqttParsingLog.objects.all()}
     assert groups == {("validation", "metrics.0"), ("decode", "protobuf")}
     assert node().last_seq == 1  # neither message counted as seen
+
+
+def test_a_batch_of_data_does_not_rewrite_the_birth_certificate(connection):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    store(connection, births())
+    with CaptureQueriesContext(db) as queries:
+        store(connection, [pump_data(2), pump_data(3)])
+
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "mqtt_sparkplugnode"')]
+    assert updates and all('"metrics"' not in sql for sql in updates)
+    assert node("pump").metrics and node().last_seq == 3
