@@ -8,7 +8,7 @@ reading (docs/sparkplug.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -81,7 +81,7 @@ def metric_def(metric: Any, index: int) -> MetricDef:
     if not metric.name:
         raise ParseFailure.invalid(f"metrics.{index}.name", "a BIRTH metric needs a name", "sparkplug_birth")
     alias = metric.alias if metric.HasField("alias") else None
-    return MetricDef(metric.name, alias, metric.datatype, unit_of(metric))
+    return MetricDef(text_of(metric.name, f"metrics.{index}.name"), alias, metric.datatype, unit_of(metric))
 
 
 def unit_of(metric: Any) -> str:
@@ -89,8 +89,8 @@ def unit_of(metric: Any) -> str:
     if not metric.HasField("properties"):
         return ""
     for key, value in zip(metric.properties.keys, metric.properties.values, strict=False):
-        if key.lower() in UNIT_KEYS and value.WhichOneof("value") == "string_value":
-            return str(value.string_value)[:32]
+        if key.__class__ is str and key.lower() in UNIT_KEYS and value.WhichOneof("value") == "string_value":
+            return text_of(value.string_value, "properties.unit")[:32]
     return ""
 
 
@@ -117,13 +117,13 @@ def metric_value(metric: Any, datatype: int, index: int) -> Any:
     if datatype == pb.Boolean and field == "boolean_value":
         return bool(raw)
     if datatype in TEXTS and field == "string_value":
-        return str(raw)
+        return text_of(raw, f"metrics.{index}.value")
     if datatype == pb.DateTime and field == "long_value":
         return _datetime_text(raw, index)
     if datatype == pb.DataSet and field == "dataset_value":
-        return json.dumps(_dataset(raw), separators=(",", ":"))
+        return _json(lambda: _dataset(raw), index)
     if datatype == pb.Template and field == "template_value":
-        return json.dumps(MessageToDict(raw, preserving_proto_field_name=True), separators=(",", ":"))
+        return _json(lambda: MessageToDict(raw, preserving_proto_field_name=True), index)
     name = pb.DataType.Name(datatype) if datatype in pb.DataType.values() else str(datatype)
     raise ParseFailure.invalid(
         f"metrics.{index}", f"datatype {name} does not match its value field {field}", "sparkplug_datatype"
@@ -135,6 +135,26 @@ def timestamp_of(milliseconds: int, loc: str) -> datetime:
         return datetime.fromtimestamp(milliseconds / 1000, UTC)
     except (OverflowError, OSError, ValueError):
         raise ParseFailure.invalid(loc, f"timestamp {milliseconds} ms is out of range", "sparkplug_time") from None
+
+
+def text_of(value: Any, loc: str) -> str:
+    """A protobuf string field: proto2 does not check UTF-8, so invalid bytes arrive as bytes."""
+    if value.__class__ is str:
+        return value
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseFailure.invalid(loc, "text that is not UTF-8", "sparkplug_text") from None
+
+
+def _json(build: Callable[[], Any], index: int) -> str:
+    """DataSet and Template values as JSON text; one that cannot be (text not UTF-8) is a validation error."""
+    try:
+        return json.dumps(build(), separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        raise ParseFailure.invalid(
+            f"metrics.{index}.value", "a value that cannot be kept as JSON", "sparkplug_json"
+        ) from None
 
 
 def _signed(value: int, bits: int) -> int:
@@ -176,7 +196,7 @@ def metric_readings(
     """One reading a stored metric: named as in the BIRTH, valued by its datatype, at its own time."""
     readings = []
     for index, (metric, found) in enumerate(zip(metrics, defs, strict=True)):
-        name = found.name if found is not None else metric.name
+        name = found.name if found is not None else text_of(metric.name, f"metrics.{index}.name")
         if not name or (skip_bd_seq and name == BD_SEQ):
             continue  # unresolved (counted by the caller), or the session number, state not telemetry
         datatype = metric.datatype or (found.datatype if found is not None else 0)

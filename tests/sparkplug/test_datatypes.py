@@ -139,6 +139,12 @@ def test_bytes_files_and_arrays_give_no_reading():
         (payload(metric("m", datatype=pb.Double, double_value=1.0)), "spBv1.0/P/NFOO/edge1", "validation", "topic"),
         (payload(metric("m", datatype=pb.Double, double_value=1.0)), "spBv1.0/P/DDATA/edge1", "validation", "topic"),
         (payload(), "spBv1.0/Plant", "validation", "topic"),
+        (
+            payload(metric("m", datatype=pb.Double, double_value=1.0)).replace(b"\x01m", b"\x01\x80"),
+            TOPIC,
+            "validation",
+            "metrics.0.name",
+        ),  # fmt: skip
     ],
 )
 def test_broken_payloads_and_topics_fail_with_a_clear_located_error(data, topic, kind, location):
