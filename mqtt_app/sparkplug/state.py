@@ -23,6 +23,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
+
 from mqtt_app.models import SparkplugHost, SparkplugNode
 from mqtt_app.parsers.base import ParseFailure, Reading
 
@@ -185,12 +187,25 @@ class SparkplugBook:
         reborn = [row for row in changed if row.pk is not None and _key(row) in self.reborn]
         others = [row for row in changed if row.pk is not None and _key(row) not in self.reborn]
         SparkplugNode.objects.bulk_create(new)
-        if reborn:
-            SparkplugNode.objects.bulk_update(reborn, UPDATED_FIELDS)
-        if others:
-            SparkplugNode.objects.bulk_update(others, STATE_FIELDS)
+        _update(reborn, UPDATED_FIELDS)
+        _update(others, STATE_FIELDS)
         self.dirty.clear()
         self.reborn.clear()
+
+
+def _update(rows: list[SparkplugNode], names: list[str]) -> None:
+    """One UPDATE a row, sent as one batch (executemany): Django's bulk_update builds a CASE per field and
+    row, which cost ten times the rest of a batch's Sparkplug work."""
+    if not rows:
+        return
+    fields: list[Any] = [SparkplugNode._meta.get_field(name) for name in names]
+    columns = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {connection.ops.quote_name(SparkplugNode._meta.db_table)} SET {columns} WHERE id = %s"  # noqa: S608
+    params = [
+        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields] + [row.pk] for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _key(row: SparkplugNode) -> Key:
