@@ -60,11 +60,17 @@ class Certificate:
 class SparkplugBook:
     def __init__(self, connection_id: int, topics: list[SparkplugTopic]) -> None:
         self.connection_id = connection_id
-        groups = {t.group for t in topics if t.message_type != STATE}
-        nodes = {t.edge_node for t in topics if t.message_type != STATE}
+        named = [t for t in topics if t.message_type != STATE]
         self.rows: dict[Key, SparkplugNode] = {}
-        if groups:
-            query = SparkplugNode.objects.filter(connection_id=connection_id, group__in=groups, edge_node__in=nodes)
+        if named:
+            # The rows the batch names (a superset: the three columns are filtered apart), not every device of
+            # its edge nodes: an NDEATH reaches the others with one UPDATE (`_node_death`).
+            query = SparkplugNode.objects.filter(
+                connection_id=connection_id,
+                group__in={t.group for t in named},
+                edge_node__in={t.edge_node for t in named},
+                device__in={t.device for t in named} | {""},
+            )
             self.rows = {(row.group, row.edge_node, row.device): row for row in query}
         self.certificates: dict[Key, Certificate] = {}
         self.dirty: set[Key] = set()
@@ -109,12 +115,8 @@ class SparkplugBook:
             row.bd_seq = _bd_seq(payload)
             row.last_seq = payload.seq if payload.HasField("seq") else 0
         row.metrics = [d.as_dict() for d in defs]
-        row.is_online, row.births, row.last_birth_at, row.last_message_at = (
-            True,
-            row.births + 1,
-            received_at,
-            received_at,
-        )
+        row.is_online, row.births, row.last_birth_at = True, row.births + 1, received_at
+        row.last_message_at = received_at
         self.certificates.pop(_key(row), None)
         self.reborn.add(_key(row))
         self._touch(row)
@@ -127,7 +129,10 @@ class SparkplugBook:
             node.stale_deaths += 1  # the will of a session the node has already replaced
         else:
             node.is_online, node.last_death_at = False, received_at
-            for key, row in self.rows.items():
+            SparkplugNode.objects.filter(
+                connection_id=self.connection_id, group=node.group, edge_node=node.edge_node, is_online=True
+            ).exclude(device="").update(is_online=False, last_death_at=received_at)
+            for key, row in self.rows.items():  # the devices read: their rows are written back at the end
                 if key[:2] == (node.group, node.edge_node) and key[2] and row.is_online:
                     row.is_online, row.last_death_at = False, received_at
                     self._touch(row)

@@ -170,3 +170,27 @@ def test_a_batch_of_data_does_not_rewrite_the_birth_certificate(connection):
     updates = [q["sql"] for q in queries.captured_queries if 'UPDATE "mqtt_sparkplugnode"' in q["sql"]]
     assert updates and all('"metrics"' not in sql for sql in updates)
     assert node("pump").metrics and node().last_seq == 3
+
+
+def test_an_ndeath_takes_offline_the_devices_its_batch_does_not_name(connection):
+    store(connection, [*births(), ("spBv1.0/Boilers/DBIRTH/edge1/fan", payload(*PUMP_METRICS, seq=2))])
+    store(connection, [(NODE.format("NDEATH"), ndeath(0))])
+
+    assert not node().is_online and not node("pump").is_online and not node("fan").is_online
+    assert node("fan").last_death_at is not None
+
+
+def test_data_by_name_before_any_birth_is_stored_and_counted(connection):
+    named = payload(metric("Level", datatype=pb.Float, float_value=3.5), seq=4)
+    store(connection, [(PUMP.format("DDATA"), named)])
+
+    assert readings(metric="Level") == [("pump", "Level", 3.5, "")]
+    assert (node("pump").data_before_birth, node("pump").unresolved_metrics) == (1, 0)
+
+
+def test_a_state_payload_of_another_shape_is_a_parse_error(connection):
+    outcome = store(connection, [("spBv1.0/STATE/scada", b'{"status": "up"}')])
+
+    assert outcome.errors == 1
+    assert MqttParsingLog.objects.get().location == "online"
+    assert not SparkplugHost.objects.exists()
