@@ -1,7 +1,7 @@
 """Sparkplug B messages applied, in the order they were received, to the edge node and device state.
 
-A `SparkplugBook` is one batch's view of one connection: the rows of the edge nodes its messages name (with
-all their devices) are read once, changed in memory message by message, and written back once (`save`),
+A `SparkplugBook` is one batch's view of one connection: the rows of the edge nodes and devices its messages
+name are read once, changed in memory message by message, and written back once (`save`),
 all inside the batch's transaction under the connection's lock (mqtt_app/ingest/service.py). A message
 that fails (bad payload, a datatype that does not match its value) changes nothing.
 
