@@ -181,30 +181,14 @@ class ParserRegistry:
     def run(self, name: str, topic: str, payload: bytes, received_at: datetime | None) -> list[Reading]:
         """Readings from one payload, or a ParseFailure (never another exception for bad input)."""
         parser = self.get(name)
-        if parser.binary:
-            return self._run_binary(parser, topic, payload, received_at)
-        text = _decode(payload, name)
         try:
-            model = parser.read(topic, text, received_at)
-            readings = parser.parse(topic, model)
-        except ParseFailure as failure:
-            failure.parser = failure.parser or name
-            raise
-        except ValidationError as exc:
-            raise ParseFailure.from_validation_error(exc, name) from exc
-        except Exception as exc:  # the parser's bug, recorded like bad input; the batch goes on
-            message = f"{type(exc).__name__}: {exc}"[:500]
-            raise ParseFailure(base.PARSER_EXCEPTION, message, name) from exc
-        return _checked(readings, name, received_at)
-
-    def _run_binary(self, parser: Parser, topic: str, payload: Any, received_at: datetime | None) -> list[Reading]:
-        """`run` for a parser that reads bytes: the same limits and errors, UTF-8 only where it says "text"."""
-        name = parser.name
-        raw = _sized(payload, name)
-        try:
-            model = parser.read_binary(topic, raw, received_at)
-            if model is NotImplemented:
-                model = parser.read(topic, _decode(raw, name), received_at)
+            if parser.binary:  # SenML CBOR, Sparkplug: bytes first, UTF-8 text only where the parser says so
+                raw = _sized(payload, name)
+                model = parser.read_binary(topic, raw, received_at)
+                if model is NotImplemented:
+                    model = parser.read(topic, _decode(raw, name), received_at)
+            else:
+                model = parser.read(topic, _decode(payload, name), received_at)
             readings = parser.parse(topic, model)
         except ParseFailure as failure:
             failure.parser = failure.parser or name
