@@ -15,7 +15,10 @@ Order, and why:
    topic was deleted, or a topic given other settings, since step 1, the readings of step 2 may be wrong:
    the transaction is rolled back and the batch stored again, this time writing its readings only after
    this step, with the stale topics parsed again and the deleted ones discovered again (`_revise`). Rare:
-   it takes a staff edit during the batch.
+   it takes a staff edit during the batch. Then the Sparkplug B messages, which step 1 set aside (their aliases
+   come from earlier births), are applied in the order received to the connection's state in the database
+   (`parse_in_order`, mqtt_app/sparkplug/): under the lock, so births apply in order and a duplicate's
+   rollback takes its state changes with it.
 6. INSERT the IngestBatch rows ON CONFLICT DO NOTHING, with the final counts, and add those to each
    connection's result counters (one statement): a redelivered batch, or the same batch racing on a second
    worker (which waited on the locks of step 3), inserts nothing and the transaction rolls back, counters
