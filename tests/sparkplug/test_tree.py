@@ -79,3 +79,11 @@ def test_a_deleted_connection_takes_its_sparkplug_state_with_it(boilers):
     from mqtt_app.models import SparkplugHost, SparkplugNode
 
     assert not SparkplugNode.objects.exists() and not SparkplugHost.objects.exists()
+
+
+def test_the_readings_api_names_sparkplug_readings_as_the_births_do(boilers):
+    body = viewer_of(boilers.site).get(f"/api/readings?connection={boilers.pk}&limit=100").json()
+
+    named = {(item["device"], item["metric"]) for item in body["items"]}
+    assert {("edge1", "Supply/Temperature"), ("pump", "Speed"), ("pump", "Mode")} <= named
+    assert all(not metric.isdigit() for _, metric in named)  # no alias leaks through as a name
