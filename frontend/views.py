@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 
 from mqtt_app import access
 from mqtt_app.models import MqttConnection, MqttTopic
+from mqtt_app.sparkplug.tree import sparkplug_tree
 
 from .consumers import max_subscriptions
 
@@ -48,8 +49,10 @@ def connection_detail(request: HttpRequest, connection_id: int) -> HttpResponse:
     can_manage = access.can(request.user, connection, access.MANAGER)
     data = {"connection": connection.pk, "site": {"id": connection.site_id, "name": connection.site.name},
             "can_operate": can_operate, "can_manage": can_manage}  # fmt: skip
+    sparkplug = sparkplug_tree(connection.pk)  # shown only when the connection carries Sparkplug B
     return _page(request, "frontend/connection.html", "dashboard", data, connection=connection,
-                 can_operate=can_operate, can_manage=can_manage)  # fmt: skip
+                 can_operate=can_operate, can_manage=can_manage,
+                 sparkplug=sparkplug if sparkplug["groups"] or sparkplug["hosts"] else None)  # fmt: skip
 
 
 @login_required

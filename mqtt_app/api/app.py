@@ -14,6 +14,7 @@ from . import (
     parsing_errors,
     readings,
     sites,
+    sparkplug,
     tokens,
     topics,
 )
@@ -47,6 +48,6 @@ api = NinjaAPI(
     renderer=FastJSONRenderer(),
 )
 install_handlers(api)
-for module in (health, sites, connections, control, topics, readings, parsing_errors, dead_letters, parsers, tokens,
-               audit):  # fmt: skip
+for module in (health, sites, connections, control, sparkplug, topics, readings, parsing_errors, dead_letters, parsers,
+               tokens, audit):  # fmt: skip
     api.add_router("", module.router)

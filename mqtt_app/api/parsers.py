@@ -27,7 +27,7 @@ class ParserOut(Out):
     name: str
     description: str
     topic_filters: list[str] = Field(description="Topic filters it claims by default.")
-    payload_format: str = Field(description="What it reads: 'json' or 'text'.")
+    payload_format: str = Field(description="What it reads: 'json', 'text' or 'protobuf'.")
     source: str = Field(description="Where it was registered from: built-in, a setting, or an entry point.")
     payload_schema: dict[str, Any] = Field(description="JSON schema of the payload it accepts.")
 

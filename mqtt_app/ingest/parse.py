@@ -14,9 +14,11 @@ from .errors import Failure, excerpt, parsing_logger
 from .persist import build_row
 from .text import clean_text
 from .topics import TopicBatch
-from .wire import Message
+from .wire import Message, Part
 
 logger = logging.getLogger(__name__)
+
+SPARKPLUG = "sparkplug"  # the parser whose messages depend on earlier ones (births): see `parse_in_order`
 
 
 @dataclass
@@ -25,18 +27,22 @@ class Parsed:
     failures: list[Failure] = field(default_factory=list)
     oversized: int = 0
     oversized_topics: set[int] = field(default_factory=set)
+    # Messages of stateful parsers (Sparkplug), applied in order under the batch's lock (`parse_in_order`).
+    deferred: list[tuple[TopicBatch, Message]] = field(default_factory=list)
 
     def merge(self, other: Parsed) -> None:
         self.rows += other.rows
         self.failures += other.failures
         self.oversized += other.oversized
         self.oversized_topics |= other.oversized_topics
+        self.deferred += other.deferred
 
     def drop_topics(self, gone: set[int]) -> None:
         """Forget what belongs to these topics: deleted, or to be parsed again, since the batch was parsed
         (readings: column 1 is topic_id)."""
         self.rows = [row for row in self.rows if row[1] not in gone]
         self.failures = [failure for failure in self.failures if failure.topic.pk not in gone]
+        self.deferred = [item for item in self.deferred if item[0].row.pk not in gone]
 
 
 def parse_topics(connection_id: int, topics: list[TopicBatch]) -> Parsed:
@@ -48,14 +54,38 @@ def parse_topics(connection_id: int, topics: list[TopicBatch]) -> Parsed:
     for entry in topics:
         row = entry.row
         parse = row.is_processable and row.parser_name
+        in_order = parse == SPARKPLUG
         for message in entry.messages:
             if len(message.payload) > limit or message.size > limit:
                 _oversized(connection_id, entry, message, result)
                 continue
             entry.sample = message
-            if parse:
+            if in_order:
+                result.deferred.append((entry, message))
+            elif parse:
                 _parse_one(registry, connection_id, entry, message, result)
     return result
+
+
+def parse_in_order(connection_id: int, part: Part, result: Parsed) -> None:
+    """Apply the deferred Sparkplug messages in the order they were received (across topics: an NBIRTH and
+    the NDATA after it are two topics) to the connection's state; in the batch's transaction, under the
+    connection's lock, so a redelivered batch, rolled back as a duplicate, changes no state."""
+    if not result.deferred:
+        return
+    from mqtt_app.sparkplug.ingest import apply_messages
+
+    position = {id(message): index for index, message in enumerate(part.messages)}
+    items = sorted(result.deferred, key=lambda item: position.get(id(item[1]), -1))
+    result.deferred = []
+    for (entry, message), outcome in zip(items, apply_messages(connection_id, items), strict=True):
+        if isinstance(outcome, ParseFailure):
+            _fail(
+                connection_id, entry, result, message, outcome.kind, outcome.message, outcome.location, outcome.errors
+            )
+        else:
+            pk, received_at = entry.row.pk, message.received_at
+            result.rows.extend(build_row(connection_id, pk, reading, received_at) for reading in outcome)
 
 
 def _parse_one(registry, connection_id: int, entry: TopicBatch, message: Message, result: Parsed) -> None:  # noqa: ANN001

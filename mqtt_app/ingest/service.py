@@ -15,7 +15,10 @@ Order, and why:
    topic was deleted, or a topic given other settings, since step 1, the readings of step 2 may be wrong:
    the transaction is rolled back and the batch stored again, this time writing its readings only after
    this step, with the stale topics parsed again and the deleted ones discovered again (`_revise`). Rare:
-   it takes a staff edit during the batch.
+   it takes a staff edit during the batch. Then the Sparkplug B messages, which step 1 set aside (their aliases
+   come from earlier births), are applied in the order received to the connection's state in the database
+   (`parse_in_order`, mqtt_app/sparkplug/): under the lock, so births apply in order and a duplicate's
+   rollback takes its state changes with it.
 6. INSERT the IngestBatch rows ON CONFLICT DO NOTHING, with the final counts, and add those to each
    connection's result counters (one statement): a redelivered batch, or the same batch racing on a second
    worker (which waited on the locks of step 3), inserts nothing and the transaction rolls back, counters
@@ -38,7 +41,7 @@ from mqtt_app.models import IngestBatch, MqttConnection
 
 from . import live
 from .errors import GroupChange, record_failures
-from .parse import Parsed, parse_topics
+from .parse import Parsed, parse_in_order, parse_topics
 from .persist import save_readings
 from .sql import int_array, is_postgresql, pg_fetch, table
 from .topics import (
@@ -119,6 +122,8 @@ def _store(batch: Batch, now: datetime, *, copy_first: bool) -> tuple[Outcome, l
         else:  # copy_first found nothing to revise: only this path compares every topic again
             for part in parts:
                 _revise(part.connection_id, found[part.connection_id], parsed[part.connection_id], current)
+        for part in parts:  # under the lock: births apply in message order, and roll back with a duplicate
+            parse_in_order(part.connection_id, part, parsed[part.connection_id])
         results = [parsed[p.connection_id] for p in parts]
         if not _claim(batch, parts, results, now):
             transaction.set_rollback(True)  # undo the counter bumps and any topic created above

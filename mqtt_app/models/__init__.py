@@ -8,6 +8,7 @@ from .connections import ConnectionStatus, MqttConnection, Protocol, Site
 from .dead_letters import DeadLetter
 from .logs import ConnectionEvent, MqttConnectionLog, MqttParsingLog, ParseErrorKind
 from .readings import IngestBatch, TelemetryReading, ValueType
+from .sparkplug import SparkplugHost, SparkplugNode
 from .tokens import ApiToken
 from .topics import MqttTopic
 
@@ -28,6 +29,8 @@ __all__ = [
     "Role",
     "Site",
     "SiteRole",
+    "SparkplugHost",
+    "SparkplugNode",
     "TelemetryReading",
     "ValueType",
 ]

@@ -120,6 +120,8 @@ class Parser:
     - `payload_format`: "json" (the payload is a JSON document) or "text" (the UTF-8 text, handed to
       `load` to shape for the model). Informative (shown by the API); `load` does the work.
     - `fallback`: asked last when payload sniffing looks for a parser (generic_json, plain_number).
+    - `binary`: True hands the payload bytes to `read_binary` first (SenML CBOR, Sparkplug's protobuf);
+      it returns what `parse` gets, or NotImplemented for "UTF-8 text: `read` it as usual".
     - `json_in_one_step`: False keeps Pydantic's Python-mode validation of the decoded JSON (see `read`):
       for a strict model, JSON mode takes an ISO string for a datetime, a string for an Enum, a list for a
       tuple, and validators see `info.mode == "json"`.
@@ -135,6 +137,7 @@ class Parser:
     topic_filters: ClassVar[tuple[str, ...]] = ()
     payload_format: ClassVar[str] = "json"
     fallback: ClassVar[bool] = False
+    binary: ClassVar[bool] = False
     json_in_one_step: ClassVar[bool] = True
     _fused: ClassVar[bool] = False
 
@@ -168,6 +171,10 @@ class Parser:
             except ValidationError:
                 pass
         return self.validate(topic, self.load(text), received_at)
+
+    def read_binary(self, topic: str, payload: bytes, received_at: datetime | None) -> Any:
+        """Only for `binary` parsers: the payload bytes as what `parse` gets, or NotImplemented (text)."""
+        return NotImplemented
 
     def load(self, text: str) -> Any:
         """Turn the decoded payload text into what `payload_model` validates. Default: JSON."""

@@ -13,10 +13,20 @@ the RFC's own examples (`urn:dev:ow:10e2073a01080063:` + `voltage`). With no bas
 last topic level and the whole name the metric; with no `n`, the metric is the unit (the RFC's example of
 one sensor sending "%RH", "lon" and "lat" records) or "value".
 
+LwM2M object paths: OMA LwM2M gateways name records by object path (`{"bn": "/3/0/", "n": "0"}`,
+`{"bn": "/72/", "n": "1/2"}`). A resolved name that begins with "/" is such a path: the whole path is the
+metric ("/3/0/0") and the device is the last topic level, as for a pack without a base name.
+
+Names: RFC 8428's rule (`[A-Za-z0-9][A-Za-z0-9:./_-]*`) refuses those paths, so by default the rule is
+lenient: any name without whitespace or control characters. The `senml_strict` parser keeps the RFC's rule.
+
+CBOR: a pack in SenML CBOR (RFC 8428 section 6, integer labels) is read as well as JSON, told apart by its
+first byte (senml_cbor.py).
+
 Refused, as the RFC requires: a record with more than one value field, a record with neither value nor sum
 (records of base fields only are allowed and give no reading),
-fields whose name ends in "_" ("must understand" extensions we do not know), a resolved name outside
-`[A-Za-z0-9][A-Za-z0-9:./_-]*`, and a base version above 10.
+fields whose name ends in "_" ("must understand" extensions we do not know), a resolved name outside the
+name rule, and a base version above 10.
 """
 
 from __future__ import annotations
@@ -32,9 +42,11 @@ from typing_extensions import TypedDict  # Pydantic needs this one on Python < 3
 
 from .base import ParseFailure, Parser, Reading, plain_json
 from .common import FiniteFloat, epoch_to_datetime
+from .senml_cbor import load_cbor_pack, looks_like_cbor
 
 RELATIVE_TIME_LIMIT = 2**28  # RFC 8428 4.5.3: smaller times are relative to now
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9:./_-]*\Z")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9:./_-]*\Z")  # RFC 8428 section 4.5.1 (senml_strict)
+LENIENT_NAME_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]+\Z")  # the default: LwM2M paths begin with "/"
 VALUE_FIELDS = ("v", "vs", "vb", "vd")
 
 
@@ -78,9 +90,11 @@ class SenMLPayload:
 
 class SenMLParser(Parser):
     name = "senml"
-    description = "SenML (RFC 8428) JSON packs, with base name/time/unit/value folding."
+    description = "SenML (RFC 8428) JSON or CBOR packs, with base name/time/unit/value folding; LwM2M paths."
     payload_model = SenMLPack
-    topic_filters = ("+/senml", "senml/#")
+    topic_filters: ClassVar[tuple[str, ...]] = ("+/senml", "senml/#")
+    binary = True  # CBOR packs
+    name_pattern: ClassVar[re.Pattern[str]] = LENIENT_NAME_PATTERN
     _own_steps: ClassVar[bool] = True  # this class's steps; see __init_subclass__
 
     @classmethod
@@ -91,6 +105,11 @@ class SenMLParser(Parser):
             and all(isinstance(record, dict) for record in data)
             and any(key in data[0] for key in ("bn", "n", "v", "vs", "vb", "vd", "s"))
         )
+
+    def read_binary(self, topic: str, payload: bytes, received_at: datetime | None) -> Any:
+        if looks_like_cbor(payload):
+            return self.validate(topic, load_cbor_pack(payload), received_at)
+        return NotImplemented  # JSON text
 
     def read(self, topic: str, text: str, received_at: datetime | None) -> SenMLPayload:
         """Pydantic's one-step JSON validation when no key can end in "_" (no `_"` and no escape in the
@@ -142,6 +161,7 @@ class SenMLParser(Parser):
         bn, bt, bu, bv, bs = "", 0.0, "", 0.0, 0.0  # base fields, each kept until a record changes it
         device = topic_device
         times: dict[float, datetime | None] = {}  # a pack's records often share one time
+        name_ok = self.name_pattern.match
         readings: list[Reading] = []
         for index, record in enumerate(payload.records):
             get: Callable[[str], Any] = record.get
@@ -163,23 +183,35 @@ class SenMLParser(Parser):
                     continue  # a record of base fields only (RFC 8428 5.1.7's first record)
                 raise ParseFailure.invalid(str(index), "a record needs a value (v, vs, vb, vd) or a sum (s)", "missing")
             name = bn + (n or "")
-            if not NAME_PATTERN.match(name):
+            if not name_ok(name):
                 loc = f"{index}.n" if n is not None else f"{index}.bn"
                 raise ParseFailure.invalid(loc, f"resolved name {name!r} is not a valid SenML name", "senml_name")
             unit = get("u")
             if unit is None:
                 unit = bu
-            metric = ((n or "") if bn else name) or unit or "value"
+            if name[:1] == "/":  # an LwM2M object path: the whole path names the value
+                readings_device, metric = topic_device, name
+            else:
+                readings_device, metric = device, ((n or "") if bn else name) or unit or "value"
             resolved = bt + (get("t") or 0.0)
             try:
                 timestamp = times[resolved]
             except KeyError:
                 timestamp = times[resolved] = _time(index, resolved, received_at)
             if value is not _MISSING:
-                readings.append(Reading(device, metric, value, unit, timestamp))
+                readings.append(Reading(readings_device, metric, value, unit, timestamp))
             if s is not None:
-                readings.append(Reading(device, f"{metric}.sum", bs + s, unit, timestamp))
+                readings.append(Reading(readings_device, f"{metric}.sum", bs + s, unit, timestamp))
         return readings
+
+
+class SenMLStrictParser(SenMLParser):
+    """SenML with RFC 8428's name rule: a resolved name must match `[A-Za-z0-9][A-Za-z0-9:./_-]*`."""
+
+    name = "senml_strict"
+    description = "SenML (RFC 8428) JSON or CBOR packs, names held to the RFC's rule (no LwM2M paths)."
+    topic_filters = ()
+    name_pattern = NAME_PATTERN
 
 
 def _value(record: SenMLRecord, bv: float) -> Any:
@@ -211,4 +243,4 @@ _MISSING = object()
 
 def _invalid(index: int, message: str) -> ParseFailure:
     """A record-level rule broken: located at the record, like Pydantic's own model-level errors."""
-    return ParseFailure.invalid(str(index), f"Value error, {message}", "value_error", SenMLParser.name)
+    return ParseFailure.invalid(str(index), f"Value error, {message}", "value_error")

@@ -14,6 +14,7 @@ EXPECTED = {
     "/api/connections/{connection_id}/start": {"post"},
     "/api/connections/{connection_id}/stop": {"post"},
     "/api/connections/{connection_id}/events": {"get"},
+    "/api/connections/{connection_id}/sparkplug": {"get"},
     "/api/topics": {"get"},
     "/api/topics/{topic_id}": {"get", "patch"},
     "/api/readings": {"get"},

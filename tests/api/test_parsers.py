@@ -78,3 +78,23 @@ def test_a_dry_run_of_an_unknown_parser_is_a_404(viewer_client):
     response = post_json(viewer_client, "/api/parsers/nope/test", {"topic": "a", "payload": "1"})
     assert response.status_code == 404
     assert "plain_number" in response.json()["detail"]
+
+
+def test_a_dry_run_of_binary_payloads_sparkplug_and_senml_cbor(viewer_client):
+    import cbor2
+
+    from tests.sparkplug.payloads import NODE_METRICS, nbirth
+
+    birth = base64.b64encode(nbirth(1, *NODE_METRICS)).decode()
+    response = post_json(viewer_client, "/api/parsers/sparkplug/test",
+                         {"topic": "spBv1.0/Boilers/NBIRTH/edge1", "payload_base64": birth})  # fmt: skip
+    body = response.json()
+    assert body["ok"] is True, body
+    assert [(r["device"], r["metric"], r["unit"]) for r in body["readings"]] == [
+        ("edge1", "Node Control/Rebirth", ""),
+        ("edge1", "Supply/Temperature", "Cel"),
+        ("edge1", "Supply/Pressure", "bar"),
+    ]
+    pack = base64.b64encode(cbor2.dumps([{-2: "/3303/0/", 0: "5700", 2: 21.5}])).decode()
+    body = post_json(viewer_client, "/api/parsers/senml/test", {"topic": "gw/senml", "payload_base64": pack}).json()
+    assert [(r["metric"], r["value"]) for r in body["readings"]] == [("/3303/0/5700", 21.5)]

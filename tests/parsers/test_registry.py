@@ -13,7 +13,17 @@ from mqtt_app.parsers import UnknownParser, base, check_registry, get_registry, 
 
 from .support import RECEIVED_AT
 
-BUILTINS = ["senml", "tasmota", "zigbee2mqtt", "shelly", "homie", "generic_json", "plain_number"]
+BUILTINS = [
+    "senml",
+    "senml_strict",
+    "tasmota",
+    "zigbee2mqtt",
+    "shelly",
+    "homie",
+    "sparkplug",
+    "generic_json",
+    "plain_number",
+]
 CUSTOM = "tests.parsers.custom_parsers"
 
 

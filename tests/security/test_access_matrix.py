@@ -70,6 +70,7 @@ TABLE: dict[str, Case] = {
     ),  # fmt: skip
     "POST /api/connections/{connection_id}/stop": case("operator", "/api/connections/{conn}/stop", ok=(202,)),
     "GET /api/connections/{connection_id}/events": case("viewer", "/api/connections/{conn}/events", lists=True),
+    "GET /api/connections/{connection_id}/sparkplug": case("viewer", "/api/connections/{conn}/sparkplug", lists=True),
     "GET /api/topics": case("login", "/api/topics", "/api/topics?connection={conn}", lists=True),
     "GET /api/topics/{topic_id}": case("viewer", "/api/topics/{topic}"),
     "PATCH /api/topics/{topic_id}": case(

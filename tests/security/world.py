@@ -25,6 +25,7 @@ from mqtt_app.models import (
     Role,
     Site,
     SiteRole,
+    SparkplugNode,
     TelemetryReading,
 )
 
@@ -80,6 +81,7 @@ def _site(marker: str) -> SiteObjects:
                                   message=f"{marker} bad", fingerprint=marker, first_seen_at=now,
                                   last_seen_at=now)  # fmt: skip
     MqttConnectionLog.objects.create(connection=conn, event="started", detail=f"{marker} started", created_at=now)
+    SparkplugNode.objects.create(connection=conn, group=f"{marker}-group", edge_node=f"{marker}-edge", is_online=True)
     at = now - timedelta(minutes=1)
     dead = DeadLetter.objects.create(id=uuid.uuid4(), batch=uuid.uuid4(), connection_id=conn.pk, topic=topic.topic,
                                      payload=b"not json", qos=1, received_at=at, created_at=at,
