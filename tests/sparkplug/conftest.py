@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-from tests.ingest.conftest import _fresh_process_state, connection, live_connection  # noqa: F401
+from tests.ingest.fixtures import *  # noqa: F403 - fixtures
 from tests.lifecycle.listeners import fast_reader, listener_factory  # noqa: F401

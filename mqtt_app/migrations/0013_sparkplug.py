@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mqtt', '0011_site_roles_audit'),
+        ('mqtt', '0012_reading_partitions'),
     ]
 
     operations = [
