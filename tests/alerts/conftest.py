@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from mqtt_app.alerts.models import AlertRule, NotificationChannel
 from mqtt_app.models import MqttConnection, MqttTopic, Site
+from tests.lifecycle.listeners import fast_reader, listener_factory  # noqa: F401 - the lifecycle tests' fixtures
 
 from .receiver import Receiver, start_receiver
 
