@@ -34,3 +34,31 @@ def report_firing(alerts: list[Alert]) -> None:
             for key, value in tags.items():
                 scope.set_tag(key, value)
             sentry_sdk.capture_event(event)  # type: ignore[arg-type] # a dict with Event's keys
+
+
+def connection_error_fingerprint(connection_id: int) -> list[str]:
+    return ["mqtt-connection-error", str(connection_id)]
+
+
+def report_connection_errors(errors: list[tuple[int, str]]) -> None:
+    """A connection that went to `error` (refused login, bad TLS, unreachable broker past its retries): one event,
+    grouped per connection, and not again from this process within the grouping window (a listener retrying
+    every few minutes would otherwise send one each time)."""
+    if not errors or not sentry_sdk.get_client().is_active():
+        return
+    from mqtt_app.observability.sentry import _should_send
+
+    for connection_id, detail in errors:
+        fingerprint = connection_error_fingerprint(connection_id)
+        if not _should_send(tuple(fingerprint)):
+            continue
+        event: dict[str, Any] = {
+            "level": "error",
+            "logger": "mqtt.connections",
+            "message": f"Connection {connection_id} went to error",
+            "fingerprint": fingerprint,
+            "extra": {"detail": detail[:1000]},
+        }
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("connection", str(connection_id))
+            sentry_sdk.capture_event(event)  # type: ignore[arg-type] # a dict with Event's keys
