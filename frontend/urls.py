@@ -9,4 +9,5 @@ urlpatterns = [
     path("connections/<int:connection_id>/", views.connection_detail, name="connection"),
     path("topics/<int:topic_id>/", views.topic_detail, name="topic"),
     path("errors/", views.errors_inbox, name="errors"),
+    path("alerts/", views.alerts_page, name="alerts"),
 ]

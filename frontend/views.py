@@ -77,3 +77,13 @@ def errors_inbox(request: HttpRequest) -> HttpResponse:
     connections = list(access.filter_for(request.user, MqttConnection.objects.all()).values("id", "name", "site__name"))
     data = {"connections": connections, "operable_sites": _site_ids(request, access.OPERATOR)}
     return _page(request, "frontend/errors.html", "errors", data)
+
+
+@login_required
+def alerts_page(request: HttpRequest) -> HttpResponse:
+    """Alerts, firing first, with acknowledge buttons for operators, and the rule editor for managers."""
+    sites = list(access.sites_for(request.user).values("id", "name"))
+    connections = list(access.filter_for(request.user, MqttConnection.objects.all()).values("id", "name", "site_id"))
+    data = {"sites": sites, "connections": connections, "operable_sites": _site_ids(request, access.OPERATOR),
+            "managed_sites": _site_ids(request, access.MANAGER)}  # fmt: skip
+    return _page(request, "frontend/alerts.html", "alerts", data)

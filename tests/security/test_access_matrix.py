@@ -144,6 +144,7 @@ TABLE: dict[str, Case] = {
     "GET connections/<int:connection_id>/": case("viewer", "/connections/{conn}/", anonymous=302),
     "GET topics/<int:topic_id>/": case("viewer", "/topics/{topic}/", anonymous=302),
     "GET errors/": case("login", "/errors/", anonymous=302, lists=True),
+    "GET alerts/": case("login", "/alerts/", anonymous=302, lists=True),
 }
 # Auth pages (login, logout, password change and reset): they show no site data to anyone; every one is
 # requested by every persona and must answer without an error and without a marker.
