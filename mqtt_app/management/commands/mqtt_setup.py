@@ -8,7 +8,7 @@ from mqtt_app.services.schedule import ensure_periodic_tasks
 
 
 class Command(BaseCommand):
-    help = "Create the beat schedule rows (reconcile, retention) if they are missing."
+    help = "Create the beat schedule rows (reconcile, retention, alert evaluation) if they are missing."
 
     def handle(self, *args, **options) -> None:
         ensure_periodic_tasks()
