@@ -19,6 +19,14 @@ def evaluate() -> dict:
     return evaluate_all().as_dict()
 
 
+@shared_task(name="tasks.alerts.evaluate_values", ignore_result=True)
+def evaluate_values(connection_ids: list[int]) -> dict:
+    """Asked for by the ingest hook: the threshold and device_offline rules on these connections, now."""
+    from mqtt_app.alerts.service import evaluate_values as run
+
+    return run(connection_ids).as_dict()
+
+
 @shared_task(bind=True, name="tasks.alerts.deliver", ignore_result=True)
 def deliver(self: Task, channel_id: int, message: dict[str, Any]) -> bool:
     """Send one message; a failure worth retrying is retried after 1, 2, 4, ... s (at most MAX_BACKOFF), up to

@@ -20,6 +20,7 @@ from mqtt_app.validators import topic_matches
 
 from .models import AlertRule, RuleKind
 
+VALUE_KINDS = (RuleKind.THRESHOLD, RuleKind.DEVICE_OFFLINE)  # rules on what messages say (the ingest hook)
 THRESHOLD_SERIES_DEPTH = 200  # newest readings read per topic and metric: a breach older than that counts from there
 THRESHOLD_LOOKBACK = timedelta(days=1)  # topics silent for longer keep their open alerts but find no new ones
 MIN_LEARNED_SAMPLES = 3  # messages a topic needs before its usual interval means anything
@@ -49,7 +50,10 @@ class Verdict:
     held: set[str] = field(default_factory=set)  # threshold subjects not yet cleared
 
 
-def find(rule: AlertRule, now: datetime) -> Verdict:
+def find(rule: AlertRule, now: datetime, only: set[int] | None = None) -> Verdict:
+    """`only`: evaluate value rules (threshold, device_offline) on these connections alone (the ingest hook)."""
+    if only is not None and rule.kind in (RuleKind.THRESHOLD, RuleKind.DEVICE_OFFLINE):
+        return (threshold if rule.kind == RuleKind.THRESHOLD else device_offline)(rule, now, only)
     finders = {
         RuleKind.CONNECTION_DOWN: connection_down,
         RuleKind.TOPIC_SILENT: topic_silent,
@@ -65,15 +69,16 @@ def _verdict(findings: Iterable[Finding]) -> Verdict:
 
 
 # --- scope ------------------------------------------------------------------------------------------
-def connections_in(rule: AlertRule) -> QuerySet:
+def connections_in(rule: AlertRule, only: set[int] | None = None) -> QuerySet:
     """The rule's active connections (a stopped one is not down, and its topics are not silent)."""
     queryset = MqttConnection.objects.filter(site_id=rule.site_id, is_active=True)
+    if only is not None:
+        queryset = queryset.filter(pk__in=only)
     return queryset.filter(pk=rule.connection_id) if rule.connection_id else queryset
 
 
-def topics_in(rule: AlertRule, queryset: QuerySet | None = None) -> QuerySet:
-    topics = MqttTopic.objects.all() if queryset is None else queryset
-    topics = topics.filter(connection__in=connections_in(rule).values("pk"))
+def topics_in(rule: AlertRule, only: set[int] | None = None) -> QuerySet:
+    topics = MqttTopic.objects.filter(connection__in=connections_in(rule, only).values("pk"))
     return topics.filter(pk=rule.topic_id) if rule.topic_id else topics
 
 
@@ -154,13 +159,13 @@ def parse_errors(rule: AlertRule, now: datetime) -> Verdict:
 
 
 # --- device_offline -----------------------------------------------------------------------------------
-def device_offline(rule: AlertRule, now: datetime) -> Verdict:
+def device_offline(rule: AlertRule, now: datetime, only: set[int] | None = None) -> Verdict:
     suffixes = Q()
     for suffix in OFFLINE_PAYLOADS:
         suffixes |= Q(topic__endswith=suffix)
     fields = ("pk", "topic", "connection_id", "last_seen_at", "last_payload")
     found = []
-    for topic in topics_in(rule).filter(suffixes).values(*fields).iterator():
+    for topic in topics_in(rule, only).filter(suffixes).values(*fields).iterator():
         if _matches(rule, topic["topic"]) and says_offline(topic["topic"], bytes(topic["last_payload"])):
             device = topic["topic"].rsplit("/", 1)[0].rsplit("/", 1)[-1]
             found.append(Finding(f"topic:{topic['pk']}", f"device {device} is offline ({topic['topic']})",
@@ -182,7 +187,7 @@ def says_offline(topic: str, payload: bytes) -> bool:
 
 
 # --- threshold -----------------------------------------------------------------------------------------
-def threshold(rule: AlertRule, now: datetime) -> Verdict:
+def threshold(rule: AlertRule, now: datetime, only: set[int] | None = None) -> Verdict:
     from .thresholds import threshold_verdict
 
-    return threshold_verdict(rule, now)
+    return threshold_verdict(rule, now, only)

@@ -12,7 +12,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+
+from mqtt_app.models import MqttConnection
 
 from . import evaluate
 from .models import Alert, AlertRule, AlertState
@@ -56,9 +59,14 @@ def evaluate_all(now: datetime | None = None) -> Summary:
     return summary
 
 
-def evaluate_rule(rule: AlertRule, now: datetime) -> list[Change]:
-    verdict = evaluate.find(rule, now)
-    open_alerts = {a.subject_key: a for a in Alert.objects.filter(rule=rule, resolved_at__isnull=True)}
+def evaluate_rule(rule: AlertRule, now: datetime, only: set[int] | None = None) -> list[Change]:
+    """Open and resolve the rule's alerts; `only`: a value rule on these connections alone (its alerts on others
+    are left as they are)."""
+    verdict = evaluate.find(rule, now, only)
+    still_open = Alert.objects.filter(rule=rule, resolved_at__isnull=True)
+    if only is not None:
+        still_open = still_open.filter(connection_id__in=only)
+    open_alerts = {a.subject_key: a for a in still_open}
     changes = []
     for key, finding in verdict.firing.items():
         if key not in open_alerts and (alert := open_alert(rule, finding, now)) is not None:
@@ -67,6 +75,29 @@ def evaluate_rule(rule: AlertRule, now: datetime) -> list[Change]:
         if key not in verdict.firing and key not in verdict.held and resolve(alert, now):
             changes.append(Change(alert, AlertState.RESOLVED))
     return changes
+
+
+def evaluate_values(connection_ids: list[int], now: datetime | None = None) -> Summary:
+    """The value rules (threshold, device_offline) covering these connections, on them alone: what the ingest
+    hook asks for right after their readings were stored."""
+    now = now or timezone.now()
+    only = set(connection_ids)
+    sites = set(MqttConnection.objects.filter(pk__in=only).values_list("site_id", flat=True))
+    rules = AlertRule.objects.filter(is_enabled=True, kind__in=evaluate.VALUE_KINDS, site_id__in=sites).filter(
+        Q(connection__isnull=True) | Q(connection_id__in=only)
+    )
+    summary, changes = Summary(), []
+    for rule in rules:
+        summary.rules += 1
+        try:
+            changes += evaluate_rule(rule, now, only)
+        except Exception:  # one broken rule must not keep the others from being evaluated
+            logger.exception("alert rule %s (%s) could not be evaluated", rule.pk, rule.kind)
+            summary.failed_rules.append(rule.pk)
+    summary.fired = sum(1 for c in changes if c.state == AlertState.FIRING)
+    summary.resolved = len(changes) - summary.fired
+    dispatch(changes, now)
+    return summary
 
 
 def open_alert(rule: AlertRule, finding: evaluate.Finding, now: datetime) -> Alert | None:

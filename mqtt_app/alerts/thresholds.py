@@ -29,11 +29,11 @@ def cleared(rule: AlertRule, value: float) -> bool:
     return value <= limit if rule.op == "gt" else value >= limit
 
 
-def threshold_verdict(rule: AlertRule, now: datetime) -> Verdict:
+def threshold_verdict(rule: AlertRule, now: datetime, only: set[int] | None = None) -> Verdict:
     verdict = Verdict()
     open_topics = Alert.objects.filter(rule=rule, resolved_at__isnull=True).values("topic_id")
     recent = Q(last_seen_at__gte=now - THRESHOLD_LOOKBACK) | Q(pk__in=open_topics)
-    for topic in topics_in(rule).filter(recent, is_processable=True).values("pk", "topic", "connection_id"):
+    for topic in topics_in(rule, only).filter(recent, is_processable=True).values("pk", "topic", "connection_id"):
         if _matches(rule, topic["topic"]):
             _judge_topic(rule, topic, now, verdict)
     return verdict
