@@ -10,7 +10,8 @@ Protocol (JSON text frames):
   The server answers `{"type": "subscribed" | "unsubscribed", "connection": <id>, "events": [...]}`, or
   `{"type": "error", "message": "...", "request": <what was sent>}` for bad input.
 - server → client, pushed: the events of mqtt_app.events, unchanged (`payload` of the channel-layer message),
-  and `connection.deleted` for a connection deleted anywhere (its subscription ends with it).
+  `connection.deleted` for a connection deleted anywhere (its subscription ends with it), and `alert` (an alert
+  fired, was acknowledged or resolved; mqtt_app.alerts.live) for the sites the socket sees.
 - server → client when the channel layer (Redis) is lost: `{"type": "live.interrupted"}`; once it is back and
   the socket's groups are joined again: `{"type": "resync"}` (events of the gap are lost: reload from the API).
 A socket sees the connections of its user's sites only (mqtt_app.access, read when it connects): the snapshot and
@@ -325,6 +326,11 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.unsubscribe(payload["connection"])
         if self.sees(payload):
             await self.send_json(payload)
+
+    async def alert(self, event: dict[str, Any]) -> None:
+        """An alert fired, was acknowledged or resolved (mqtt_app.alerts.live): to the sockets of its site."""
+        if self.sees(event["payload"]):
+            await self.send_json(event["payload"])
 
     async def topic_discovered(self, event: dict[str, Any]) -> None:
         await self.forward(event)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("topics/<int:topic_id>/", views.topic_detail, name="topic"),
     path("errors/", views.errors_inbox, name="errors"),
     path("tokens/", views.api_tokens, name="tokens"),
+    path("alerts/", views.alerts_page, name="alerts"),
 ]

@@ -87,3 +87,13 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     """Your API tokens (create, revoke) and, on the sites you manage, those of the people holding a role there."""
     managed = list(access.sites_for(request.user, access.MANAGER).order_by("name").values("id", "name"))
     return _page(request, "frontend/tokens.html", "tokens", {"managed_sites": managed, "user": request.user.username})
+
+
+@login_required
+def alerts_page(request: HttpRequest) -> HttpResponse:
+    """Alerts, firing first, with acknowledge buttons for operators, and the rule editor for managers."""
+    sites = list(access.sites_for(request.user).values("id", "name"))
+    connections = list(access.filter_for(request.user, MqttConnection.objects.all()).values("id", "name", "site_id"))
+    data = {"sites": sites, "connections": connections, "operable_sites": _site_ids(request, access.OPERATOR),
+            "managed_sites": _site_ids(request, access.MANAGER)}  # fmt: skip
+    return _page(request, "frontend/alerts.html", "alerts", data)

@@ -20,6 +20,8 @@ from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from mqtt_app.models import (
+    Alert,
+    AlertRule,
     AuditEntry,
     DeadLetter,
     IngestBatch,
@@ -42,6 +44,8 @@ SITE_FIELD: dict[type[Model], str] = {
     SiteRole: "site_id",
     AuditEntry: "site_id",
     MqttConnection: "site_id",
+    AlertRule: "site_id",
+    Alert: "site_id",
 }
 CONNECTION_FIELD: dict[type[Model], str] = {
     MqttTopic: "connection_id",

@@ -452,3 +452,6 @@ class AuditEntryAdmin(SiteScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:  # noqa: ANN401
         return False
+
+
+from mqtt_app.alerts import admin as alerts_admin  # noqa: E402, F401 - registers the alerting models (mqtt_app/alerts/admin.py)

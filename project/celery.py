@@ -14,7 +14,14 @@ app = Celery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # `tasks` is one package holding every task module, not tasks.py files inside apps, so list them.
 app.autodiscover_tasks(["tasks"], related_name=None)  # type: ignore[arg-type] # None: the package itself (Celery's documented use)
-app.conf.imports = ("tasks.reconcile", "tasks.ingest", "tasks.status", "tasks.housekeeping", "tasks.diagnostics")
+app.conf.imports = (
+    "tasks.reconcile",
+    "tasks.ingest",
+    "tasks.status",
+    "tasks.housekeeping",
+    "tasks.diagnostics",
+    "tasks.alerts",
+)
 
 
 @worker_process_init.connect

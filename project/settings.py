@@ -322,6 +322,15 @@ MQTT_LIVE_READINGS_PER_SECOND = env_float("MQTT_LIVE_READINGS_PER_SECOND", 4.0, 
 # (and says so).
 MQTT_LIVE_TOPIC_POINTS_PER_SECOND = env_float("MQTT_LIVE_TOPIC_POINTS_PER_SECOND", 50.0, minimum=1.0)
 WS_MAX_SUBSCRIPTIONS = env_int("WS_MAX_SUBSCRIPTIONS", 500, minimum=1)
+# Alerting (docs/alerts.md): the evaluation tick, reminders of unacknowledged alerts (0: none), the number of
+# notifications to one destination in one round from which they go as one grouped message, delivery limits, and
+# the address the links in notifications point to.
+MQTT_ALERT_INTERVAL = env_int("MQTT_ALERT_INTERVAL", 15, minimum=1)
+MQTT_ALERT_REMINDER_SECONDS = env_int("MQTT_ALERT_REMINDER_SECONDS", 3600, minimum=0)
+MQTT_ALERT_GROUP_THRESHOLD = env_int("MQTT_ALERT_GROUP_THRESHOLD", 5, minimum=2)
+MQTT_ALERT_HTTP_TIMEOUT = env_float("MQTT_ALERT_HTTP_TIMEOUT", 10.0, minimum=0.1)
+MQTT_ALERT_MAX_RETRIES = env_int("MQTT_ALERT_MAX_RETRIES", 8, minimum=0)
+MQTT_PUBLIC_URL = env_str("MQTT_PUBLIC_URL", "http://127.0.0.1:8000")
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_HEALTH_WINDOW = env_int("METRICS_HEALTH_WINDOW", 3600, minimum=60)
 METRICS_HEALTH_CACHE_SECONDS = env_int("METRICS_HEALTH_CACHE_SECONDS", 30, minimum=0)

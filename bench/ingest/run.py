@@ -38,7 +38,7 @@ from bench.procs import (
 )
 from mqtt_app import coordination
 from mqtt_app.ingest.sql import int_array, pg_fetch, table
-from mqtt_app.models import IngestBatch, MqttConnection, MqttTopic, Site, TelemetryReading
+from mqtt_app.models import AlertRule, IngestBatch, MqttConnection, MqttTopic, Site, TelemetryReading
 from mqtt_app.services.reconcile import run_reconcile
 
 from .checkpoints import checkpoints
@@ -55,8 +55,9 @@ SATURATED = 0.95
 
 
 class IngestBench:
-    def __init__(self, out: Callable[[str], None], concurrency: int, env: dict[str, str]) -> None:
+    def __init__(self, out: Callable[[str], None], concurrency: int, env: dict[str, str], alert_rules: int = 0) -> None:
         self.out = out
+        self.alert_rules = alert_rules  # threshold rules watching the connections (the ingest hook's cost with rules)
         self.folder = Path(tempfile.mkdtemp(prefix="mqttmon-ingest-bench-"))
         self.timing_log = self.folder / "batch-timing.log"  # the worker's log_timing lines (bench/settings.py)
         self.children = Children(self.folder, env | {"MQTT_BENCH_TIMING_LOG": str(self.timing_log)})
@@ -87,7 +88,9 @@ class IngestBench:
     def start(self) -> None:
         self.lock()
         self.children.spawn("broker", [mosquitto_binary(), "-c", str(mosquitto_config(self.folder, self.port, True))])
-        self.children.spawn("worker", celery_worker("ingest,control", self.concurrency, f"bench-ingest-{self.port}"))
+        # With alert rules the worker also runs the evaluations the ingest hook asks for, as the Procfile's does.
+        queues = "ingest,control,default" if self.alert_rules else "ingest,control"
+        self.children.spawn("worker", celery_worker(queues, self.concurrency, f"bench-ingest-{self.port}"))
         self.children.spawn("listener", [sys.executable, "manage.py", "mqtt_listener", "--id", "bench-ingest"])
         wait_for(
             lambda: self.redis.exists(coordination.listener_key("bench-ingest")), 60, what="the listener heartbeat"
@@ -108,6 +111,11 @@ class IngestBench:
             ).pk
             for i in range(count)
         ]
+        for n in range(self.alert_rules):
+            # Never fires (the mix's temperatures are ~20): what is measured is watching, not notifying.
+            AlertRule.objects.create(site=site, connection_id=self.connections[n % count], name=f"bench-{n}",
+                                     kind="threshold", filter="zigbee2mqtt/#", metric="temperature", op="gt",
+                                     value=1e9, for_seconds=0)  # fmt: skip
 
     def settle(self) -> float:
         """VACUUM ANALYZE the ingestion tables, then have the kernel write every dirty page; returns the CPU

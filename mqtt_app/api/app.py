@@ -5,6 +5,8 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from . import (
+    alert_rules,
+    alerts,
     audit,
     connections,
     control,
@@ -49,5 +51,5 @@ api = NinjaAPI(
 )
 install_handlers(api)
 for module in (health, sites, connections, control, sparkplug, topics, readings, parsing_errors, dead_letters, parsers,
-               tokens, audit):  # fmt: skip
+               tokens, audit, alert_rules, alerts):  # fmt: skip
     api.add_router("", module.router)

@@ -6,6 +6,8 @@ import logging
 import time
 from typing import Any
 
+from mqtt_app.alerts import hook as alert_hook
+
 from . import live
 from .isolate import store_safely
 from .service import Outcome
@@ -29,6 +31,8 @@ def ingest_batch(raw: Any, *, announce: bool = True) -> Outcome:  # noqa: ANN401
     outcome, updates = store_safely(batch)
     if timing_logger.isEnabledFor(logging.DEBUG) and outcome.status == "stored":
         log_timing(batch, started, time.time())
+    if outcome.status == "stored":
+        alert_hook.after_batch(part.connection_id for part in batch.parts)  # value rules, at once (cheap when none)
     if updates and announce:
         try:
             outcome.events = live.publish_all(updates)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from mqtt_app.alerts.models import Alert
 from mqtt_app.models import AuditEntry, IngestBatch, MqttConnectionLog, MqttParsingLog, TelemetryReading
 
 from . import partitions
@@ -33,6 +34,7 @@ def retention_plan() -> list[tuple[type[models.Model], str, int]]:
         (MqttParsingLog, "last_seen_at", logs),
         (IngestBatch, "processed_at", logs),
         (AuditEntry, "at", logs),  # who changed what: kept as long as the connection events it explains
+        (Alert, "resolved_at", logs),  # alert history; open alerts (no resolved_at) are never deleted
     ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Alerting models live with the rest of alerting (mqtt_app/alerts/); imported here so the app registers them.
+from mqtt_app.alerts.models import Alert, AlertRule, NotificationChannel
+
 from .access import ROLE_RANK, Role, SiteRole
 from .audit import AuditEntry
 from .connections import ConnectionStatus, MqttConnection, Protocol, Site
@@ -13,6 +16,9 @@ from .tokens import ApiToken
 from .topics import MqttTopic
 
 __all__ = [
+    "Alert",
+    "AlertRule",
+    "NotificationChannel",
     "ApiToken",
     "AuditEntry",
     "ConnectionEvent",

@@ -8,6 +8,7 @@ from django.conf import settings
 
 RECONCILE_TASK_NAME = "mqtt: reconcile connections"
 RETENTION_TASK_NAME = "mqtt: retention"
+ALERTS_TASK_NAME = "mqtt: evaluate alerts"
 
 
 def ensure_periodic_tasks() -> None:
@@ -37,5 +38,18 @@ def ensure_periodic_tasks() -> None:
             "interval": hourly,
             "queue": "default",
             "description": "Delete readings and log rows older than the retention settings, in chunks.",
+        },
+    )
+    every_alerts, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.MQTT_ALERT_INTERVAL, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.get_or_create(
+        name=ALERTS_TASK_NAME,
+        defaults={
+            "task": "tasks.alerts.evaluate",
+            "interval": every_alerts,
+            "queue": "default",
+            "expire_seconds": settings.MQTT_ALERT_INTERVAL,  # the next tick is already coming
+            "description": "Evaluate the alert rules: open, resolve and remind alerts, and notify.",
         },
     )

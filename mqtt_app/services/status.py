@@ -78,6 +78,11 @@ def record_statuses(changes: list[StatusChange], broadcast: bool = True) -> list
             change.detail or "-",
         )
     ids = [change.connection_id for change, _ in recorded]
+    errors = [(c.connection_id, c.detail) for c, _ in recorded if c.status == ConnectionStatus.ERROR]
+    if errors:
+        from mqtt_app.alerts.reporting import report_connection_errors
+
+        report_connection_errors(errors)  # broker failures are logged at INFO: this is where someone hears of them
     if broadcast:
         broadcast_statuses(ids)
     return ids

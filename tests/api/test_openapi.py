@@ -30,6 +30,12 @@ EXPECTED = {
     "/api/audit": {"get"},
     "/api/tokens/{token_id}": {"delete"},
     "/api/sites/{site_id}/tokens": {"get"},
+    "/api/alert-rules": {"get", "post"},
+    "/api/alert-rules/{rule_id}": {"get", "patch", "delete"},
+    "/api/alert-rules/{rule_id}/test": {"post"},
+    "/api/alerts": {"get"},
+    "/api/alerts/{alert_id}": {"get"},
+    "/api/alerts/{alert_id}/acknowledge": {"post"},
 }
 
 

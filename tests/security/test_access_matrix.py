@@ -18,7 +18,17 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from mqtt_app.models import ApiToken, AuditEntry, DeadLetter, MqttConnection, MqttTopic, Site, TelemetryReading
+from mqtt_app.models import (
+    Alert,
+    AlertRule,
+    ApiToken,
+    AuditEntry,
+    DeadLetter,
+    MqttConnection,
+    MqttTopic,
+    Site,
+    TelemetryReading,
+)
 
 from .world import PERSONAS, RANK, ROLE_ON_ALPHA, World, build_world
 
@@ -106,6 +116,27 @@ TABLE: dict[str, Case] = {
     "GET /api/audit": case(
         "login", "/api/audit", "/api/audit?connection={conn}", "/api/audit?site={site}", lists=True
     ),  # fmt: skip
+    "GET /api/alert-rules": case("login", "/api/alert-rules", "/api/alert-rules?site={site}", lists=True),
+    "POST /api/alert-rules": case(
+        "manager",
+        "/api/alert-rules",
+        ok=(201,),
+        hidden=422,
+        audited=True,
+        body={"name": "new-rule", "kind": "connection_down", "connection": "{conn}"},
+    ),  # fmt: skip
+    "GET /api/alert-rules/{rule_id}": case("viewer", "/api/alert-rules/{rule}"),
+    "PATCH /api/alert-rules/{rule_id}": case(
+        "manager", "/api/alert-rules/{rule}", body={"for_seconds": 120}, audited=True
+    ),  # fmt: skip
+    "DELETE /api/alert-rules/{rule_id}": case("manager", "/api/alert-rules/{rule}", ok=(204,), audited=True),
+    # The world's webhook points nowhere reachable: the answer says so per channel, with a 200.
+    "POST /api/alert-rules/{rule_id}/test": case("manager", "/api/alert-rules/{rule}/test"),
+    "GET /api/alerts": case("login", "/api/alerts", "/api/alerts?site={site}&state=firing", lists=True),
+    "GET /api/alerts/{alert_id}": case("viewer", "/api/alerts/{alert}"),
+    "POST /api/alerts/{alert_id}/acknowledge": case(
+        "operator", "/api/alerts/{alert}/acknowledge", audited=True
+    ),  # fmt: skip
     # --- everything else the resolver serves (keys: the route) ---
     "GET api/openapi.json": case("public", "/api/openapi.json"),
     "GET api/docs": case("public", "/api/docs"),
@@ -116,6 +147,7 @@ TABLE: dict[str, Case] = {
     "GET topics/<int:topic_id>/": case("viewer", "/topics/{topic}/", anonymous=302),
     "GET errors/": case("login", "/errors/", anonymous=302, lists=True),
     "GET tokens/": case("login", "/tokens/", anonymous=302),
+    "GET alerts/": case("login", "/alerts/", anonymous=302, lists=True),
 }
 # Auth pages (login, logout, password change and reset): they show no site data to anyone; every one is
 # requested by every persona and must answer without an error and without a marker.
@@ -213,6 +245,8 @@ def state(world: World) -> dict[str, Any]:
         "replays": list(DeadLetter.objects.values_list("pk", "replay_count")),
         "tokens": ApiToken.objects.count(),
         "audit": AuditEntry.objects.count(),
+        "rules": list(AlertRule.objects.values_list("pk", "name", "for_seconds")),
+        "alerts": list(Alert.objects.values_list("pk", "state")),
     }
 
 

@@ -15,6 +15,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from mqtt_app.models import (
+    Alert,
+    AlertRule,
     ApiToken,
     AuditEntry,
     DeadLetter,
@@ -22,6 +24,7 @@ from mqtt_app.models import (
     MqttConnectionLog,
     MqttParsingLog,
     MqttTopic,
+    NotificationChannel,
     Role,
     Site,
     SiteRole,
@@ -42,10 +45,13 @@ class SiteObjects:
     topic: MqttTopic
     dead_letter: DeadLetter
     marker: str  # in every name of the site's objects
+    rule: AlertRule | None = None
+    alert: Alert | None = None
 
     def ids(self) -> dict[str, Any]:
         return {"site": self.site.pk, "conn": self.connection.pk, "topic": self.topic.pk,
-                "dead_letter": self.dead_letter.pk}  # fmt: skip
+                "dead_letter": self.dead_letter.pk, "rule": self.rule.pk if self.rule else 0,
+                "alert": self.alert.pk if self.alert else 0}  # fmt: skip
 
 
 @dataclass
@@ -88,7 +94,11 @@ def _site(marker: str) -> SiteObjects:
                                      error_kind="x")  # fmt: skip
     AuditEntry.objects.create(username="someone", action="connection.stop", site_id=site.pk, connection_id=conn.pk,
                               target=f"{marker}-conn")  # fmt: skip
-    return SiteObjects(site, conn, topic, dead, marker)
+    rule = AlertRule.objects.create(site=site, connection=conn, name=f"{marker}-rule", kind="connection_down")
+    NotificationChannel.objects.create(rule=rule, type="webhook", target=f"http://127.0.0.1:9/{marker}")
+    alert = Alert.objects.create(rule=rule, site=site, connection=conn, subject_key=f"connection:{conn.pk}",
+                                 subject=f"connection {marker}-conn is error", since=at, fired_at=at)  # fmt: skip
+    return SiteObjects(site, conn, topic, dead, marker, rule, alert)
 
 
 def build_world() -> World:

@@ -33,6 +33,10 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes for the ingest queue")
         parser.add_argument("--no-references", action="store_true", help="skip the raw-ceiling and naive runs")
         parser.add_argument(
+            "--alert-rules", type=int, default=0,
+            help="threshold rules watching the connections (one per connection, round robin; they never fire)",
+        )  # fmt: skip
+        parser.add_argument(
             "--worker-only",
             action="store_true",
             help="only the in-process worker-side cost (store_batch, COPY vs bulk_create, sends)",
@@ -43,7 +47,7 @@ class Command(BaseCommand):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "bench.ingest.settings"}
-        bench = IngestBench(self.stdout.write, options["concurrency"], env)
+        bench = IngestBench(self.stdout.write, options["concurrency"], env, options["alert_rules"])
         try:
             if options["worker_only"]:
                 self.worker_only(bench)

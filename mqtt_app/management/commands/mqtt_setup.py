@@ -10,7 +10,10 @@ from mqtt_app.services.schedule import ensure_periodic_tasks
 
 
 class Command(BaseCommand):
-    help = "Create the beat schedule rows (reconcile, retention) and the readings partitions ahead, if missing."
+    help = (
+        "Create the beat schedule rows (reconcile, retention, alert evaluation) and the readings partitions ahead, "
+        "if they are missing."
+    )
 
     def handle(self, *args, **options) -> None:
         ensure_periodic_tasks()
