@@ -38,6 +38,9 @@ def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
     deleted: dict[str, int] = {}
     for model, field, days in retention_plan():
         deleted[model.__name__] = delete_older(model, field, now - timedelta(days=days), chunk)
+    from mqtt_app.history.rollup import trim  # rollups keep their own, longer retention
+
+    deleted["SeriesRollup"] = trim(now, chunk)
     if any(deleted.values()):
         logger.info("retention deleted %s", deleted)
     return deleted

@@ -8,6 +8,7 @@ from django.conf import settings
 
 RECONCILE_TASK_NAME = "mqtt: reconcile connections"
 RETENTION_TASK_NAME = "mqtt: retention"
+ROLLUP_TASK_NAME = "mqtt: rollups"
 
 
 def ensure_periodic_tasks() -> None:
@@ -37,5 +38,19 @@ def ensure_periodic_tasks() -> None:
             "interval": hourly,
             "queue": "default",
             "description": "Delete readings and log rows older than the retention settings, in chunks.",
+        },
+    )
+    every_rollup, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.MQTT_ROLLUP_INTERVAL, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.get_or_create(
+        name=ROLLUP_TASK_NAME,
+        defaults={
+            "task": "tasks.housekeeping.roll_up",
+            "interval": every_rollup,
+            "queue": "default",
+            # Runs queued behind a slow one add nothing: the next run reads everything they would have.
+            "expire_seconds": settings.MQTT_ROLLUP_INTERVAL,
+            "description": "Per-minute and per-hour rollups of new numeric readings, for long-range charts.",
         },
     )
