@@ -13,6 +13,7 @@ from . import (
     parsers,
     parsing_errors,
     readings,
+    series,
     sites,
     tokens,
     topics,
@@ -47,6 +48,6 @@ api = NinjaAPI(
     renderer=FastJSONRenderer(),
 )
 install_handlers(api)
-for module in (health, sites, connections, control, topics, readings, parsing_errors, dead_letters, parsers, tokens,
-               audit):  # fmt: skip
+for module in (health, sites, connections, control, topics, readings, series, parsing_errors, dead_letters, parsers,
+               tokens, audit):  # fmt: skip
     api.add_router("", module.router)
