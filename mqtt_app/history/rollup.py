@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, QuerySet, Sum
 from django.db.models.functions import Greatest, Least, TruncHour, TruncMinute
 from django.utils import timezone
@@ -113,14 +113,18 @@ def replace_hours(dirty: set[Key]) -> int:
 
 
 def _replace(width: int, start: datetime, end: datetime, topics: set[int], aggregates: QuerySet) -> int:
-    rows = [
-        SeriesRollup(topic_id=a["topic_id"], metric=a["metric"], width=width, start=_aware(a["b"]), min=a["lo"],
-                     max=a["hi"], sum=a["total"], count=a["n"])
-        for a in aggregates.order_by()
-    ]  # fmt: skip
+    """Delete the buckets of `topics` in [start, end) and insert `aggregates` in one INSERT ... SELECT: the
+    first run writes every bucket of the table, which through Python objects cost ~50 µs a row."""
     SeriesRollup.objects.filter(width=width, topic_id__in=topics, start__gte=start, start__lt=end).delete()
-    SeriesRollup.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
+    select, params = aggregates.order_by().query.sql_with_params()
+    table = connection.ops.quote_name(SeriesRollup._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (topic_id, metric, width, start, min, max, sum, count) "  # noqa: S608 - our SQL
+            f"SELECT a.topic_id, a.metric, %s, a.b, a.lo, a.hi, a.total, a.n FROM ({select}) AS a",
+            [width, *params],
+        )
+        return max(cursor.rowcount, 0)
 
 
 def _add_late(rows: QuerySet) -> int:
