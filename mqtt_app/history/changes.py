@@ -21,14 +21,12 @@ from django.db.models import Max, QuerySet
 
 from mqtt_app.models import TelemetryReading, ValueType
 
-# A row's 32-bit xmin as a 64-bit transaction id in the current epoch (the one before when it would be newer
-# than the newest id); frozen and special ids (below 3) are old rows: NULL, so never "new".
+# A row's 32-bit xmin as a 64-bit transaction id: in the epoch of the newest id (%(top)s), or the one before when
+# that would make it newer than the newest; frozen and special ids (below 3) are old rows: NULL, never "new".
 _XID8 = (
     "CASE WHEN xmin::text::bigint < 3 THEN NULL "
-    "WHEN ((pg_snapshot_xmax(pg_current_snapshot())::text::bigint >> 32 << 32) | xmin::text::bigint) "
-    "> pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
-    "THEN ((pg_snapshot_xmax(pg_current_snapshot())::text::bigint >> 32 << 32) | xmin::text::bigint) - 4294967296 "
-    "ELSE ((pg_snapshot_xmax(pg_current_snapshot())::text::bigint >> 32 << 32) | xmin::text::bigint) END"
+    "WHEN (%(epoch)s | xmin::text::bigint) > %(top)s THEN (%(epoch)s | xmin::text::bigint) - 4294967296 "
+    "ELSE %(epoch)s | xmin::text::bigint END"
 )
 
 
@@ -57,6 +55,10 @@ def unseen(marker: int | None, upto: int, floor: datetime) -> QuerySet:
         return rows.filter(id__lte=upto) if not is_postgresql() else rows
     rows = rows.filter(received_at__gte=floor)
     if is_postgresql():
-        # Our own SQL around bound parameters only: the marker is an int read from the state row.
-        return rows.extra(where=[f"({_XID8}) >= %s"], params=[marker])  # noqa: S610
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+            top = int(cursor.fetchone()[0])
+        # Our own SQL with integers we read ourselves; the marker is a bound parameter.
+        xid8 = _XID8 % {"epoch": top >> 32 << 32, "top": top}
+        return rows.extra(where=[f"({xid8}) >= %s"], params=[marker])  # noqa: S610
     return rows.filter(id__gt=marker, id__lte=upto)

@@ -16,7 +16,8 @@ from mqtt_app.models.rollups import HOUR, MINUTE
 
 from .conftest import add, expected, hours_ago, minute
 
-pytestmark = pytest.mark.django_db
+# Each write commits on its own, as ingestion's do: a run must never see rows its own transaction wrote before.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def stored(topic, metric: str, width: int) -> dict:  # noqa: ANN001
