@@ -6,8 +6,8 @@ Prints figures; not a test. PostgreSQL only (the readings are made by generate_s
 It uses the database of DATABASE_URL (migrated), under a site of its own that it deletes at the end unless
 --keep. Steps, each timed: insert the readings (three metrics, spread evenly over 30 days); the first roll-up
 (every bucket from raw rows); an incremental roll-up after one more minute of readings; then series requests
-through the API's handler (Django's test client, a superuser's session): a 30-day chart of one metric, of
-three metrics in one call, and a 24-hour chart, each `--requests` times; p50 and p99 in milliseconds.
+through the API's handler (Django's test client, a superuser's session): 30-day and 24-hour charts of one metric
+and of three in one call, and a 1-hour chart (raw rows), each `--requests` times; p50 and p99 in milliseconds.
 """
 
 from __future__ import annotations
@@ -114,12 +114,14 @@ def main() -> None:
         until = timezone.now()
         month = {"since": (until - timedelta(days=DAYS)).isoformat(), "until": until.isoformat()}
         day = {"since": (until - timedelta(hours=24)).isoformat(), "until": until.isoformat()}
+        hour = {"since": (until - timedelta(hours=1)).isoformat(), "until": until.isoformat()}
         one = {"topic": topic.pk, "metric": METRICS[0]}
         three = {"series": [f"{topic.pk}:{m}" for m in METRICS]}
         for label, query in (("30-day series, 1 metric", {**one, **month}),
                              ("30-day series, 3 metrics", {**three, **month}),
                              ("24-hour series, 1 metric", {**one, **day}),
-                             ("24-hour series, 3 metrics", {**three, **day})):  # fmt: skip
+                             ("24-hour series, 3 metrics", {**three, **day}),
+                             ("1-hour series, 3 metrics", {**three, **hour})):  # fmt: skip
             answer = client.get("/api/series", query)
             assert answer.status_code == 200, answer.content
             body = answer.json()
