@@ -1,7 +1,7 @@
 """The roll-up: per-minute and per-hour min, max, sum and count of numeric readings per (topic, metric).
 
 A beat task (tasks.housekeeping.roll_up) runs `roll_up()` every MQTT_ROLLUP_INTERVAL seconds, one run at a time
-(a row lock). Each run finds the readings it has not seen (changes.py) and:
+(a row lock; a run that finds it taken returns at once). Each run finds the readings it has not seen (changes.py) and:
 - buckets that are still open (device time within the raw retention, less a day) are recomputed from the raw
   readings and replaced, so running it twice, or on rows it saw before, changes nothing;
 - buckets that are closed (older: retention may have deleted some of their raw rows) are never recomputed:
@@ -46,8 +46,14 @@ def open_since(now: datetime) -> datetime:
 def roll_up(now: datetime | None = None) -> dict[str, int]:
     """One run; returns what it did (buckets replaced, late readings added)."""
     now = now or timezone.now()
+    RollupState.objects.get_or_create(pk=1)
     with transaction.atomic():
-        state, _ = RollupState.objects.select_for_update().get_or_create(pk=1)
+        # A run in progress (the first one reads the whole table) is not waited for: this worker has other
+        # work, and the next run reads everything this one would have.
+        state = RollupState.objects.select_for_update(skip_locked=True).filter(pk=1).first()
+        if state is None:
+            logger.info("roll-up: another run is in progress; skipped")
+            return {"minutes": 0, "hours": 0, "late": 0, "skipped": 1}
         marker = current_marker()
         first = state.marker is None
         floor = now - timedelta(seconds=settings.MQTT_ROLLUP_LOOKBACK_SECONDS)
@@ -61,7 +67,7 @@ def roll_up(now: datetime | None = None) -> dict[str, int]:
         RolledLateReading.objects.filter(received_at__lt=floor).delete()
         state.marker, state.ran_at = marker, now
         state.save(update_fields=["marker", "ran_at"])
-    result = {"minutes": minutes, "hours": hours, "late": late}
+    result = {"minutes": minutes, "hours": hours, "late": late, "skipped": 0}
     logger.debug("roll-up: %s", result)
     return result
 

@@ -56,3 +56,22 @@ def test_a_reading_committed_after_a_newer_one_is_rolled_up_by_the_next_run():
 
     rolled = SeriesRollup.objects.get(topic=topic, width=MINUTE, start=bucket)
     assert (rolled.min, rolled.max, rolled.sum, rolled.count) == (1.0, 7.0, 8.0, 2)
+
+
+def test_a_run_while_another_holds_the_state_returns_at_once_and_the_next_catches_up():
+    site = Site.objects.create(name="Plant")
+    conn = MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
+    now = timezone.now()
+    topic = MqttTopic.objects.create(connection=conn, topic="t", first_seen_at=now, last_seen_at=now)
+    roll_up()
+    add(topic, "temp", [(minute(now) - timedelta(minutes=2), 4.0)], received=now)
+
+    running = other_session()  # a run in progress: it holds the state row
+    running.execute("SELECT id FROM mqtt_rollupstate WHERE id = 1 FOR UPDATE")
+    assert roll_up()["skipped"] == 1
+    assert not SeriesRollup.objects.exists()
+    running.rollback()
+    running.close()
+
+    assert roll_up()["skipped"] == 0
+    assert SeriesRollup.objects.get(topic=topic, width=MINUTE).sum == 4.0
