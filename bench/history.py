@@ -8,6 +8,8 @@ It uses the database of DATABASE_URL (migrated), under a site of its own that it
 (every bucket from raw rows); an incremental roll-up after one more minute of readings; then series requests
 through the API's handler (Django's test client, a superuser's session): 30-day and 24-hour charts of one metric
 and of three in one call, and a 1-hour chart (raw rows), each `--requests` times; p50 and p99 in milliseconds.
+With `--browser N`, the topic page's 24 h and 30 d charts drawn N times each in headless Chromium
+(bench/history_browser.py).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=3_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the bench site and its readings")
+    parser.add_argument("--browser", type=int, default=0, metavar="N",
+                        help="also time N draws of the 24 h and 30 d charts in headless Chromium")  # fmt: skip
     args = parser.parse_args()
     _setup_django()
 
@@ -99,6 +103,9 @@ def main() -> None:
     conn = MqttConnection.objects.create(site=site, name="bench", host="127.0.0.1", port=1883)
     topic = MqttTopic.objects.create(connection=conn, topic="bench/busy", first_seen_at=now, last_seen_at=now)
     user, _ = get_user_model().objects.get_or_create(username="bench-history", defaults={"is_superuser": True})
+    password = f"bench-{now.timestamp()}"
+    user.set_password(password)
+    user.save()
     client = Client(HTTP_HOST="localhost")  # one of DEBUG's ALLOWED_HOSTS
     client.force_login(user)
     try:
@@ -128,6 +135,10 @@ def main() -> None:
             print(f"{label}: {body['source']} source, width {body['width']} s, "
                   f"{sum(len(s['points']) for s in body['series'])} points")  # fmt: skip
             percentiles(f"  {label}", args.requests, lambda q=query: client.get("/api/series", q))
+        if args.browser:
+            from bench.history_browser import chart_draw_times, report
+
+            report(chart_draw_times(topic.pk, user.username, password, args.browser))
     finally:
         if not args.keep:
             timed("clean-up", lambda: (TelemetryReading.objects.filter(topic=topic).delete(), site.delete()))
