@@ -313,6 +313,11 @@ MQTT_READING_PARTITION_DAYS = env_int("MQTT_READING_PARTITION_DAYS", 1, minimum=
 MQTT_READING_PARTITIONS_AHEAD = env_int("MQTT_READING_PARTITIONS_AHEAD", 3, minimum=1, maximum=60)
 MQTT_LOG_RETENTION_DAYS = env_int("MQTT_LOG_RETENTION_DAYS", 14, minimum=1)
 MQTT_RETENTION_CHUNK = env_int("MQTT_RETENTION_CHUNK", 5000, minimum=1)
+# Rollups for long-range charts (docs/history.md): kept longer than the raw readings they summarise.
+MQTT_ROLLUP_INTERVAL = env_int("MQTT_ROLLUP_INTERVAL", 60, minimum=1)
+MQTT_ROLLUP_LOOKBACK_SECONDS = env_int("MQTT_ROLLUP_LOOKBACK_SECONDS", 3600, minimum=60)
+MQTT_ROLLUP_MINUTE_RETENTION_DAYS = env_int("MQTT_ROLLUP_MINUTE_RETENTION_DAYS", 90, minimum=2)
+MQTT_ROLLUP_HOUR_RETENTION_DAYS = env_int("MQTT_ROLLUP_HOUR_RETENTION_DAYS", 730, minimum=2)
 MQTT_INGEST_COPY = env_bool("MQTT_INGEST_COPY", True)
 # Celery task events (Flower's task list) for each ingest batch, when the worker sends events at all (-E): off,
 # they cost the worker ~1.3 ms a batch (tasks/ingest.py). Turn on to follow single batches in Flower.

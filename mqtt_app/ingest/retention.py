@@ -48,6 +48,9 @@ def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
             deleted[model.__name__] = _readings(cutoff, now, chunk)
             continue
         deleted[model.__name__] = delete_older(model, field, cutoff, chunk)
+    from mqtt_app.history.rollup import trim  # rollups keep their own, longer retention
+
+    deleted["SeriesRollup"] = trim(now, chunk)
     if any(deleted.values()):
         logger.info("retention deleted %s", deleted)
     return deleted

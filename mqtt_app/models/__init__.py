@@ -11,6 +11,7 @@ from .connections import ConnectionStatus, MqttConnection, Protocol, Site
 from .dead_letters import DeadLetter
 from .logs import ConnectionEvent, MqttConnectionLog, MqttParsingLog, ParseErrorKind
 from .readings import IngestBatch, TelemetryReading, ValueType
+from .rollups import RolledLateReading, RollupState, SeriesRollup
 from .sparkplug import SparkplugHost, SparkplugNode
 from .tokens import ApiToken
 from .topics import MqttTopic
@@ -33,6 +34,9 @@ __all__ = [
     "Protocol",
     "ROLE_RANK",
     "Role",
+    "RolledLateReading",
+    "RollupState",
+    "SeriesRollup",
     "Site",
     "SiteRole",
     "SparkplugHost",

@@ -9,6 +9,7 @@ from django.conf import settings
 RECONCILE_TASK_NAME = "mqtt: reconcile connections"
 RETENTION_TASK_NAME = "mqtt: retention"
 ALERTS_TASK_NAME = "mqtt: evaluate alerts"
+ROLLUP_TASK_NAME = "mqtt: rollups"
 
 
 def ensure_periodic_tasks() -> None:
@@ -51,5 +52,19 @@ def ensure_periodic_tasks() -> None:
             "queue": "default",
             "expire_seconds": settings.MQTT_ALERT_INTERVAL,  # the next tick is already coming
             "description": "Evaluate the alert rules: open, resolve and remind alerts, and notify.",
+        },
+    )
+    every_rollup, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.MQTT_ROLLUP_INTERVAL, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.get_or_create(
+        name=ROLLUP_TASK_NAME,
+        defaults={
+            "task": "tasks.housekeeping.roll_up",
+            "interval": every_rollup,
+            "queue": "default",
+            # Runs queued behind a slow one add nothing: the next run reads everything they would have.
+            "expire_seconds": settings.MQTT_ROLLUP_INTERVAL,
+            "description": "Per-minute and per-hour rollups of new numeric readings, for long-range charts.",
         },
     )

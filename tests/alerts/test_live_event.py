@@ -15,7 +15,7 @@ from mqtt_app.alerts.service import evaluate_all
 from mqtt_app.models import MqttConnection, MqttConnectionLog, Role, Site, SiteRole
 from mqtt_app.services.status import broadcast_statuses
 from project.asgi import application
-from tests.frontend.conftest import session_cookie
+from tests.helpers import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,6 +18,7 @@ EXPECTED = {
     "/api/topics": {"get"},
     "/api/topics/{topic_id}": {"get", "patch"},
     "/api/readings": {"get"},
+    "/api/series": {"get"},
     "/api/parsing-errors": {"get"},
     "/api/dead-letters": {"get"},
     "/api/dead-letters/replay": {"post"},

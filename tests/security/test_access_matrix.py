@@ -94,6 +94,12 @@ TABLE: dict[str, Case] = {
         "/api/readings?connection={conn}&format=csv",
         lists=True,
     ),  # fmt: skip
+    "GET /api/series": case(
+        "viewer",
+        "/api/series?topic={topic}&metric=Alphaq7-metric",
+        "/api/series?series={topic}:Alphaq7-metric",
+        lists=True,
+    ),  # fmt: skip
     "GET /api/parsing-errors": case("login", "/api/parsing-errors", lists=True),
     "GET /api/dead-letters": case("login", "/api/dead-letters", "/api/dead-letters?site={site}", lists=True),
     # Ids the caller cannot see are answered as not found, and nothing is replayed.

@@ -1,25 +1,28 @@
-// Topic page: chart of readings over a range, live values, last payload, parser choice with dry run, export.
+// Topic page: chart of series over a range (/api/series), live values, last payload, parser choice, export.
 import { api, fetchAll, items } from "./api.js";
 import { LiveEvents } from "./live.js";
-import { MetricChart } from "./chart.js";
+import { PALETTE, SeriesChart } from "./series_chart.js";
 import { el, formatValue, frame, pageData, setText, toast } from "./ui.js";
 
 const page = pageData();
 const topic = page.topic;
-const chart = new MetricChart(document.getElementById("chart"));
-const range = { kind: "hour", since: null, until: null };
+const chart = new SeriesChart(document.getElementById("chart"));
+const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
+const range = { kind: "1h", since: null, until: null };
 const recent = document.getElementById("recent");
-const POINT_LIMIT = 10000;
 const CATCH_UP_AFTER_MS = 1500;
+const MAX_SERIES = 8; // the API's limit per request
 const latest = new Map(); // metric -> newest reading shown
+const metrics = new Set(); // this topic's metrics seen (recent readings, live ones)
+const chosen = []; // "TOPIC:METRIC" keys on the chart, in order
+const labels = new Map(); // key -> legend name
 let thinned = 0;
 let parsers = [];
+let loading = 0;
 
 function currentRange() {
-  const now = Date.now();
-  if (range.kind === "hour") return { since: new Date(now - 3600e3), until: null };
-  if (range.kind === "day") return { since: new Date(now - 86400e3), until: null };
-  return { since: range.since, until: range.until };
+  if (range.kind === "custom") return { since: range.since, until: range.until };
+  return { since: new Date(Date.now() - RANGES[range.kind]), until: null };
 }
 
 function query(extra = "") {
@@ -34,54 +37,104 @@ function updateExports() {
   document.getElementById("export-json").href = `/api/readings?${query("&limit=1000")}`;
 }
 
-function renderMetricChoices() {
-  const box = document.getElementById("metrics");
-  const legend = box.querySelector("legend");
-  const choices = chart.metrics().map((metric) => {
-    const input = el("input", { type: "checkbox", checked: chart.chosen.has(metric) || null, value: metric });
-    input.addEventListener("change", () => {
-      if (input.checked) chart.chosen.add(metric); else chart.chosen.delete(metric);
-      chart.rebuild();
-    });
-    return el("label", { class: "switch" }, input, metric);
-  });
-  box.replaceChildren(legend, ...choices);
+const ownKey = (metric) => `${topic.id}:${metric}`;
+
+function choose(key, label, on = true) {
+  const at = chosen.indexOf(key);
+  if (on && at < 0 && chosen.length < MAX_SERIES) { chosen.push(key); labels.set(key, label); }
+  if (!on && at >= 0) chosen.splice(at, 1);
 }
 
-async function loadReadings() {
-  updateExports();
-  const note = document.getElementById("chart-note");
-  setText(note, "Loading readings…");
-  chart.clear();
-  thinned = 0;
-  showThinned();
+function swatch(key) {
+  const index = chosen.indexOf(key);
+  return el("span", { class: "swatch", style: `background:${index < 0 ? "transparent" : PALETTE[index % PALETTE.length]}` });
+}
+
+function renderChoices() {
+  const box = document.getElementById("metrics");
+  const legend = box.querySelector("legend");
+  const own = [...metrics].sort().map((metric) => {
+    const key = ownKey(metric);
+    const input = el("input", { type: "checkbox", checked: chosen.includes(key) || null, value: metric });
+    input.addEventListener("change", () => { choose(key, metric, input.checked); loadSeries(); });
+    return el("label", { class: "switch" }, input, swatch(key), metric);
+  });
+  box.replaceChildren(legend, ...own);
+  const others = chosen.filter((key) => !key.startsWith(`${topic.id}:`)).map((key) => {
+    const remove = el("button", { type: "button", "aria-label": `Remove ${labels.get(key)}` }, "×");
+    remove.addEventListener("click", () => { choose(key, "", false); loadSeries(); });
+    return el("span", { class: "tag" }, swatch(key), labels.get(key), " ", remove);
+  });
+  document.getElementById("other-series").replaceChildren(...others);
+}
+
+async function loadMetrics() {
   try {
-    const rows = await fetchAll(`/api/readings?${query()}`, 1000, POINT_LIMIT);
-    for (const r of rows) chart.add(r.metric, Date.parse(r.timestamp) / 1000, r.value, r.unit);
-    if (!chart.chosen.size) for (const m of chart.metrics().slice(0, 3)) chart.chosen.add(m);
-    renderMetricChoices();
-    chart.rebuild();
-    setText(note, rows.length ? (rows.length >= POINT_LIMIT ? `Showing the latest ${POINT_LIMIT} readings of the range.` : `${rows.length} reading${rows.length === 1 ? "" : "s"} stored in this range.`)
-      : (topic.is_processable ? "No readings in this range yet." : "This topic is not parsed: choose a parser and turn parsing on to get readings."));
+    for (const r of items(await api(`/api/readings?topic=${topic.id}&limit=500`))) if (typeof r.value !== "string") metrics.add(r.metric);
   } catch (error) {
-    setText(note, `Could not load readings: ${error.message}`);
+    console.warn("could not read the topic's metrics:", error.message);
+  }
+  if (!chosen.length) for (const m of [...metrics].sort().slice(0, 3)) choose(ownKey(m), m);
+}
+
+function describe(answer) {
+  const readings = answer.series.reduce((n, s) => n + s.points.reduce((c, p) => c + p.count, 0), 0);
+  const width = answer.width >= 3600 ? `${answer.width / 3600} h` : answer.width >= 60 ? `${answer.width / 60} min` : `${answer.width} s`;
+  const source = { raw: "stored readings", minute: "minute rollups", hour: "hour rollups" }[answer.source];
+  return `${readings.toLocaleString()} reading${readings === 1 ? "" : "s"} in this range, in buckets of ${width} (from ${source}); line: average, band: min to max.`;
+}
+
+async function loadSeries() {
+  updateExports();
+  renderChoices();
+  const note = document.getElementById("chart-note");
+  if (!chosen.length) {
+    chart.clear();
+    setText(note, topic.is_processable ? "No numeric readings yet." : "This topic is not parsed: choose a parser and turn parsing on to get readings.");
+    return;
+  }
+  const ticket = ++loading;
+  setText(note, "Loading readings…");
+  const { since, until } = currentRange();
+  let q = chosen.map((key) => `series=${encodeURIComponent(key)}`).join("&");
+  q += `&since=${encodeURIComponent(since.toISOString())}&points=${chart.points()}`;
+  if (until) q += `&until=${encodeURIComponent(until.toISOString())}`;
+  try {
+    const answer = await api(`/api/series?${q}`);
+    if (ticket !== loading) return; // a newer range or series choice was asked for meanwhile
+    chart.load(answer, labels);
+    chart.rebuild();
+    setText(note, describe(answer));
+  } catch (error) {
+    if (ticket === loading) setText(note, `Could not load readings: ${error.message}`);
   }
 }
 
+async function reload() {
+  thinned = 0;
+  showThinned();
+  if (!metrics.size) await loadMetrics();
+  await loadSeries();
+}
+
 // Every reading of this topic (the server thins a series only beyond page.points_per_second, and counts what
-// it left out), newest last.
+// it left out), newest last: appended to the chart as points of their own over the buckets.
 function onReadings(event) {
   const mine = event.readings;
   thinned += event.thinned || 0;
   if (!mine.length) return;
   let added = false;
+  let fresh = false;
   for (const r of mine) {
-    if (range.kind !== "custom") added = chart.add(r.metric, Date.parse(r.timestamp) / 1000, r.value, r.unit) || added;
+    if (typeof r.value !== "string" && !metrics.has(r.metric)) { metrics.add(r.metric); fresh = true; }
+    if (range.kind !== "custom") added = chart.addLive(ownKey(r.metric), Date.parse(r.timestamp) / 1000, r.value) || added;
     addRecent(r);
   }
   showLatest(mine);
   if (event.thinned) frame.queue("thinned", showThinned);
-  if (added) chartSoon();
+  if (fresh && chosen.length < 3) { for (const m of [...metrics].sort().slice(0, 3)) choose(ownKey(m), m); loadSeries(); }
+  else if (fresh) renderChoices();
+  if (added) frame.queue("chart", () => chart.refresh());
 }
 
 function addRecent(r) {
@@ -104,11 +157,6 @@ function showLatest(readings) {
   });
 }
 
-function chartSoon() {
-  if (!chart.chosen.size) for (const m of chart.metrics().slice(0, 3)) chart.chosen.add(m);
-  frame.queue("chart", () => { if (chart.metrics().length !== document.querySelectorAll("#metrics input").length) renderMetricChoices(); chart.refresh(); });
-}
-
 function showThinned() {
   const note = document.getElementById("live-thinned");
   note.hidden = !thinned;
@@ -122,9 +170,9 @@ async function catchUp(since) {
     const rows = await fetchAll(`/api/readings?topic=${topic.id}&since=${encodeURIComponent(since.toISOString())}`, 1000, 1000);
     if (!rows.length) return;
     let added = false;
-    for (const r of rows) if (range.kind !== "custom") added = chart.add(r.metric, Date.parse(r.timestamp) / 1000, r.value, r.unit) || added;
+    for (const r of rows) if (range.kind !== "custom") added = chart.addLive(ownKey(r.metric), Date.parse(r.timestamp) / 1000, r.value) || added;
     showLatest(rows);
-    if (added) chartSoon();
+    if (added) frame.queue("chart", () => chart.refresh());
   } catch (error) {
     console.warn("could not catch up with the readings:", error.message);
   }
@@ -207,7 +255,7 @@ function setRange(kind) {
   range.kind = kind;
   for (const b of document.querySelectorAll("[data-range]")) b.setAttribute("aria-pressed", String(b.dataset.range === kind));
   document.getElementById("custom-range").hidden = kind !== "custom";
-  if (kind !== "custom") loadReadings();
+  if (kind !== "custom") loadSeries();
   else document.getElementById("since").focus();
 }
 
@@ -223,7 +271,42 @@ document.getElementById("custom-range").addEventListener("submit", (e) => {
   }
   setText(error, "");
   Object.assign(range, { since, until });
-  loadReadings();
+  loadSeries();
+});
+// A series of another topic of this connection: pick the topic, then one of its metrics (or type one).
+async function loadOtherTopics() {
+  try {
+    const rows = await fetchAll(`/api/topics?connection=${page.connection}`, 500, 2000);
+    const select = document.getElementById("other-topic");
+    select.append(...rows.filter((t) => t.id !== topic.id).map((t) => el("option", { value: t.id }, t.topic)));
+  } catch (error) {
+    console.warn("could not list the connection's topics:", error.message);
+  }
+}
+
+document.getElementById("other-topic").addEventListener("change", async (e) => {
+  const list = document.getElementById("other-metrics");
+  list.replaceChildren();
+  if (!e.target.value) return;
+  try {
+    const rows = items(await api(`/api/readings?topic=${e.target.value}&limit=500`));
+    const names = [...new Set(rows.filter((r) => typeof r.value !== "string").map((r) => r.metric))].sort();
+    list.replaceChildren(...names.map((m) => el("option", { value: m })));
+    if (names.length && !document.getElementById("other-metric").value) document.getElementById("other-metric").value = names[0];
+  } catch (error) {
+    console.warn("could not read that topic's metrics:", error.message);
+  }
+});
+document.getElementById("add-series").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const select = document.getElementById("other-topic");
+  const metric = document.getElementById("other-metric").value.trim();
+  const error = document.getElementById("add-series-error");
+  if (!select.value || !metric) { setText(error, "Choose a topic and a metric."); return; }
+  if (chosen.length >= MAX_SERIES) { setText(error, `At most ${MAX_SERIES} series on one chart.`); return; }
+  setText(error, "");
+  choose(`${select.value}:${metric}`, `${select.selectedOptions[0].textContent} · ${metric}`);
+  loadSeries();
 });
 document.getElementById("parser-select").addEventListener("change", describeParser);
 document.getElementById("dry-run").addEventListener("click", dryRun);
@@ -241,7 +324,8 @@ const live = new LiveEvents({
       setText(document.getElementById("chart-note"), "This topic's connection was deleted.");
     }
   },
-  onResync: () => { loadTopic(); loadReadings(); },
+  onResync: () => { loadTopic(); reload(); },
 });
 live.subscribe(page.connection, ["topic.readings"], [topic.id]);
 loadParsers();
+loadOtherTopics();

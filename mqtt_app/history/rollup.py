@@ -1,0 +1,179 @@
+"""The roll-up: per-minute and per-hour min, max, sum and count of numeric readings per (topic, metric).
+
+A beat task (tasks.housekeeping.roll_up) runs `roll_up()` every MQTT_ROLLUP_INTERVAL seconds, one run at a time
+(a row lock; a run that finds it taken returns at once). Each run finds the readings it has not seen (changes.py) and:
+- buckets that are still open (device time within the raw retention, less a day) are recomputed from the raw
+  readings and replaced, so running it twice, or on rows it saw before, changes nothing;
+- buckets that are closed (older: retention may have deleted some of their raw rows) are never recomputed:
+  a reading that arrives that late is added to them, once (RolledLateReading remembers it);
+- hours are recomputed from their minutes while open, added to like minutes once closed.
+The first run (no state yet) builds every bucket from the raw readings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Min, QuerySet, Sum
+from django.db.models.functions import Greatest, Least, TruncHour, TruncMinute
+from django.utils import timezone
+
+from mqtt_app.models import RolledLateReading, RollupState, SeriesRollup
+from mqtt_app.models.rollups import HOUR, MINUTE
+
+from .changes import current_marker, numeric, unseen
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[int, str, datetime]  # (topic id, metric, bucket start)
+# Dirty buckets further apart than this are recomputed by separate statements.
+CLUSTER_GAP = timedelta(hours=1)
+# Closed-bucket rows are remembered when their device time is this close to the horizon: one counted by a
+# replace just before its bucket closes must not be added again after (docs/history.md).
+REMEMBER_MARGIN = timedelta(days=1)
+
+
+def open_since(now: datetime) -> datetime:
+    """Buckets starting at or after this are recomputed from raw rows; older ones are closed."""
+    days = min(settings.MQTT_READING_RETENTION_DAYS, settings.MQTT_ROLLUP_MINUTE_RETENTION_DAYS)
+    return now - max(timedelta(days=days) - timedelta(days=1), timedelta(days=days) / 2)
+
+
+def roll_up(now: datetime | None = None) -> dict[str, int]:
+    """One run; returns what it did (buckets replaced, late readings added)."""
+    now = now or timezone.now()
+    RollupState.objects.get_or_create(pk=1)
+    with transaction.atomic():
+        # A run in progress (the first one reads the whole table) is not waited for: this worker has other
+        # work, and the next run reads everything this one would have.
+        state = RollupState.objects.select_for_update(skip_locked=True).filter(pk=1).first()
+        if state is None:
+            logger.info("roll-up: another run is in progress; skipped")
+            return {"minutes": 0, "hours": 0, "late": 0, "skipped": 1}
+        marker = current_marker()
+        first = state.marker is None
+        floor = now - timedelta(seconds=settings.MQTT_ROLLUP_LOOKBACK_SECONDS)
+        horizon = datetime.min.replace(tzinfo=UTC) if first else open_since(now)
+        rows = unseen(state.marker, marker, floor)
+        dirty = _dirty_minutes(rows.filter(timestamp__gte=horizon))
+        minutes = replace_minutes(dirty)
+        hours = replace_hours({(t, m, _hour(s)) for t, m, s in dirty})
+        late = 0 if first else _add_late(rows.filter(timestamp__lt=horizon))
+        _remember(rows.filter(received_at__gte=floor, timestamp__lt=open_since(now) + REMEMBER_MARGIN))
+        RolledLateReading.objects.filter(received_at__lt=floor).delete()
+        state.marker, state.ran_at = marker, now
+        state.save(update_fields=["marker", "ran_at"])
+    result = {"minutes": minutes, "hours": hours, "late": late, "skipped": 0}
+    logger.debug("roll-up: %s", result)
+    return result
+
+
+def _hour(start: datetime) -> datetime:
+    return start.replace(minute=0, second=0, microsecond=0)
+
+
+def _dirty_minutes(rows: QuerySet) -> set[Key]:
+    minute = TruncMinute("timestamp", tzinfo=UTC)
+    return {(t, m, _aware(s)) for t, m, s in rows.annotate(b=minute).values_list("topic_id", "metric", "b").distinct()}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def clusters(keys: Iterable[Key], width: int) -> list[tuple[datetime, datetime, set[int]]]:
+    """Dirty buckets as a few time ranges [start, end) with the topics dirty in each."""
+    found: list[tuple[datetime, datetime, set[int]]] = []
+    for topic, _metric, start in sorted(keys, key=lambda k: k[2]):
+        end = start + timedelta(seconds=width)
+        if found and start - found[-1][1] <= CLUSTER_GAP:
+            first, _, topics = found[-1]
+            found[-1] = (first, max(end, found[-1][1]), topics | {topic})
+        else:
+            found.append((start, end, {topic}))
+    return found
+
+
+def replace_minutes(dirty: set[Key]) -> int:
+    written = 0
+    for start, end, topics in clusters(dirty, MINUTE):
+        raw = numeric().filter(topic_id__in=topics, timestamp__gte=start, timestamp__lt=end)
+        groups = raw.annotate(b=TruncMinute("timestamp", tzinfo=UTC)).values("topic_id", "metric", "b")
+        aggregates = groups.annotate(lo=Min("value"), hi=Max("value"), total=Sum("value"), n=Count("id"))
+        written += _replace(MINUTE, start, end, topics, aggregates)
+    return written
+
+
+def replace_hours(dirty: set[Key]) -> int:
+    written = 0
+    for start, end, topics in clusters(dirty, HOUR):
+        minutes = SeriesRollup.objects.filter(width=MINUTE, topic_id__in=topics, start__gte=start, start__lt=end)
+        groups = minutes.annotate(b=TruncHour("start", tzinfo=UTC)).values("topic_id", "metric", "b")
+        aggregates = groups.annotate(lo=Min("min"), hi=Max("max"), total=Sum("sum"), n=Sum("count"))
+        written += _replace(HOUR, start, end, topics, aggregates)
+    return written
+
+
+def _replace(width: int, start: datetime, end: datetime, topics: set[int], aggregates: QuerySet) -> int:
+    """Delete the buckets of `topics` in [start, end) and insert `aggregates` in one INSERT ... SELECT: the
+    first run writes every bucket of the table, which through Python objects cost ~50 µs a row."""
+    SeriesRollup.objects.filter(width=width, topic_id__in=topics, start__gte=start, start__lt=end).delete()
+    select, params = aggregates.order_by().query.sql_with_params()
+    table = connection.ops.quote_name(SeriesRollup._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (topic_id, metric, width, start, min, max, sum, count) "  # noqa: S608 - our SQL
+            f"SELECT a.topic_id, a.metric, %s, a.b, a.lo, a.hi, a.total, a.n FROM ({select}) AS a",
+            [width, *params],
+        )
+        return max(cursor.rowcount, 0)
+
+
+def _add_late(rows: QuerySet) -> int:
+    """Add readings of closed buckets not added before into their minute and hour, and remember them."""
+    late = list(
+        rows.exclude(id__in=RolledLateReading.objects.values("reading_id")).values_list(
+            "id", "topic_id", "metric", "timestamp", "value", "received_at"
+        )
+    )
+    for _id, topic, metric, at, value, _received in late:
+        at = _aware(at)
+        for width, start in ((MINUTE, at.replace(second=0, microsecond=0)), (HOUR, _hour(at))):
+            _add_one(topic, metric, width, start, value)
+    RolledLateReading.objects.bulk_create(
+        [RolledLateReading(reading_id=r[0], received_at=r[5]) for r in late], ignore_conflicts=True
+    )
+    return len(late)
+
+
+def _add_one(topic: int, metric: str, width: int, start: datetime, value: float) -> None:
+    bucket = SeriesRollup.objects.filter(topic_id=topic, metric=metric, width=width, start=start)
+    updated = bucket.update(min=Least(F("min"), value), max=Greatest(F("max"), value), sum=F("sum") + value,
+                            count=F("count") + 1)  # fmt: skip
+    if not updated:
+        SeriesRollup.objects.create(topic_id=topic, metric=metric, width=width, start=start, min=value, max=value,
+                                    sum=value, count=1)  # fmt: skip
+
+
+def _remember(rows: QuerySet) -> None:
+    """Readings this run counted whose bucket is closed or about to close (see REMEMBER_MARGIN)."""
+    seen = rows.values_list("id", "received_at")
+    RolledLateReading.objects.bulk_create(
+        [RolledLateReading(reading_id=pk, received_at=at) for pk, at in seen], ignore_conflicts=True
+    )
+
+
+def trim(now: datetime, chunk: int) -> int:
+    """Rollup retention: minutes and hours older than their own settings, in chunks."""
+    deleted = 0
+    for width, days in ((MINUTE, settings.MQTT_ROLLUP_MINUTE_RETENTION_DAYS),
+                        (HOUR, settings.MQTT_ROLLUP_HOUR_RETENTION_DAYS)):  # fmt: skip
+        cutoff = now - timedelta(days=days)
+        old = SeriesRollup.objects.filter(width=width, start__lt=cutoff).values_list("pk", flat=True)
+        while ids := list(old[:chunk]):
+            deleted += SeriesRollup.objects.filter(pk__in=ids).delete()[0]
+    return deleted
