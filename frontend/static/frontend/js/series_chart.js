@@ -15,6 +15,7 @@ export class SeriesChart {
     this.root = root;
     this.series = []; // [{key: "TOPIC:METRIC", label, points: Map(epoch seconds -> [min, avg, max])}]
     this.plot = null;
+    this.window = null; // [since, until] in epoch seconds (until null: now), the x axis's extent
     new ResizeObserver(() => this.plot && this.plot.setSize(this.size())).observe(root);
     document.addEventListener("themechange", () => this.rebuild());
   }
@@ -37,6 +38,15 @@ export class SeriesChart {
   }
 
   clear() { this.series = []; this.rebuild(); }
+
+  // The range asked for is what the x axis shows, however few readings fall in it.
+  setWindow(since, until) { this.window = [since.getTime() / 1000, until ? until.getTime() / 1000 : null]; }
+
+  xRange(min, max) {
+    if (!this.window) return [min, max];
+    const [since, until] = this.window;
+    return [since, until ?? Math.max(Date.now() / 1000, max ?? since)];
+  }
 
   has(key) { return this.series.some((s) => s.key === key); }
 
@@ -76,7 +86,7 @@ export class SeriesChart {
       bands.push({ series: [3 * i + 2, 3 * i + 3], fill: `${color}2e` });
     });
     const options = {
-      ...this.size(), scales: { x: { time: true } }, axes: [axis, { ...axis, size: 60 }], series: lines, bands,
+      ...this.size(), scales: { x: { time: true, range: (u, min, max) => this.xRange(min, max) } }, axes: [axis, { ...axis, size: 60 }], series: lines, bands,
       legend: { show: false }, cursor: { drag: { x: true, y: false } },
     };
     this.plot = new uPlot(options, aligned, this.root);

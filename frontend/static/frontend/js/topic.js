@@ -103,6 +103,7 @@ async function loadSeries() {
     const answer = await api(`/api/series?${q}`);
     if (ticket !== loading) return; // a newer range or series choice was asked for meanwhile
     chart.load(answer, labels);
+    chart.setWindow(since, until);
     chart.rebuild();
     setText(note, describe(answer));
   } catch (error) {
