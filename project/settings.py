@@ -312,6 +312,9 @@ MQTT_READING_RETENTION_DAYS = env_int("MQTT_READING_RETENTION_DAYS", 30, minimum
 MQTT_READING_PARTITION_DAYS = env_int("MQTT_READING_PARTITION_DAYS", 1, minimum=1, maximum=31)
 MQTT_READING_PARTITIONS_AHEAD = env_int("MQTT_READING_PARTITIONS_AHEAD", 3, minimum=1, maximum=60)
 MQTT_LOG_RETENTION_DAYS = env_int("MQTT_LOG_RETENTION_DAYS", 14, minimum=1)
+# A topic silent this long (and at least the readings' retention) is forgotten, so junk topics cannot fill
+# MQTT_MAX_TOPICS_PER_CONNECTION for good; topics a person set a parser on, or an alert rule names, are kept.
+MQTT_TOPIC_RETENTION_DAYS = env_int("MQTT_TOPIC_RETENTION_DAYS", 90, minimum=1)
 MQTT_RETENTION_CHUNK = env_int("MQTT_RETENTION_CHUNK", 5000, minimum=1)
 # Rollups for long-range charts (docs/history.md): kept longer than the raw readings they summarise.
 MQTT_ROLLUP_INTERVAL = env_int("MQTT_ROLLUP_INTERVAL", 60, minimum=1)

@@ -16,7 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from mqtt_app.alerts.models import Alert
-from mqtt_app.models import AuditEntry, IngestBatch, MqttConnectionLog, MqttParsingLog, TelemetryReading
+from mqtt_app.models import AuditEntry, IngestBatch, MqttConnectionLog, MqttParsingLog, MqttTopic, TelemetryReading
 
 from . import partitions
 
@@ -51,6 +51,7 @@ def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
     from mqtt_app.history.rollup import trim  # rollups keep their own, longer retention
 
     deleted["SeriesRollup"] = trim(now, chunk)
+    deleted["MqttTopic"] = forget_silent_topics(now)
     if any(deleted.values()):
         logger.info("retention deleted %s", deleted)
     return deleted
@@ -63,6 +64,20 @@ def _readings(cutoff, now, chunk: int) -> int:  # noqa: ANN001
     start = partitions.oldest_start()
     trimmed = delete_older(TelemetryReading, "received_at", min(cutoff, start) if start else cutoff, chunk)
     return dropped + trimmed
+
+
+def forget_silent_topics(now, chunk: int = 200) -> int:  # noqa: ANN001
+    """Topics silent past MQTT_TOPIC_RETENTION_DAYS (never sooner than the readings' retention) go, with what
+    history they still have; those a person chose a parser for, or an alert rule names, stay."""
+    days = max(int(settings.MQTT_TOPIC_RETENTION_DAYS), int(settings.MQTT_READING_RETENTION_DAYS))
+    silent = MqttTopic.objects.filter(
+        last_seen_at__lt=now - timedelta(days=days), parser_locked=False, alert_rules__isnull=True
+    ).order_by()
+    total = 0
+    while ids := list(silent.values_list("pk", flat=True)[:chunk]):
+        MqttTopic.objects.filter(pk__in=ids).delete()  # locks their connections, like every topic delete
+        total += len(ids)
+    return total
 
 
 def delete_older(model: type[models.Model], field: str, cutoff, chunk: int) -> int:  # noqa: ANN001

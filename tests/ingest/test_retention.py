@@ -49,7 +49,7 @@ def test_old_rows_are_deleted_in_chunks_and_recent_rows_kept(connection, setting
         deleted = apply_retention(chunk_size=3)
 
     assert deleted == {"TelemetryReading": 7, "MqttConnectionLog": 2, "MqttParsingLog": 2, "IngestBatch": 2,
-                       "AuditEntry": 0, "Alert": 0, "SeriesRollup": 0}  # fmt: skip
+                       "AuditEntry": 0, "Alert": 0, "SeriesRollup": 0, "MqttTopic": 0}  # fmt: skip
     reading_deletes = [q for q in queries if q["sql"].startswith("DELETE") and "telemetryreading" in q["sql"]]
     assert len(reading_deletes) == 3  # 7 rows in chunks of 3
     assert TelemetryReading.objects.count() == 5
@@ -92,3 +92,26 @@ def test_readings_age_by_when_they_were_stored_not_by_the_device_clock(connectio
 
     assert apply_retention()["TelemetryReading"] == 1
     assert list(TelemetryReading.objects.values_list("metric", flat=True)) == ["backfill"]
+
+
+def test_topics_silent_past_the_setting_are_forgotten_but_chosen_and_alerted_ones_stay(connection, settings):
+    from mqtt_app.alerts.models import AlertRule
+
+    settings.MQTT_READING_RETENTION_DAYS = 30
+    settings.MQTT_TOPIC_RETENTION_DAYS = 60
+    now = timezone.now()
+
+    def topic(name: str, silent_days: int, **fields) -> MqttTopic:  # noqa: ANN003
+        at = now - timedelta(days=silent_days)
+        return MqttTopic.objects.create(connection=connection, topic=name, first_seen_at=at, last_seen_at=at, **fields)
+
+    junk = topic("junk/1", 61)
+    topic("recent", 59)
+    topic("chosen", 400, parser_name="plain_number", parser_locked=True)
+    watched = topic("watched", 400)
+    AlertRule.objects.create(name="quiet", kind="topic_silent", site=connection.site, connection=connection,
+                             topic=watched, for_seconds=60)  # fmt: skip
+
+    assert apply_retention()["MqttTopic"] == 1
+    assert not MqttTopic.objects.filter(pk=junk.pk).exists()
+    assert set(MqttTopic.objects.values_list("topic", flat=True)) == {"recent", "chosen", "watched"}
