@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
-from mqtt_app.models import ConnectionStatus, IngestBatch, MqttConnection, MqttConnectionLog, MqttTopic
+from mqtt_app.models import ConnectionStatus, DeadLetter, IngestBatch, MqttConnection, MqttConnectionLog, MqttTopic
 from mqtt_app.validators import topic_matches
 
 from .models import AlertRule, RuleKind
@@ -58,6 +58,7 @@ def find(rule: AlertRule, now: datetime, only: set[int] | None = None) -> Verdic
         RuleKind.CONNECTION_DOWN: connection_down,
         RuleKind.TOPIC_SILENT: topic_silent,
         RuleKind.PARSE_ERRORS: parse_errors,
+        RuleKind.ERROR_RATE: error_rate,
         RuleKind.THRESHOLD: threshold,
         RuleKind.DEVICE_OFFLINE: device_offline,
     }
@@ -155,6 +156,33 @@ def parse_errors(rule: AlertRule, now: datetime) -> Verdict:
             subject = f"connection {names[row['connection_id']]}: {ratio:.1%} of messages failed to parse"
             found.append(Finding(f"connection:{row['connection_id']}", subject, since, row["connection_id"],
                                  value=round(ratio, 4)))  # fmt: skip
+    return _verdict(found)
+
+
+# --- error_rate --------------------------------------------------------------------------------------
+def error_rate(rule: AlertRule, now: datetime) -> Verdict:
+    """The application's failures on a connection's data: its dead letters (messages that could not be stored)
+    out of its messages over the window (the health panel's error rate, per connection)."""
+    since = now - timedelta(seconds=rule.for_seconds)
+    names = dict(connections_in(rule).values_list("pk", "name"))
+    messages = dict(
+        IngestBatch.objects.filter(connection_id__in=list(names), processed_at__gte=since, processed_at__lte=now)
+        .values("connection_id")
+        .annotate(n=Sum("message_count"))
+        .values_list("connection_id", "n")
+    )
+    dead = (
+        DeadLetter.objects.filter(connection_id__in=list(names), created_at__gte=since, created_at__lte=now)
+        .values("connection_id")
+        .annotate(n=Count("id"))
+        .values_list("connection_id", "n")
+    )
+    found = []
+    for cid, failed in dead:
+        ratio = failed / max(messages.get(cid) or 0, failed)
+        if ratio > (rule.value or 0):
+            subject = f"connection {names[cid]}: {failed} messages could not be stored ({ratio:.1%})"
+            found.append(Finding(f"connection:{cid}", subject, since, cid, value=round(ratio, 4)))
     return _verdict(found)
 
 

@@ -1,11 +1,13 @@
-"""The ingest path's hook: a stored batch of a connection that value rules (threshold, device_offline) watch asks
-for those rules' evaluation on that connection at once, instead of at the next 15 s tick.
+"""The ingest path's hook: a stored batch that can change a value rule (threshold, device_offline) of its
+connection asks for those rules' evaluation on that connection at once, instead of at the next 15 s tick.
 
-Cheap by construction: which connections are watched is read at most every REFRESH_SECONDS per process (one query,
-none per batch), so with no such rule a batch costs a clock read and a comparison; with rules, a set lookup per
-connection and at most one task per watched connection and second per process (a batch inside that second gets
-one scheduled at its end). The evaluation itself runs in its
-own task (tasks.alerts.evaluate_values), never in the batch's transaction.
+Cheap by construction. What each watched connection's rules look for is read at most every REFRESH_SECONDS per
+process (two queries, none per batch): with no such rule a batch costs a clock read and a comparison. With rules,
+the batch's own readings are compared in memory with them, and only a batch that holds a value past a threshold,
+a value of a metric whose alert is open (it may clear it), or a message on a device availability topic asks for
+an evaluation: at most one task per connection and second per process (a batch inside that second gets one
+scheduled at its end). The evaluation itself, which reads the database, runs in its own task
+(tasks.alerts.evaluate_values), never in the batch's transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import math
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .evaluate import OFFLINE_PAYLOADS
 
 logger = logging.getLogger(__name__)
 
@@ -22,20 +28,57 @@ REFRESH_SECONDS = 5.0  # a new or deleted rule reaches the hook within this long
 MIN_INTERVAL = 1.0  # seconds between two evaluations asked for one connection by one process
 
 
+METRIC, VALUE = 3, 5  # a reading row's metric and value (mqtt_app.ingest.persist.COLUMNS)
+SUFFIXES = tuple(OFFLINE_PAYLOADS)  # device availability topics
+
+
+@dataclass
+class Interest:
+    """What of a batch can change one connection's value rules."""
+
+    limits: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # metric: [(op, value)] of threshold rules
+    open_metrics: set[str] = field(default_factory=set)  # metrics of threshold rules with an open alert
+    availability: bool = False  # a device_offline rule covers the connection
+
+    def wants(self, update: Any) -> bool:  # noqa: ANN401 - an ingest.live.LiveUpdate
+        if self.availability and any(entry.row.topic.endswith(SUFFIXES) for entry in update.topics):
+            return True
+        limits, open_metrics = self.limits, self.open_metrics
+        for row in update.rows:
+            metric = row[METRIC]
+            if metric in open_metrics:
+                return True
+            checks = limits.get(metric)
+            if checks and (value := row[VALUE]) is not None:
+                if any(value > limit if op == "gt" else value < limit for op, limit in checks):
+                    return True
+        return False
+
+
 class Watch:
     def __init__(self) -> None:
-        self.connections: frozenset[int] = frozenset()
+        self.interests: dict[int, Interest] = {}
         self.checked = -math.inf
         self.asked: dict[int, float] = {}
         self.lock = threading.Lock()
 
-    def watched(self, now: float) -> frozenset[int]:
+    def refresh(self, now: float) -> dict[int, Interest]:
         if now - self.checked >= REFRESH_SECONDS:
             with self.lock:
                 if now - self.checked >= REFRESH_SECONDS:
-                    self.connections = watched_connections()
+                    self.interests = interests()
                     self.checked = now
-        return self.connections
+        return self.interests
+
+    def watched(self, now: float) -> frozenset[int]:
+        return frozenset(self.refresh(now))
+
+    def wanted(self, updates: Iterable[Any], now: float) -> list[int]:  # noqa: ANN401
+        """The connections of these stored batches' parts whose value rules the batch may change."""
+        interests = self.refresh(now)
+        if not interests:
+            return []
+        return [u.connection_id for u in updates if (i := interests.get(u.connection_id)) is not None and i.wants(u)]
 
     def due(self, connection_ids: Iterable[int], now: float) -> dict[float, list[int]]:
         """{seconds from now: connections} to evaluate. At most one evaluation a MIN_INTERVAL per connection, and
@@ -56,35 +99,48 @@ class Watch:
 
     def reset(self) -> None:
         with self.lock:
-            self.connections, self.checked, self.asked = frozenset(), -math.inf, {}
+            self.interests, self.checked, self.asked = {}, -math.inf, {}
 
 
 watch = Watch()
 
 
-def watched_connections() -> frozenset[int]:
-    """The connections covered by an enabled value rule: those named, and every connection of a site-wide rule."""
+def interests() -> dict[int, Interest]:
+    """What the enabled value rules look for, per connection they cover (a site-wide rule: each of its
+    connections)."""
     from mqtt_app.models import MqttConnection
 
     from .evaluate import VALUE_KINDS
-    from .models import AlertRule
+    from .models import Alert, AlertRule
 
-    scopes = list(
-        AlertRule.objects.filter(is_enabled=True, kind__in=VALUE_KINDS).values_list("site_id", "connection_id")
-    )
-    if not scopes:
-        return frozenset()
-    named = {connection for _, connection in scopes if connection is not None}
-    sites = {site for site, connection in scopes if connection is None}
-    if sites:
-        named |= set(MqttConnection.objects.filter(site_id__in=sites).values_list("pk", flat=True))
-    return frozenset(named)
+    fields = ("pk", "kind", "site_id", "connection_id", "metric", "op", "value")
+    rules = list(AlertRule.objects.filter(is_enabled=True, kind__in=VALUE_KINDS).values(*fields))
+    if not rules:
+        return {}
+    opened = set(Alert.objects.filter(rule_id__in=[r["pk"] for r in rules], resolved_at__isnull=True)
+                 .values_list("rule_id", flat=True))  # fmt: skip
+    sites = {r["site_id"] for r in rules if r["connection_id"] is None}
+    by_site: dict[int, list[int]] = {}
+    for pk, site in MqttConnection.objects.filter(site_id__in=sites).values_list("pk", "site_id"):
+        by_site.setdefault(site, []).append(pk)
+    found: dict[int, Interest] = {}
+    for rule in rules:
+        for cid in [rule["connection_id"]] if rule["connection_id"] else by_site.get(rule["site_id"], []):
+            interest = found.setdefault(cid, Interest())
+            if rule["kind"] == "device_offline":
+                interest.availability = True
+            elif rule["pk"] in opened or rule["value"] is None:
+                interest.open_metrics.add(rule["metric"])
+            else:
+                interest.limits.setdefault(rule["metric"], []).append((rule["op"], float(rule["value"])))
+    return found
 
 
-def after_batch(connection_ids: Iterable[int]) -> None:
+def after_batch(updates: Iterable[Any]) -> None:  # noqa: ANN401 - ingest.live.LiveUpdate per connection
     """Called by the ingest pipeline after a batch was stored. Never raises: alerts must not fail ingestion."""
     try:
-        due = watch.due(connection_ids, time.monotonic())
+        now = time.monotonic()
+        due = watch.due(watch.wanted(updates, now), now)
         if due:
             from tasks.alerts import evaluate_values
 

@@ -22,6 +22,7 @@ class RuleKind(models.TextChoices):
     CONNECTION_DOWN = "connection_down", "Connection down"
     TOPIC_SILENT = "topic_silent", "Topic silent"
     PARSE_ERRORS = "parse_errors", "Parse errors"
+    ERROR_RATE = "error_rate", "Error rate"  # the application's own: dead letters out of a connection's messages
     THRESHOLD = "threshold", "Threshold"
     DEVICE_OFFLINE = "device_offline", "Device offline"
 

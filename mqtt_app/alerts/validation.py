@@ -18,7 +18,8 @@ def rule_errors(rule: AlertRule) -> dict[str, str]:
         errors["filter"] = problem
     if rule.for_seconds is not None and rule.for_seconds > MAX_FOR_SECONDS:
         errors["for_seconds"] = f"at most {MAX_FOR_SECONDS} (30 days)"
-    checks = {"threshold": _threshold_errors, "parse_errors": _ratio_errors, "topic_silent": _silence_errors}
+    checks = {"threshold": _threshold_errors, "parse_errors": _ratio_errors, "error_rate": _ratio_errors,
+              "topic_silent": _silence_errors}  # fmt: skip
     if rule.kind in checks:
         errors |= checks[rule.kind](rule)
     return errors
@@ -31,7 +32,7 @@ def _scope_errors(rule: AlertRule) -> dict[str, str]:
         return {"connection": "is not a connection of the rule's site"}
     if rule.kind in ("topic_silent", "threshold", "device_offline") or rule.topic_id is None:
         return {}
-    if rule.kind in ("connection_down", "parse_errors"):
+    if rule.kind in ("connection_down", "parse_errors", "error_rate"):
         return {"topic": f"a {rule.kind} rule is about connections: scope it to a site or a connection"}
     return {}
 
@@ -54,9 +55,9 @@ def _threshold_errors(rule: AlertRule) -> dict[str, str]:
 
 def _ratio_errors(rule: AlertRule) -> dict[str, str]:
     if rule.value is None or not 0 <= rule.value < 1:
-        return {"value": "a parse_errors rule needs value: the failed ratio that fires, from 0 up to (not) 1"}
+        return {"value": f"a {rule.kind} rule needs value: the failed ratio that fires, from 0 up to (not) 1"}
     if rule.for_seconds < 60:
-        return {"for_seconds": "the window of a parse_errors rule is at least 60 seconds"}
+        return {"for_seconds": f"the window of a {rule.kind} rule is at least 60 seconds"}
     return {}
 
 

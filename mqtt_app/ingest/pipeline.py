@@ -32,7 +32,7 @@ def ingest_batch(raw: Any, *, announce: bool = True) -> Outcome:  # noqa: ANN401
     if timing_logger.isEnabledFor(logging.DEBUG) and outcome.status == "stored":
         log_timing(batch, started, time.time())
     if outcome.status == "stored":
-        alert_hook.after_batch(part.connection_id for part in batch.parts)  # value rules, at once (cheap when none)
+        alert_hook.after_batch(updates)  # value rules the batch's readings may change, at once (cheap when none)
     if updates and announce:
         try:
             outcome.events = live.publish_all(updates)

@@ -6,7 +6,10 @@
 |                     |          | reassigned = down; stopped = off, not counted), a stale heartbeat = down |
 | parse_success_rate  | > 95 %   | messages that produced readings (distinct topic + receive time) versus  |
 |                     |          | failed messages (IngestBatch.error_count)                               |
-| error_rate          | < 0.1 %  | failed messages / messages received (IngestBatch)                       |
+| error_rate          | < 0.1 %  | the application's own failures: per connection its dead letters out of |
+|                     |          | its messages; overall also failed tasks and 5xx API answers, out of     |
+|                     |          | messages, tasks and requests (observability/errors.py). Parse failures  |
+|                     |          | are the devices' and have their own metric, parse_success_rate.         |
 | reconcile_seconds   | < 5 s    | the last reconcile's duration (Redis, written by the reconcile service) |
 | api_p99_seconds     | < 0.2 s  | latency samples recorded by ApiLatencyMiddleware                        |
 | websocket_p99_seconds | < 0.5 s | latency samples recorded by the WebSocket consumer                     |
@@ -32,12 +35,14 @@ from mqtt_app import coordination
 from mqtt_app.models import (
     ConnectionEvent,
     ConnectionStatus,
+    DeadLetter,
     IngestBatch,
     MqttConnection,
     MqttConnectionLog,
     TelemetryReading,
 )
 
+from . import errors
 from .latency import percentile, samples
 
 logger = logging.getLogger(__name__)
@@ -85,8 +90,9 @@ class Uptime:
 @dataclass
 class Counts:
     ok_messages: int = 0
-    failed_messages: int = 0
+    failed_messages: int = 0  # parse failures
     received_messages: int = 0
+    dead_letters: int = 0  # messages that could not be stored
     uptime: Uptime = field(default_factory=Uptime)
 
 
@@ -176,7 +182,27 @@ def message_counts(ids: list[int], start: datetime, end: datetime) -> dict[int, 
     )
     for cid, number in parsed:
         counts[cid].ok_messages = number
+    dead = (
+        DeadLetter.objects.filter(connection_id__in=ids, created_at__gte=start, created_at__lte=end)
+        .values("connection_id")
+        .annotate(n=Count("id"))
+        .values_list("connection_id", "n")
+    )
+    for cid, number in dead:
+        counts[cid].dead_letters = number
     return counts
+
+
+def application_errors(total: Counts, start: datetime, end: datetime) -> dict[str, Any]:
+    """The overall error rate: dead letters, failed tasks and 5xx API answers, out of messages, tasks and API
+    requests in the window."""
+    tasks = errors.task_totals(start.timestamp(), end.timestamp()) or (0, 0)
+    api = samples("api", start.timestamp())
+    failed_requests = sum(s.error for s in api)
+    failures = total.dead_letters + tasks[1] + failed_requests
+    metric = judge("error_rate", _ratio(failures, total.received_messages + tasks[0] + len(api)))
+    return metric | {"dead_letters": total.dead_letters, "tasks": tasks[0], "tasks_failed": tasks[1],
+                     "requests": len(api), "requests_failed": failed_requests}  # fmt: skip
 
 
 # --- shared (not per connection) -----------------------------------------------------------------------
@@ -223,10 +249,11 @@ def connection_metrics(counts: Counts) -> dict[str, Any]:
     return {
         "uptime": judge("uptime", counts.uptime.ratio),
         "parse_success_rate": judge("parse_success_rate", _ratio(counts.ok_messages, parse_total)),
-        "error_rate": judge("error_rate", _ratio(counts.failed_messages, counts.received_messages)),
+        "error_rate": judge("error_rate", _ratio(counts.dead_letters, counts.received_messages)),
         "messages_received": counts.received_messages,
         "messages_parsed": counts.ok_messages,
         "messages_failed": counts.failed_messages,
+        "dead_letters": counts.dead_letters,
         "up_seconds": round(counts.uptime.up, 1),
         "down_seconds": round(counts.uptime.down, 1),
     }
@@ -262,9 +289,12 @@ def compute(window: int = 3600, connection_ids: list[int] | None = None, now: da
         total.ok_messages += item.ok_messages
         total.failed_messages += item.failed_messages
         total.received_messages += item.received_messages
+        total.dead_letters += item.dead_letters
         total.uptime.up += item.uptime.up
         total.uptime.down += item.uptime.down
     overall = {**connection_metrics(total), **shared_metrics(start.timestamp())}
+    if connection_ids is None:  # the whole application's tasks and requests: for the unfiltered report only
+        overall["error_rate"] = application_errors(total, start, end)
     rows = [_connection_row(c, counts[c.pk]) for c in connections]
     return {
         "window_seconds": window,

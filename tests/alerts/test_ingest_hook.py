@@ -1,5 +1,5 @@
-"""The ingest hook: a stored batch asks for the value rules of its connections at once; with no value rule it
-costs no query and no task per batch."""
+"""The ingest hook: a stored batch that may change a value rule of its connection asks for that rule's evaluation
+at once; with no value rule, or readings no rule cares about, it costs no query and no task per batch."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from django.utils import timezone
 from mqtt_app.alerts import hook
 from mqtt_app.alerts.models import Alert
 from mqtt_app.alerts.service import evaluate_values
+from mqtt_app.ingest.live import LiveUpdate
 from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import MqttConnection, MqttTopic
 from tests.ingest.batches import make_batch
@@ -38,14 +39,34 @@ def _queued() -> int:
         client.close()
 
 
+def readings(connection_id: int, *values: tuple[str, float]) -> LiveUpdate:
+    """A stored batch's live update holding these (metric, value) readings, as ingestion builds it."""
+    now = timezone.now()
+    rows = [(connection_id, 1, "", metric, "number", value, "", "", now, now) for metric, value in values]
+    return LiveUpdate(connection_id=connection_id, rows=rows)
+
+
 def test_with_no_value_rule_a_batch_costs_no_query_and_no_task(connection, make_rule):
     make_rule("connection_down")  # not a value rule
-    hook.after_batch([connection.pk])  # the first call reads which connections are watched
+    hook.after_batch([readings(connection.pk)])  # the first call reads which connections are watched
     with CaptureQueriesContext(db_connection) as queries:
         for _ in range(1000):
-            hook.after_batch([connection.pk])
+            hook.after_batch([readings(connection.pk, ("temp", 99.0))])
     assert len(queries) == 0
     assert _queued() == 0
+
+
+def test_only_a_value_past_a_threshold_or_of_an_open_alerts_metric_asks_for_an_evaluation(connection, make_rule):
+    rule = make_rule("threshold", metric="temp", op="gt", value=30, for_seconds=0)
+    assert hook.watch.wanted([readings(connection.pk, ("temp", 21.0), ("humidity", 99.0))], 1.0) == []
+    with CaptureQueriesContext(db_connection) as queries:  # the rules were read by the first call, once
+        assert hook.watch.wanted([readings(connection.pk, ("temp", 31.0))], 1.5) == [connection.pk]
+    assert len(queries) == 0
+    now = timezone.now()
+    Alert.objects.create(rule=rule, site=connection.site, connection=connection, subject_key="topic:1",
+                         subject="temp", since=now, fired_at=now)  # fmt: skip
+    hook.watch.reset()
+    assert hook.watch.wanted([readings(connection.pk, ("temp", 21.0))], 2.0) == [connection.pk]  # it may clear
 
 
 def test_a_stored_batch_fires_its_threshold_rule_without_waiting_for_the_tick(connection, make_rule, eager_tasks):

@@ -141,6 +141,26 @@ def test_a_parse_errors_rule_fires_above_its_ratio_over_the_window(connection, m
     assert evaluate_all(now + timedelta(seconds=400)).resolved == 1  # the window moved past the failures
 
 
+def test_an_error_rate_rule_fires_on_dead_letters_not_on_parse_failures(connection, make_rule):
+    import uuid
+
+    from mqtt_app.models import DeadLetter
+
+    make_rule("error_rate", value=0.01, for_seconds=300)
+    now = timezone.now()
+    IngestBatch.objects.create(id=uuid.uuid4(), connection=connection, message_count=100, error_count=50,
+                               processed_at=now - timedelta(seconds=30))  # fmt: skip
+    evaluate_all()
+    assert open_alerts() == []  # half of them failed to parse: the devices' problem, not the application's
+    for _ in range(2):
+        DeadLetter.objects.create(id=uuid.uuid4(), batch=uuid.uuid4(), connection_id=connection.pk, topic="t",
+                                  payload=b"x", qos=1, received_at=now, created_at=now, error_kind="x")  # fmt: skip
+    evaluate_all()
+    (alert,) = open_alerts()
+    assert alert.value == pytest.approx(0.02) and "could not be stored" in alert.subject
+    assert evaluate_all(now + timedelta(seconds=400)).resolved == 1
+
+
 @pytest.mark.parametrize(
     ("topic", "payload", "offline"),
     [

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from mqtt_app.models import ConnectionStatus, Role, SiteRole
 from tests.frontend.test_browser import screenshot
-from tests.ops.factories import ingest, log_event, make_connection
+from tests.ops.factories import dead_letter, ingest, log_event, make_connection
 
 
 def logged_in(user) -> Client:  # noqa: ANN001
@@ -48,6 +48,7 @@ def test_the_dashboard_panel_shows_the_reports_figures_and_no_data_where_there_i
                            status=ConnectionStatus.CONNECTED, last_heartbeat_at=now)  # fmt: skip
     log_event(busy, "connected", now - timedelta(hours=2))  # up for the whole window
     ingest(busy, parsed=97, failed=3)
+    dead_letter(busy)
     quiet = make_connection("spare", site_name="Plant North", is_active=False)  # no data of any kind
     SiteRole.objects.create(user=viewer_user, site=busy.site, role=Role.VIEWER)
     browser_page.login(asgi_server.url, "viewer", "viewer-pass")
@@ -61,7 +62,7 @@ def test_the_dashboard_panel_shows_the_reports_figures_and_no_data_where_there_i
     assert tile("uptime").locator(".value").inner_text() == "100 %"
     assert tile("parse_success_rate").locator(".value").inner_text() == "97 %"
     assert tile("parse_success_rate").locator(".tag").inner_text() == "ok"
-    assert tile("error_rate").locator(".value").inner_text() == "3 %"
+    assert tile("error_rate").locator(".value").inner_text() == "1 %"  # one dead letter in 100 messages
     assert tile("error_rate").locator(".tag").inner_text() == "below target"
     assert tile("error_rate").locator(".target").inner_text() == "target ≤ 0.1 %"
     assert tile("reconcile_seconds").locator(".tag").inner_text() == "no data"  # no reconcile ran
@@ -80,7 +81,7 @@ def test_the_dashboard_panel_shows_the_reports_figures_and_no_data_where_there_i
     page.goto(f"{asgi_server.url}/connections/{busy.pk}/")
     own = page.locator(f'[data-health="{busy.pk}"]')
     own.locator('.health-metric[data-metric="error_rate"]').wait_for()
-    assert own.locator(".health-metric .value").all_inner_texts() == ["100 %", "97 %", "3 %"]
+    assert own.locator(".health-metric .value").all_inner_texts() == ["100 %", "97 %", "1 %"]
 
     page.goto(f"{asgi_server.url}/connections/{quiet.pk}/")
     own = page.locator(f'[data-health="{quiet.pk}"]')

@@ -8,7 +8,15 @@ from datetime import datetime, timedelta
 from django.db.models import F
 from django.utils import timezone
 
-from mqtt_app.models import IngestBatch, MqttConnection, MqttConnectionLog, MqttTopic, Site, TelemetryReading
+from mqtt_app.models import (
+    DeadLetter,
+    IngestBatch,
+    MqttConnection,
+    MqttConnectionLog,
+    MqttTopic,
+    Site,
+    TelemetryReading,
+)
 
 
 def make_connection(name: str = "plant", **fields) -> MqttConnection:
@@ -56,3 +64,11 @@ def ingest(connection: MqttConnection, *, parsed: int, failed: int, at: datetime
         messages_failed=F("messages_failed") + failed,
         readings_stored=F("readings_stored") + 2 * parsed,
     )
+
+
+def dead_letter(connection: MqttConnection, at: datetime | None = None) -> DeadLetter:
+    """A message the database refused, kept whole."""
+    at = at or timezone.now()
+    return DeadLetter.objects.create(id=uuid.uuid4(), batch=uuid.uuid4(), connection_id=connection.pk,
+                                     topic="sensors/a/state", payload=b"{}", qos=1, received_at=at, created_at=at,
+                                     error_kind="x")  # fmt: skip

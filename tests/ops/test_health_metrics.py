@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from mqtt_app import coordination
 from mqtt_app.models import ConnectionStatus
-from mqtt_app.observability import health
+from mqtt_app.observability import errors, health
 from mqtt_app.observability.latency import record_latency
-from tests.ops.factories import ingest, log_event, make_connection
+from tests.ops.factories import dead_letter, ingest, log_event, make_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -46,16 +46,46 @@ def test_a_stale_heartbeat_turns_connected_time_into_downtime():
     assert metrics["down_seconds"] == pytest.approx(30 * 60)  # heartbeat + 60 s grace, then down
 
 
-def test_parse_success_and_error_rate_come_from_messages_not_readings():
+def test_parse_success_comes_from_messages_and_a_connections_error_rate_from_its_dead_letters():
     conn = make_connection()
-    ingest(conn, parsed=97, failed=3)
+    ingest(conn, parsed=97, failed=3)  # the devices' failures: parse success, not the application's error rate
+    dead_letter(conn)
 
     row = health.compute(3600)["connections"][0]
 
     assert row["metrics"]["messages_parsed"] == 97  # 194 readings, 97 messages
     assert row["metrics"]["parse_success_rate"] == {"value": 0.97, "target": 0.95, "op": ">=", "ok": True}
-    assert row["metrics"]["error_rate"]["value"] == pytest.approx(0.03)
+    assert row["metrics"]["error_rate"]["value"] == pytest.approx(0.01)
     assert row["metrics"]["error_rate"]["ok"] is False
+    assert row["metrics"]["dead_letters"] == 1
+
+
+def test_the_overall_error_rate_counts_dead_letters_failed_tasks_and_5xx_answers(settings):
+    settings.REDIS_KEY_PREFIX = f"health-{time.time_ns()}"  # this test's task counts only
+    conn = make_connection()
+    ingest(conn, parsed=100, failed=0)
+    dead_letter(conn)
+    counts = errors.TaskCounts()
+    for n in range(10):
+        counts.add(failed=n == 0)
+    counts.flush()
+    record_latency("api", 0.01, error=True)
+    record_latency("api", 0.01)
+
+    overall = health.compute(3600)["overall"]["error_rate"]
+
+    assert (overall["dead_letters"], overall["tasks"], overall["tasks_failed"]) == (1, 10, 1)
+    assert (overall["requests"], overall["requests_failed"]) == (2, 1)
+    assert overall["value"] == pytest.approx(3 / 112, abs=1e-6)  # of 100 messages, 10 tasks and 2 requests
+
+
+def test_a_filtered_report_leaves_the_applications_tasks_and_requests_out():
+    conn = make_connection()
+    ingest(conn, parsed=100, failed=0)
+
+    overall = health.compute(3600, [conn.pk])["overall"]["error_rate"]
+
+    assert overall["value"] == 0 and "tasks" not in overall
 
 
 def test_a_connection_below_target_is_listed_and_one_without_data_is_unknown():

@@ -36,7 +36,11 @@ function detail(name, metric, counts) {
     return `up ${duration(counts.up_seconds)}, down ${duration(counts.down_seconds)}`;
   }
   if (name === "parse_success_rate") return `${counts.messages_parsed ?? 0} parsed, ${counts.messages_failed ?? 0} failed`;
-  if (name === "error_rate") return `${counts.messages_failed ?? 0} of ${counts.messages_received ?? 0} messages failed`;
+  if (name === "error_rate") {
+    const parts = [`${metric.dead_letters ?? counts.dead_letters ?? 0} dead letters in ${counts.messages_received ?? 0} messages`];
+    if (metric.tasks != null) parts.push(`${metric.tasks_failed} of ${metric.tasks} tasks failed`, `${metric.requests_failed} of ${metric.requests} API answers 5xx`);
+    return parts.join(", ");
+  }
   if (metric.samples != null) return `${metric.samples} samples`;
   if (metric.age_seconds != null) return `last run ${duration(metric.age_seconds)} ago`;
   return "";
