@@ -1,5 +1,5 @@
-"""Per-session PostgreSQL settings of this product's database connections (settings.DB_RANDOM_PAGE_COST and
-settings.DB_BACKEND_FLUSH_AFTER; project/settings.py says why each).
+"""Per-session PostgreSQL settings of this product's database connections (settings.DB_RANDOM_PAGE_COST,
+settings.DB_BACKEND_FLUSH_AFTER and settings.DB_JIT; project/settings.py says why each).
 
 Set once when Django opens a connection, not per transaction: one statement per connection, none per batch.
 Both are settings any role may change for its own session, so no privilege is needed.
@@ -21,6 +21,9 @@ def session_settings() -> dict[str, str]:
     flush_after = getattr(settings, "DB_BACKEND_FLUSH_AFTER", None)
     if flush_after is not None:
         wanted["backend_flush_after"] = f"{int(flush_after)}kB"
+    jit = getattr(settings, "DB_JIT", None)
+    if jit is not None:
+        wanted["jit"] = "on" if jit else "off"
     return wanted
 
 

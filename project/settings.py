@@ -184,6 +184,9 @@ DB_RANDOM_PAGE_COST = _session_setting("DB_RANDOM_PAGE_COST", lambda n: env_floa
 # PostgreSQL's backend_flush_after, in kB (the server's default is 0, off): each worker session has the kernel
 # write its readings as it goes, so a checkpoint's fsync does not stall every commit (figures: docs/tuning.md).
 DB_BACKEND_FLUSH_AFTER = _session_setting("DB_BACKEND_FLUSH_AFTER", lambda n: env_int(n, 256, minimum=0, maximum=2048))
+# PostgreSQL's JIT compilation (the server's default is on): off, since its cost estimates on a partitioned
+# readings table passed jit_above_cost and compiling took a second for a 20 ms query (docs/tuning.md).
+DB_JIT = _session_setting("DB_JIT", lambda n: env_bool(n, False))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

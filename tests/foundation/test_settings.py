@@ -167,3 +167,16 @@ def test_each_postgresql_session_has_the_kernel_write_its_evicted_pages_unless_t
     assert _session_settings(DB_BACKEND_FLUSH_AFTER="server")[1] == server
     both_kept = _session_settings(DB_BACKEND_FLUSH_AFTER="server", DB_RANDOM_PAGE_COST="server")
     assert both_kept == (_servers("random_page_cost"), server)
+
+
+@POSTGRESQL
+def test_each_postgresql_session_compiles_no_query_unless_told_to_keep_the_servers_jit():
+    def jit(**env: str) -> str:
+        code = (
+            "from django.db import connection; c = connection.cursor(); c.execute('SHOW jit'); print(c.fetchone()[0])"
+        )
+        return run_django(code, **env).strip()
+
+    assert jit() == "off"
+    assert jit(DB_JIT="true") == "on"
+    assert jit(DB_JIT="server") == _servers("jit")
