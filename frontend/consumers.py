@@ -37,6 +37,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from mqtt_app import access
 from mqtt_app.events import STATUS_GROUP, connection_group, topic_group, topic_watch_group, user_group
 from mqtt_app.observability.latency import record_latency
 
@@ -305,8 +306,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.scope["user"] = user
+        visible = await database_sync_to_async(access.connection_ids)(user)  # None: every connection
         for connection_id in list(self.subscriptions):
-            if not await database_sync_to_async(connection_visible)(user, connection_id):
+            if visible is not None and connection_id not in visible:
                 await self.unsubscribe(connection_id)
         await self.send_json({"type": "resync"})
 

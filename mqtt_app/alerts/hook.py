@@ -70,9 +70,6 @@ class Watch:
                     self.checked = now
         return self.interests
 
-    def watched(self, now: float) -> frozenset[int]:
-        return frozenset(self.refresh(now))
-
     def wanted(self, updates: Iterable[Any], now: float) -> list[int]:  # noqa: ANN401
         """The connections of these stored batches' parts whose value rules the batch may change."""
         interests = self.refresh(now)
@@ -83,11 +80,9 @@ class Watch:
     def due(self, connection_ids: Iterable[int], now: float) -> dict[float, list[int]]:
         """{seconds from now: connections} to evaluate. At most one evaluation a MIN_INTERVAL per connection, and
         a batch inside the interval gets one at its end (the trailing edge): its value is never left to the tick."""
-        watched = self.watched(now)
-        if not watched:
-            return {}
+        watched = self.refresh(now)
         due: dict[float, list[int]] = {}
-        for connection_id in sorted(set(connection_ids) & watched):
+        for connection_id in sorted(c for c in set(connection_ids) if c in watched):
             last = self.asked.get(connection_id, -math.inf)  # the time of the last evaluation asked for
             if now - last >= MIN_INTERVAL:
                 self.asked[connection_id] = now

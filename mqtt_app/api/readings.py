@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from ninja import Field, Query, Router, Schema
-from pydantic import field_validator
 
 from mqtt_app import access
 from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading, ValueType
@@ -47,20 +45,13 @@ class ReadingFilters(Schema):
     site: int | None = Field(None, description="Site id: the readings of all its connections.")
     metric: str | None = None
     device: str | None = None
-    since: datetime | None = Field(None, description="Inclusive; ISO 8601 (no offset means UTC).")
-    until: datetime | None = Field(None, description="Exclusive; ISO 8601 (no offset means UTC).")
+    since: timestamps.QueryTime = Field(None, description="Inclusive; ISO 8601 (no offset means UTC).")
+    until: timestamps.QueryTime = Field(None, description="Exclusive; ISO 8601 (no offset means UTC).")
     limit: int | None = Field(
         None, ge=1, description=f"Page size (JSON: default {DEFAULT_LIMIT}, max {MAX_LIMIT}; CSV: the export cap)."
     )
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip; deeper history: narrow with `until`.")
     format: Literal["json", "csv"] = "json"
-
-    @field_validator("since", "until")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and timezone.is_naive(value):
-            return value.replace(tzinfo=UTC)
-        return value
 
 
 class ReadingOut(Out):

@@ -6,18 +6,17 @@ readings for short ranges and from the minute or hour rollups for long ones (mqt
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
-from pydantic import field_validator
 
 from mqtt_app import access
 from mqtt_app.history import series as history
 from mqtt_app.models import MqttTopic
 
-from . import auth
+from . import auth, timestamps
 from .auth import ApiRequest
 from .errors import field_error
 from .schemas import ERRORS_READ, Out
@@ -32,16 +31,11 @@ class SeriesFilters(Schema):
     topic: int | None = Field(None, description="Topic id (with `metric`), or use `series`.")
     metric: str | None = Field(None, description="The metric of `topic`.")
     series: list[str] = Field(default_factory=list, description=f"TOPIC:METRIC, repeatable (at most {MAX_SERIES}).")
-    since: datetime | None = Field(None, description="Inclusive; ISO 8601 (no offset means UTC); default until - 24 h.")
-    until: datetime | None = Field(None, description="Exclusive; ISO 8601 (no offset means UTC); default now.")
+    since: timestamps.QueryTime = Field(
+        None, description="Inclusive; ISO 8601 (no offset means UTC); default until - 24 h."
+    )
+    until: timestamps.QueryTime = Field(None, description="Exclusive; ISO 8601 (no offset means UTC); default now.")
     points: int = Field(500, ge=2, le=MAX_POINTS, description="Most buckets a series answers.")
-
-    @field_validator("since", "until")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and timezone.is_naive(value):
-            return value.replace(tzinfo=UTC)
-        return value
 
 
 class PointOut(Out):

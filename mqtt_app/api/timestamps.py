@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.db.models import CharField
 from django.db.models.functions import Cast
+from django.utils import timezone
+from pydantic import AfterValidator
 
 SUFFIX = "_text"
 
@@ -37,3 +39,14 @@ def copy_parsed(row: dict[str, Any], out: dict[str, Any], names: Iterable[str]) 
     """Set out[name] from row["<name>_text"] for each name."""
     for name in names:
         out[name] = parse(row[f"{name}{SUFFIX}"])
+
+
+def utc_if_naive(value: datetime | None) -> datetime | None:
+    """A query's time without an offset is UTC (the API's rule for `since`, `until`)."""
+    if value is not None and timezone.is_naive(value):
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# A query parameter's time: ISO 8601, no offset means UTC.
+QueryTime = Annotated[datetime | None, AfterValidator(utc_if_naive)]

@@ -33,16 +33,18 @@ class ListenerProcess(Process):
 def queued_batches(client: redis_lib.Redis) -> list[dict]:
     """The batches waiting on the `ingest` queue (nobody consumes it in these tests), as the worker gets them:
     kombu's envelope opened and the body deserialized with the content type it was sent with."""
+    return [decode_queued(raw) for raw in client.lrange("ingest", 0, -1)]
+
+
+def decode_queued(raw: bytes) -> dict:
+    """One queued message's batch: kombu's envelope opened and the body deserialized with its content type."""
     from kombu.serialization import loads
 
-    batches = []
-    for raw in client.lrange("ingest", 0, -1):
-        envelope = json.loads(raw)
-        body = base64.b64decode(envelope["body"])
-        content_type = envelope["content-type"]
-        args, _kwargs, _embed = loads(body, content_type, envelope["content-encoding"], accept=[content_type])
-        batches.append(args[0])
-    return batches
+    envelope = json.loads(raw)
+    body = base64.b64decode(envelope["body"])
+    content_type = envelope["content-type"]
+    args, _kwargs, _embed = loads(body, content_type, envelope["content-encoding"], accept=[content_type])
+    return args[0]
 
 
 def queued_messages(client: redis_lib.Redis) -> list[tuple[int, Any]]:

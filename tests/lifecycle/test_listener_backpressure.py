@@ -4,8 +4,6 @@ the listener never reconnects to have the broker send again what it dropped."""
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
 
@@ -14,7 +12,7 @@ import pytest
 
 from mqtt_app.services.reconcile import run_reconcile
 from tests.helpers import wait_for
-from tests.lifecycle.listeners import held_status
+from tests.lifecycle.listeners import decode_queued, held_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -38,17 +36,7 @@ def publish_all(broker, count: int, done: threading.Event) -> None:  # noqa: ANN
 
 def take_batches(redis_client) -> list[dict]:  # noqa: ANN001
     """Pop what waits on the ingest queue, as a slow worker would, decoded as the worker decodes it."""
-    from kombu.serialization import loads
-
-    batches = []
-    for raw in redis_client.lpop("ingest", 2) or []:
-        envelope = json.loads(raw)
-        body = base64.b64decode(envelope["body"])
-        args, _, _ = loads(
-            body, envelope["content-type"], envelope["content-encoding"], accept=[envelope["content-type"]]
-        )
-        batches.append(args[0])
-    return batches
+    return [decode_queued(raw) for raw in redis_client.lpop("ingest", 2) or []]
 
 
 def test_a_full_buffer_pauses_reading_and_every_message_is_queued_once(

@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture
-def connection(db):
-    from mqtt_app.models import MqttConnection, Site
-
-    site = Site.objects.create(name="Plant")
-    return MqttConnection.objects.create(site=site, name="main", host="127.0.0.1", port=1883)
+from tests.ingest.fixtures import connection  # noqa: F401 - the same connection fixture
 
 
 @pytest.fixture(autouse=True)
