@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import socket
 import ssl
 import tempfile
 import time
@@ -39,6 +40,8 @@ PACKET_OVERHEAD = 65_536 + 1024  # the longest topic name and properties a PUBLI
 # How long after a reconnect the redelivered copies of already queued messages are looked for (brokers resend
 # them right after CONNACK).
 REDELIVERY_WINDOW = 60.0
+TCP_INFO = getattr(socket, "TCP_INFO", None)
+TCP_ESTABLISHED = 1  # the first byte of struct tcp_info, tcpi_state
 STABLE_AFTER = 10.0  # seconds connected before the backoff resets (a flapping link keeps backing off)
 
 
@@ -88,6 +91,16 @@ def decode_topics(raw: list[bytes]) -> list[str]:
     except UnicodeDecodeError:
         pass
     return [topic.decode("utf-8", "backslashreplace") for topic in raw]
+
+
+def peer_closed(sock: Any) -> bool:  # noqa: ANN401
+    """Whether the broker's end of this TCP connection is already closed (FIN or RST received), as the kernel
+    knows before the loop has read up to the end of the stream. Linux only; elsewhere never."""
+    try:
+        state = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 1)
+    except (AttributeError, OSError, TypeError):
+        return False
+    return bool(state) and state[0] != TCP_ESTABLISHED
 
 
 def backoff_delay(attempt: int, minimum: float, maximum: float) -> float:
@@ -295,8 +308,9 @@ class ConnectionClient:
 
     def ack(self, generation: int, qos: int, mids: list[int]) -> None:
         # After a reconnect the broker resends what was not acked (persistent session); an ack for the
-        # previous socket's packet id must not be sent on the new one.
-        if generation == self.generation and self.paho.is_connected():
+        # previous socket's packet id must not be sent on the new one. Nor on a socket whose broker has gone
+        # (a restart): it would never be read, and the copy the broker resends would be stored twice.
+        if generation == self.generation and self.paho.is_connected() and not peer_closed(self.paho.socket()):
             self.paho.send_acks(mids, qos)
         elif qos == 1 and generation == self.generation:
             self.unacked_forwarded.update(mids)  # sent on the next connect's redelivery check
