@@ -59,7 +59,9 @@ def connection_detail(request: HttpRequest, connection_id: int) -> HttpResponse:
 def topic_detail(request: HttpRequest, topic_id: int) -> HttpResponse:
     topic = get_object_or_404(access.filter_for(request.user, MqttTopic.objects.select_related("connection__site")),
                               pk=topic_id)  # fmt: skip
+    can_operate = access.can(request.user, topic, access.OPERATOR)
     data = {
+        "can_operate": can_operate,
         "topic": {
             "id": topic.pk,
             "topic": topic.topic,
@@ -71,7 +73,6 @@ def topic_detail(request: HttpRequest, topic_id: int) -> HttpResponse:
         "export_limit": int(getattr(settings, "UI_EXPORT_LIMIT", 100_000)),
         "points_per_second": round(settings.MQTT_LIVE_TOPIC_POINTS_PER_SECOND),
     }
-    can_operate = access.can(request.user, topic, access.OPERATOR)
     return _page(request, "frontend/topic.html", "dashboard", data, topic=topic, can_operate=can_operate)
 
 

@@ -21,6 +21,7 @@ app.conf.imports = (
     "tasks.housekeeping",
     "tasks.diagnostics",
     "tasks.alerts",
+    "tasks.reparse",
 )
 
 

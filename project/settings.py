@@ -319,6 +319,7 @@ MQTT_LOG_RETENTION_DAYS = env_int("MQTT_LOG_RETENTION_DAYS", 14, minimum=1)
 # MQTT_MAX_TOPICS_PER_CONNECTION for good; topics a person set a parser on, or an alert rule names, are kept.
 MQTT_TOPIC_RETENTION_DAYS = env_int("MQTT_TOPIC_RETENTION_DAYS", 90, minimum=1)
 MQTT_RETENTION_CHUNK = env_int("MQTT_RETENTION_CHUNK", 5000, minimum=1)
+MQTT_REPARSE_CHUNK = env_int("MQTT_REPARSE_CHUNK", 1000, minimum=1)
 # Rollups for long-range charts (docs/history.md): kept longer than the raw readings they summarise.
 MQTT_ROLLUP_INTERVAL = env_int("MQTT_ROLLUP_INTERVAL", 60, minimum=1)
 MQTT_ROLLUP_LOOKBACK_SECONDS = env_int("MQTT_ROLLUP_LOOKBACK_SECONDS", 3600, minimum=60)

@@ -15,6 +15,7 @@ from . import (
     parsers,
     parsing_errors,
     readings,
+    reparse,
     series,
     sites,
     sparkplug,
@@ -51,6 +52,6 @@ api = NinjaAPI(
     renderer=FastJSONRenderer(),
 )
 install_handlers(api)
-for module in (health, sites, connections, control, sparkplug, topics, readings, series, parsing_errors, dead_letters,
-               parsers, tokens, audit, alert_rules, alerts):  # fmt: skip
+for module in (health, sites, connections, control, sparkplug, topics, reparse, readings, series, parsing_errors,
+               dead_letters, parsers, tokens, audit, alert_rules, alerts):  # fmt: skip
     api.add_router("", module.router)

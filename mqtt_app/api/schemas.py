@@ -100,6 +100,7 @@ class ConnectionOut(Out):
     tls: TlsOut
     topics: list[Subscription]
     is_active: bool = Field(description="Desired state: should this connection run?")
+    keep_raw_days: int = Field(description="Days its topics' raw payloads are archived for re-parsing (0: off).")
     status: ConnectionStatus = Field(description="Actual state, reported by the listeners.")
     status_detail: str
     status_changed_at: datetime | None
@@ -126,6 +127,7 @@ class ConnectionPatch(In):
     tls: TlsIn | None = None
     topics: list[Subscription] | None = None
     is_active: bool | None = None
+    keep_raw_days: int | None = Field(None, description="Archive its topics' raw payloads this many days (0: off).")
 
 
 class ConnectionIn(ConnectionPatch):

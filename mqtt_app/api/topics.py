@@ -44,12 +44,15 @@ class TopicOut(Out):
     last_payload_size: int
     last_qos: int
     retained: bool
+    keep_raw_days: int | None = Field(description="Days raw payloads are archived; null: the connection's setting.")
 
 
 class TopicPatch(In):
     parser_name: str | None = Field(None, description="A registered parser, or '' for automatic.")
     is_processable: bool | None = None
     parser_locked: bool | None = Field(None, description="Set explicitly; otherwise derived from the change.")
+    keep_raw_days: int | None = Field(None, description="Archive raw payloads this many days (0: off; null: the "
+                                      "connection's setting).")  # fmt: skip
 
 
 class TopicFilters(Schema):
@@ -58,7 +61,7 @@ class TopicFilters(Schema):
 
 
 TopicPage = page_of(TopicOut, "TopicPage")
-AUDIT_FIELDS = ("parser_name", "is_processable", "parser_locked")
+AUDIT_FIELDS = ("parser_name", "is_processable", "parser_locked", "keep_raw_days")
 
 
 def topic_out(t: MqttTopic) -> dict[str, Any]:
@@ -67,7 +70,7 @@ def topic_out(t: MqttTopic) -> dict[str, Any]:
         "parser_name": t.parser_name, "parser_locked": t.parser_locked, "first_seen_at": t.first_seen_at,
         "last_seen_at": t.last_seen_at, "message_count": t.message_count, "error_count": t.error_count,
         "last_payload": t.last_payload_text, "last_payload_size": t.last_payload_size, "last_qos": t.last_qos,
-        "retained": t.retained,
+        "retained": t.retained, "keep_raw_days": t.keep_raw_days,
     }  # fmt: skip
 
 
@@ -94,7 +97,7 @@ def patch_topic(request: ApiRequest, topic_id: int, payload: TopicPatch) -> dict
     data = payload.model_dump(exclude_unset=True)
     before = audit.snapshot(topic, AUDIT_FIELDS)
     for field, value in data.items():
-        if value is None:
+        if value is None and field != "keep_raw_days":
             raise field_error(field, "must not be null")
     if "parser_name" in data:
         _set_parser(topic, data["parser_name"].strip())
@@ -103,6 +106,8 @@ def patch_topic(request: ApiRequest, topic_id: int, payload: TopicPatch) -> dict
         topic.parser_locked = True
     if "parser_locked" in data:
         topic.parser_locked = data["parser_locked"]
+    if "keep_raw_days" in data:
+        topic.keep_raw_days = data["keep_raw_days"]
     save_validated(topic)
     changes = audit.diff(before, audit.snapshot(topic, AUDIT_FIELDS))
     if changes:

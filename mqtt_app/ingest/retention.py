@@ -16,9 +16,17 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from mqtt_app.alerts.models import Alert
-from mqtt_app.models import AuditEntry, IngestBatch, MqttConnectionLog, MqttParsingLog, MqttTopic, TelemetryReading
+from mqtt_app.models import (
+    AuditEntry,
+    IngestBatch,
+    MqttConnectionLog,
+    MqttParsingLog,
+    MqttTopic,
+    ReparseJob,
+    TelemetryReading,
+)
 
-from . import partitions
+from . import archive, partitions
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +43,7 @@ def retention_plan() -> list[tuple[type[models.Model], str, int]]:
         (IngestBatch, "processed_at", logs),
         (AuditEntry, "at", logs),  # who changed what: kept as long as the connection events it explains
         (Alert, "resolved_at", logs),  # alert history; open alerts (no resolved_at) are never deleted
+        (ReparseJob, "finished_at", logs),  # running jobs (no finished_at) are never deleted
     ]
 
 
@@ -51,6 +60,7 @@ def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
     from mqtt_app.history.rollup import trim  # rollups keep their own, longer retention
 
     deleted["SeriesRollup"] = trim(now, chunk)
+    deleted["RawMessage"] = archive.expire(now, chunk)  # each topic's own keep_raw_days
     deleted["MqttTopic"] = forget_silent_topics(now)
     if any(deleted.values()):
         logger.info("retention deleted %s", deleted)

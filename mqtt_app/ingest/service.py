@@ -23,7 +23,8 @@ Order, and why:
    connection's result counters (one statement): a redelivered batch, or the same batch racing on a second
    worker (which waited on the locks of step 3), inserts nothing and the transaction rolls back, counters
    and readings included.
-7. The topics' error counts, the readings not written at step 2 (new topics') and error groups.
+7. The topics' error counts, the raw payloads of archived topics (ingest/archive.py), the readings not written
+   at step 2 (new topics') and error groups.
 After commit: the live events of each connection.
 """
 
@@ -39,7 +40,7 @@ from django.utils import timezone
 
 from mqtt_app.models import IngestBatch, MqttConnection
 
-from . import live
+from . import archive, live
 from .errors import GroupChange, record_failures
 from .parse import Parsed, parse_in_order, parse_topics
 from .persist import save_readings
@@ -132,6 +133,8 @@ def _store(batch: Batch, now: datetime, *, copy_first: bool) -> tuple[Outcome, l
         # Once committed, this batch's rows are what the next batches of this process start from.
         transaction.on_commit(lambda: _remember_topics(found))
         apply_errors([entry for p in parts for entry in found[p.connection_id].topics])
+        for part in parts:
+            archive.archive(part.connection_id, found[part.connection_id].topics)
         # The rows not written before the locks: those of topics created under them (all of them when not
         # `copy_first`); `_changed` guarantees nothing written before was dropped since.
         rest = [row for p in parts for row in parsed[p.connection_id].rows[copied.get(p.connection_id, 0) :]]

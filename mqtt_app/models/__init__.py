@@ -10,6 +10,7 @@ from .audit import AuditEntry
 from .connections import ConnectionStatus, MqttConnection, Protocol, Site
 from .dead_letters import DeadLetter
 from .logs import ConnectionEvent, MqttConnectionLog, MqttParsingLog, ParseErrorKind
+from .raw import RawMessage, ReparseJob, ReparseState
 from .readings import IngestBatch, TelemetryReading, ValueType
 from .rollups import RolledLateReading, RollupState, SeriesRollup
 from .sparkplug import SparkplugHost, SparkplugNode
@@ -32,6 +33,9 @@ __all__ = [
     "MqttTopic",
     "ParseErrorKind",
     "Protocol",
+    "RawMessage",
+    "ReparseJob",
+    "ReparseState",
     "ROLE_RANK",
     "Role",
     "RolledLateReading",

@@ -83,6 +83,9 @@ BROKER_FIELDS = (
 )
 
 
+MAX_KEEP_RAW_DAYS = 3650
+
+
 class MqttConnection(LockingDeleteModel):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="connections")
     name = models.CharField(max_length=200)
@@ -118,6 +121,11 @@ class MqttConnection(LockingDeleteModel):
     topics = models.JSONField(default=default_topics, validators=[validate_subscriptions])
 
     is_active = models.BooleanField(default=True, help_text="Desired state: should this connection run?")
+    keep_raw_days = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_KEEP_RAW_DAYS)],
+        help_text="Keep its topics' raw payloads this many days for re-parsing (0: off).",
+    )
     status = models.CharField(max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.STOPPED)
     status_detail = models.TextField(blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)

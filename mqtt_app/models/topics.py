@@ -9,9 +9,11 @@ updates fell from ~23 to ~5 µs of database CPU per message with ten connections
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models import Q
 
-from .connections import MqttConnection
+from .connections import MAX_KEEP_RAW_DAYS, MqttConnection
 from .deletion import LockingDeleteModel, LockingDeleteQuerySet
 
 MAX_TOPIC_LENGTH = 1024  # longer topics are counted on the connection but not stored as rows
@@ -34,6 +36,12 @@ class MqttTopic(LockingDeleteModel):
     last_payload_size = models.PositiveIntegerField(default=0)
     last_qos = models.PositiveSmallIntegerField(default=0)
     retained = models.BooleanField(default=False)
+    keep_raw_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_KEEP_RAW_DAYS)],
+        help_text="Keep raw payloads this many days for re-parsing; empty = the connection's.",
+    )
 
     objects = LockingDeleteQuerySet.as_manager()
     connection_lookup = "connection_id"
@@ -41,6 +49,9 @@ class MqttTopic(LockingDeleteModel):
     class Meta:
         ordering = ["topic"]
         constraints = [models.UniqueConstraint(fields=["connection", "topic"], name="mqtt_topic_unique_per_connection")]
+        indexes = [  # the archive's settings, read by every worker every few seconds (ingest/archive.py)
+            models.Index(fields=["keep_raw_days"], name="mqtt_topic_keep_raw", condition=Q(keep_raw_days__isnull=False))
+        ]
 
     def __str__(self) -> str:
         return self.topic

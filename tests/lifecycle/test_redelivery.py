@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import socket
 
-from faults.procs import wait_for
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec, peer_closed
+from tests.helpers import wait_for
 
 PUBLISH_QOS1 = 0x32
 DUP = 0x08

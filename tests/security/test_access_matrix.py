@@ -26,6 +26,7 @@ from mqtt_app.models import (
     DeadLetter,
     MqttConnection,
     MqttTopic,
+    ReparseJob,
     Site,
     TelemetryReading,
 )
@@ -52,6 +53,7 @@ def case(need: str, *paths: str, ok: tuple[int, ...] = (200,), **kwargs: Any) ->
 
 
 PAGE = {"anonymous": 302}
+REPARSE = {"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z", "parser_name": "plain_number"}
 TABLE: dict[str, Case] = {
     # --- the JSON API (keys: the OpenAPI document's paths) ---
     "GET /api/health": case("public", "/api/health", ok=(200, 503)),
@@ -86,6 +88,16 @@ TABLE: dict[str, Case] = {
     "PATCH /api/topics/{topic_id}": case(
         "operator", "/api/topics/{topic}", body={"parser_name": "plain_number"}, audited=True
     ),  # fmt: skip
+    "GET /api/topics/{topic_id}/raw": case("viewer", "/api/topics/{topic}/raw"),
+    "POST /api/topics/{topic_id}/reparse": case(
+        "operator", "/api/topics/{topic}/reparse", ok=(202,), body=REPARSE, audited=True
+    ),  # fmt: skip
+    "POST /api/topics/{topic_id}/reparse/dry-run": case(
+        "operator", "/api/topics/{topic}/reparse/dry-run", body=REPARSE
+    ),  # fmt: skip
+    "GET /api/topics/{topic_id}/reparse-jobs": case("viewer", "/api/topics/{topic}/reparse-jobs"),
+    "GET /api/reparse-jobs/{job_id}": case("viewer", "/api/reparse-jobs/{job}"),
+    "POST /api/reparse-jobs/{job_id}/cancel": case("operator", "/api/reparse-jobs/{job}/cancel"),
     "GET /api/readings": case(
         "viewer",
         "/api/readings?connection={conn}",
@@ -253,6 +265,7 @@ def state(world: World) -> dict[str, Any]:
         "audit": AuditEntry.objects.count(),
         "rules": list(AlertRule.objects.values_list("pk", "name", "for_seconds")),
         "alerts": list(Alert.objects.values_list("pk", "state")),
+        "reparse_jobs": list(ReparseJob.objects.values_list("pk", "state")),
     }
 
 

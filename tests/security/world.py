@@ -25,6 +25,8 @@ from mqtt_app.models import (
     MqttParsingLog,
     MqttTopic,
     NotificationChannel,
+    RawMessage,
+    ReparseJob,
     Role,
     Site,
     SiteRole,
@@ -47,11 +49,13 @@ class SiteObjects:
     marker: str  # in every name of the site's objects
     rule: AlertRule | None = None
     alert: Alert | None = None
+    job: ReparseJob | None = None
 
     def ids(self) -> dict[str, Any]:
         return {"site": self.site.pk, "conn": self.connection.pk, "topic": self.topic.pk,
                 "dead_letter": self.dead_letter.pk, "rule": self.rule.pk if self.rule else 0,
-                "alert": self.alert.pk if self.alert else 0}  # fmt: skip
+                "alert": self.alert.pk if self.alert else 0,
+                "job": self.job.pk if self.job else 0}  # fmt: skip
 
 
 @dataclass
@@ -98,7 +102,9 @@ def _site(marker: str) -> SiteObjects:
     NotificationChannel.objects.create(rule=rule, type="webhook", target=f"http://127.0.0.1:9/{marker}")
     alert = Alert.objects.create(rule=rule, site=site, connection=conn, subject_key=f"connection:{conn.pk}",
                                  subject=f"connection {marker}-conn is error", since=at, fired_at=at)  # fmt: skip
-    return SiteObjects(site, conn, topic, dead, marker, rule, alert)
+    RawMessage.objects.create(connection_id=conn.pk, topic=topic, received_at=at, payload=f"{marker} raw".encode())
+    job = ReparseJob.objects.create(topic=topic, since=at, until=now, parser_name="plain_number", state="done")
+    return SiteObjects(site, conn, topic, dead, marker, rule, alert, job)
 
 
 def build_world() -> World:

@@ -13,6 +13,12 @@ const connBody = document.getElementById("connection-errors");
 const filterConnection = document.getElementById("error-connection");
 const search = document.getElementById("error-search");
 
+// The topic page's re-parse form, set to the group's span (the archived payloads of that time, if kept).
+function reparseLink(g) {
+  const until = new Date(Date.parse(g.last_seen_at) + 2000).toISOString(); // the form keeps whole seconds
+  return `/topics/${g.topic_id}/?reparse_since=${encodeURIComponent(g.first_seen_at)}&reparse_until=${encodeURIComponent(until)}#reparse`;
+}
+
 function key(e) {
   return [e.connection, e.topic, e.parser, e.location, e.error_kind].join("\u0000");
 }
@@ -53,7 +59,7 @@ function renderParseErrors() {
       el("td", { class: "num" }, g.count.toLocaleString()),
       el("td", { class: "hide-sm", title: when(g.first_seen_at) }, ago(g.first_seen_at)),
       el("td", { title: when(g.last_seen_at) }, ago(g.last_seen_at)),
-      el("td", {}, sample));
+      el("td", {}, sample, g.topic_id ? el("a", { href: reparseLink(g), class: "reparse-link" }, "fix and re-parse") : null));
   }));
   if (!rows.length) parseBody.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "empty" }, "No parse errors. Every claimed payload validated.")));
 }

@@ -1,0 +1,141 @@
+"""The raw-message archive's side of ingestion: which topics keep their payloads, and writing them in the
+batch's transaction (mqtt_app/models/raw.py).
+
+Which topics archive is read from the database at most every REFRESH_SECONDS per process (a topic's own
+`keep_raw_days`, else its connection's): a changed setting applies to the batches stored from then on, and a
+process with no archiving anywhere spends one dictionary lookup per batch part.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Q
+
+from mqtt_app.models import MqttConnection, MqttTopic, RawMessage
+
+from .topics import TopicBatch
+
+REFRESH_SECONDS = 5.0
+COPY_TYPES = ("int8", "int8", "timestamptz", "bytea", "int2", "bool")
+COLUMNS = ("connection_id", "topic_id", "received_at", "payload", "qos", "retain")
+
+
+@dataclass
+class Policy:
+    connections: dict[int, int] = field(default_factory=dict)  # connection id: keep_raw_days (> 0 only)
+    topics: dict[int, int] = field(default_factory=dict)  # topic id: its own keep_raw_days (0 included)
+    touched: set[int] = field(default_factory=set)  # connections with any archiving topic or default
+
+    def keeps(self, connection_id: int, topic_id: int) -> bool:
+        days = self.topics.get(topic_id)
+        if days is None:
+            days = self.connections.get(connection_id, 0)
+        return days > 0
+
+
+class PolicyCache:
+    def __init__(self) -> None:
+        self.policy = Policy()
+        self.read_at = -REFRESH_SECONDS
+        self.lock = threading.Lock()
+
+    def current(self) -> Policy:
+        now = time.monotonic()
+        if now - self.read_at >= REFRESH_SECONDS:
+            with self.lock:
+                if now - self.read_at >= REFRESH_SECONDS:
+                    self.policy = read_policy()
+                    self.read_at = now
+        return self.policy
+
+    def forget(self) -> None:
+        """Read again at the next batch (this process changed a setting)."""
+        self.read_at = -REFRESH_SECONDS
+
+
+def read_policy() -> Policy:
+    connections = dict(MqttConnection.objects.filter(keep_raw_days__gt=0).values_list("pk", "keep_raw_days"))
+    own = MqttTopic.objects.filter(keep_raw_days__isnull=False).values_list("pk", "keep_raw_days")
+    topics = {pk: days for pk, days in own if days is not None}
+    touched = set(connections) | set(
+        MqttTopic.objects.filter(keep_raw_days__gt=0).values_list("connection_id", flat=True).distinct()
+    )
+    return Policy(connections, topics, touched)
+
+
+policy = PolicyCache()
+
+
+def archive(connection_id: int, entries: list[TopicBatch]) -> int:
+    """Keep the payloads of this connection's archived topics (in the caller's transaction). Payloads the listener
+    dropped for their size are not here to keep. Returns how many were written."""
+    current = policy.current()
+    if connection_id not in current.touched:
+        return 0
+    rows = [
+        (connection_id, entry.row.pk, m.received_at, m.payload, m.qos, m.retain)
+        for entry in entries
+        if current.keeps(connection_id, entry.row.pk)
+        for m in entry.messages
+        if m.size < 0
+    ]
+    if rows:
+        save(rows)
+    return len(rows)
+
+
+def save(rows: list[tuple]) -> None:
+    if connection.vendor != "postgresql":
+        RawMessage.objects.bulk_create([RawMessage(**dict(zip(COLUMNS, row, strict=True))) for row in rows], 1000)
+        return
+    table = connection.ops.quote_name(RawMessage._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"  # noqa: S608 - our own names
+        ) as copy,
+    ):
+        copy.set_types(COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+def archived_topic_ids() -> list[int]:
+    """The topics with anything archived. PostgreSQL: a loose index scan (one index probe per topic), not a scan
+    of the archive."""
+    if connection.vendor != "postgresql":
+        return list(RawMessage.objects.values_list("topic_id", flat=True).distinct())
+    table = connection.ops.quote_name(RawMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE t(id) AS (SELECT min(topic_id) FROM {table} UNION ALL "  # noqa: S608 - our own name
+            f"SELECT (SELECT min(topic_id) FROM {table} WHERE topic_id > t.id) FROM t WHERE t.id IS NOT NULL) "
+            "SELECT id FROM t WHERE id IS NOT NULL"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def expire(now: datetime, chunk: int) -> int:
+    """Delete archived payloads older than their topic's keep_raw_days (0: all of them), chunk by chunk."""
+    current = read_policy()
+    by_days: dict[int, list[int]] = {}
+    topic_rows = MqttTopic.objects.filter(pk__in=archived_topic_ids()).values_list("pk", "connection_id")
+    for topic_id, connection_id in topic_rows:
+        days = current.topics.get(topic_id)
+        if days is None:
+            days = current.connections.get(connection_id, 0)
+        by_days.setdefault(days, []).append(topic_id)
+    deleted = 0
+    for days, topic_ids in by_days.items():
+        stale = Q(topic_id__in=topic_ids, received_at__lt=now - timedelta(days=days))
+        while True:
+            ids = list(RawMessage.objects.filter(stale).values_list("pk", flat=True)[:chunk])
+            if not ids:
+                break
+            deleted += RawMessage.objects.filter(pk__in=ids).delete()[0]
+    return deleted

@@ -1,0 +1,127 @@
+"""Re-parse a topic's archived payloads (mqtt_app/models/raw.py) with its current parser, or another one.
+
+Chunk by chunk in order of arrival, each chunk in its own transaction under the connection's lock (as a batch
+is stored): the readings of the chunk's messages, found by topic and arrival time (a message's readings carry
+its `received_at`), are replaced by what the parser makes of the archived payloads now. A chunk always takes
+every message of the arrival times it reaches, so no time is split between two chunks. Running a job twice
+gives the same rows; a cancelled job leaves the chunks it finished re-parsed and the rest as they were.
+
+Once done, the topic's parse-error groups that lie wholly in the range and whose failure the new parse no
+longer produces are closed (deleted from the inbox); those that still fail stay.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mqtt_app.models import MqttParsingLog, RawMessage, ReparseJob, ReparseState, TelemetryReading
+from mqtt_app.models.deletion import lock_connections
+
+from .errors import fingerprint
+from .isolate import TRANSIENT
+from .parse import SPARKPLUG, parse_topics
+from .persist import save_readings
+from .topics import TopicBatch, TopicRow
+from .wire import Message
+
+logger = logging.getLogger(__name__)
+
+STATEFUL = {SPARKPLUG}  # parsers whose messages depend on earlier ones: a range cannot be parsed on its own
+
+
+class Cancelled(Exception):
+    pass
+
+
+def run(job_id: int) -> ReparseJob | None:
+    job = ReparseJob.objects.select_related("topic").filter(pk=job_id).first()
+    if job is None:
+        logger.info("re-parse job %s is gone (its topic was deleted): nothing to do", job_id)
+        return None
+    if job.finished:
+        return job
+    archived = RawMessage.objects.filter(topic_id=job.topic_id, received_at__gte=job.since, received_at__lt=job.until)
+    job.state, job.total = ReparseState.RUNNING, archived.count()
+    job.done = job.readings = job.failures = 0
+    job.save(update_fields=["state", "total", "done", "readings", "failures"])
+    prints: set[str] = set()
+    try:
+        after: datetime | None = None
+        while (after := _next_chunk(job, archived, after, prints)) is not None:
+            pass
+    except Cancelled:
+        _finish(job, ReparseState.CANCELLED)
+        return job
+    except TRANSIENT:
+        raise  # the task retries the job from its start
+    except Exception as exc:
+        logger.exception("re-parse job %s failed", job.pk)
+        _finish(job, ReparseState.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    closed = close_fixed_groups(job, prints)
+    logger.info("re-parse job %s: %d messages, %d readings, %d failing, %d error groups closed", job.pk, job.done,
+                job.readings, job.failures, closed)  # fmt: skip
+    _finish(job, ReparseState.DONE)
+    return job
+
+
+def _next_chunk(job: ReparseJob, archived, after: datetime | None, prints: set[str]) -> datetime | None:  # noqa: ANN001
+    if ReparseJob.objects.filter(pk=job.pk, state=ReparseState.CANCELLED).exists():
+        raise Cancelled
+    window = archived if after is None else archived.filter(received_at__gt=after)
+    size = int(settings.MQTT_REPARSE_CHUNK)
+    last = list(window.order_by("received_at").values_list("received_at", flat=True)[size - 1 : size])
+    rows = window.filter(received_at__lte=last[0]) if last else window  # every message of the last time too
+    raw = list(rows.order_by("received_at", "id").values_list("received_at", "payload", "qos", "retain"))
+    if not raw:
+        return None
+    topic = job.topic
+    messages = [Message(topic.topic, bytes(p), q, r, at) for at, p, q, r in raw]
+    entry = TopicBatch(TopicRow(topic.pk, topic.topic, True, job.parser_name), messages)
+    parsed = parse_topics(topic.connection_id, [entry])
+    times = sorted({m.received_at for m in messages})
+    with transaction.atomic():
+        lock_connections([topic.connection_id])
+        TelemetryReading.objects.filter(
+            topic_id=topic.pk, received_at__gte=times[0], received_at__lte=times[-1], received_at__in=times
+        ).delete()
+        written = save_readings(parsed.rows)
+        job.done += len(messages)
+        job.readings += written
+        job.failures += len(parsed.failures)
+        ReparseJob.objects.filter(pk=job.pk).update(done=job.done, readings=job.readings, failures=job.failures)
+    prints.update(fingerprint(topic.connection_id, topic.topic, f.parser, f.kind, f.location) for f in parsed.failures)
+    return times[-1]
+
+
+def close_fixed_groups(job: ReparseJob, still_failing: set[str]) -> int:
+    groups = MqttParsingLog.objects.filter(
+        topic_id=job.topic_id, first_seen_at__gte=job.since, last_seen_at__lt=job.until
+    ).exclude(fingerprint__in=still_failing)
+    return groups.delete()[0]
+
+
+def _finish(job: ReparseJob, state: str, error: str = "") -> None:
+    job.state, job.error, job.finished_at = state, error, timezone.now()
+    ReparseJob.objects.filter(pk=job.pk).update(state=state, error=error, finished_at=job.finished_at)
+
+
+def dry_run(topic, parser_name: str, since: datetime, until: datetime, limit: int) -> dict:  # noqa: ANN001
+    """What `parser_name` makes of the range's first `limit` archived payloads, nothing written."""
+    raw = RawMessage.objects.filter(topic_id=topic.pk, received_at__gte=since, received_at__lt=until)
+    rows = list(raw.order_by("received_at", "id").values_list("received_at", "payload", "qos", "retain")[:limit])
+    messages = [Message(topic.topic, bytes(p), q, r, at) for at, p, q, r in rows]
+    parsed = parse_topics(
+        topic.connection_id, [TopicBatch(TopicRow(topic.pk, topic.topic, True, parser_name), messages)]
+    )
+    return {
+        "messages": len(messages),
+        "readings": len(parsed.rows),
+        "failures": len(parsed.failures),
+        "errors": [{"kind": f.kind, "message": f.message, "location": f.location} for f in parsed.failures[:5]],
+    }

@@ -1,0 +1,125 @@
+"""Re-parsing archived payloads: a topic whose payloads failed under one parser gets every one of them as readings
+after switching the parser, a second run changes nothing, fixed error groups close, and the API refuses what it
+cannot do with a reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from mqtt_app.ingest import reparse
+from mqtt_app.ingest.pipeline import ingest_batch
+from mqtt_app.models import MqttParsingLog, MqttTopic, ReparseJob, ReparseState, TelemetryReading
+from tests.api.requests import patch_json, post_json
+from tests.ingest.batches import make_batch
+
+pytestmark = pytest.mark.django_db(transaction=True)
+COUNT = 30
+
+
+def payloads(count: int = COUNT) -> list[tuple[str, bytes]]:
+    return [("plant/boiler", json.dumps({"temperature": 20 + n, "seq": n}).encode()) for n in range(count)]
+
+
+@pytest.fixture
+def failing_topic(connection):
+    """A topic archived from its first message, whose JSON payloads its chosen parser (plain numbers) rejects."""
+    connection.keep_raw_days = 7
+    connection.save()
+    now = timezone.now()
+    topic = MqttTopic.objects.create(connection=connection, topic="plant/boiler", is_processable=True,
+                                     parser_name="plain_number", parser_locked=True, first_seen_at=now,
+                                     last_seen_at=now)  # fmt: skip
+    messages = payloads()
+    for start in range(0, COUNT, 10):  # three batches
+        assert ingest_batch(make_batch(connection.pk, messages[start : start + 10])).status == "stored"
+    return topic
+
+
+def readings(topic: MqttTopic) -> list[tuple]:
+    rows = TelemetryReading.objects.filter(topic=topic).values_list("metric", "value", "received_at")
+    return sorted(rows)
+
+
+def job_for(topic: MqttTopic, parser: str = "") -> ReparseJob:
+    now = timezone.now()
+    return ReparseJob.objects.create(topic=topic, since=now - timedelta(hours=1), until=now + timedelta(minutes=1),
+                                     parser_name=parser or topic.parser_name)  # fmt: skip
+
+
+def test_failed_payloads_become_readings_after_the_parser_is_fixed_and_a_second_run_changes_nothing(
+    failing_topic, settings
+):
+    settings.MQTT_REPARSE_CHUNK = 7  # chunks end inside a batch's arrival times: none may be split
+    assert readings(failing_topic) == [] and MqttParsingLog.objects.filter(topic=failing_topic).exists()
+    MqttTopic.objects.filter(pk=failing_topic.pk).update(parser_name="generic_json")
+    failing_topic.refresh_from_db()
+
+    first = reparse.run(job_for(failing_topic).pk)
+    after_one = readings(failing_topic)
+    second = reparse.run(job_for(failing_topic).pk)
+
+    assert (first.state, first.done, first.total, first.failures) == (ReparseState.DONE, COUNT, COUNT, 0)
+    assert sorted(v for m, v, _ in after_one if m == "seq") == list(map(float, range(COUNT)))
+    assert len(after_one) == 2 * COUNT
+    assert readings(failing_topic) == after_one and second.readings == 2 * COUNT
+    assert not MqttParsingLog.objects.filter(topic=failing_topic).exists()  # the group no longer fails: closed
+
+
+def test_a_parser_that_still_fails_keeps_its_error_group_and_counts_the_failures(failing_topic):
+    job = reparse.run(job_for(failing_topic, "plain_number").pk)
+
+    assert (job.state, job.failures, job.readings) == (ReparseState.DONE, COUNT, 0)
+    assert MqttParsingLog.objects.filter(topic=failing_topic).exists()
+
+
+def test_a_cancelled_job_stops_before_its_next_chunk(failing_topic):
+    job = job_for(failing_topic, "generic_json")
+    ReparseJob.objects.filter(pk=job.pk).update(state=ReparseState.CANCELLED)
+
+    assert reparse.run(job.pk).state == ReparseState.CANCELLED and readings(failing_topic) == []
+
+
+def test_the_api_starts_a_job_follows_it_and_refuses_what_it_cannot_do(failing_topic, staff_client):
+    now = timezone.now()
+    body = {"since": (now - timedelta(hours=1)).isoformat(), "until": (now + timedelta(minutes=1)).isoformat()}
+    url = f"/api/topics/{failing_topic.pk}/reparse"
+
+    dry = post_json(staff_client, f"{url}/dry-run", {**body, "parser_name": "generic_json"}).json()
+    started = post_json(staff_client, url, {**body, "parser_name": "generic_json"})
+    again = post_json(staff_client, url, body)
+    job = started.json()
+    reparse.run(job["id"])  # what the Celery task runs
+    followed = staff_client.get(f"/api/reparse-jobs/{job['id']}").json()
+
+    assert dry == {"messages": COUNT, "readings": 2 * COUNT, "failures": 0, "errors": []}
+    assert started.status_code == 202 and job["state"] == "queued" and job["parser_name"] == "generic_json"
+    assert again.status_code == 409
+    assert (followed["state"], followed["done"], followed["total"]) == ("done", COUNT, COUNT)
+    assert [j["id"] for j in staff_client.get(f"/api/topics/{failing_topic.pk}/reparse-jobs").json()] == [job["id"]]
+    refusals = {
+        "until before since": {"since": body["until"], "until": body["since"]},
+        "stateful parser": {**body, "parser_name": "sparkplug"},
+        "unknown parser": {**body, "parser_name": "nope"},
+    }
+    for why, bad in refusals.items():
+        answer = post_json(staff_client, url, bad)
+        assert answer.status_code == 422 and answer.json()["errors"], why
+
+
+def test_raw_payloads_download_as_json_lines(connection, staff_client):
+    patch_json(staff_client, f"/api/connections/{connection.pk}", {"keep_raw_days": 3})
+    from mqtt_app.ingest import archive
+
+    archive.policy.forget()
+    ingest_batch(make_batch(connection.pk, [("plant/x", b"12.5"), ("plant/x", b"\xff\x00")]))
+    topic = MqttTopic.objects.get(topic="plant/x")
+
+    answer = staff_client.get(f"/api/topics/{topic.pk}/raw")
+    lines = [json.loads(line) for line in b"".join(answer.streaming_content).decode().splitlines()]
+
+    assert [(line.get("payload"), line.get("payload_base64")) for line in lines] == [("12.5", None), (None, "/wA=")]
+    assert staff_client.get(f"/api/connections/{connection.pk}").json()["keep_raw_days"] == 3
