@@ -17,8 +17,8 @@ from .models.connections import BROKER_FIELDS
 from .services import audit
 from .services.roles import record_grant
 
-CONNECTION_AUDIT_FIELDS = ("site", "name", "is_active", *BROKER_FIELDS)
-TOPIC_AUDIT_FIELDS = ("parser_name", "is_processable", "parser_locked")
+CONNECTION_AUDIT_FIELDS = ("site", "name", "is_active", "keep_raw_days", *BROKER_FIELDS)
+TOPIC_AUDIT_FIELDS = ("parser_name", "is_processable", "parser_locked", "keep_raw_days")
 
 
 def _audit_change(obj: Any, fields: tuple[str, ...], change: bool) -> dict:  # noqa: ANN401
@@ -111,7 +111,7 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = models.MqttConnection
-        fields = ("site", "name", "is_active", *BROKER_FIELDS)
+        fields = ("site", "name", "is_active", "keep_raw_days", *BROKER_FIELDS)
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -191,7 +191,7 @@ class MqttConnectionAdmin(SiteScopedAdmin):
         (None, {"fields": ("site", "name", "is_active")}),
         ("Broker", {"fields": ConnectionForm.BROKER_LAYOUT}),
         ("TLS", {"fields": ConnectionForm.TLS_LAYOUT}),
-        ("Subscriptions", {"fields": ("topics",)}),
+        ("Subscriptions", {"fields": ("topics", "keep_raw_days")}),
         ("State", {"fields": readonly_fields}),
     )
 

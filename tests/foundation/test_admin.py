@@ -84,6 +84,7 @@ def _add_form(site_pk: int, **overrides) -> dict:
         "tls_client_cert": "",
         "tls_client_key": "",
         "topics": '[{"filter": "a/#", "qos": 1}]',
+        "keep_raw_days": 0,
     }
     return form | overrides
 

@@ -75,6 +75,7 @@ def test_switching_is_active_in_the_admin_change_form_starts_the_connection_with
         "site": site.pk, "name": "line-1", "is_active": "on", "host": broker.host, "port": str(broker.port),
         "protocol": connection.protocol, "keepalive": "60", "client_id": "", "username": "", "password": "",
         "tls_ca_certs": "", "tls_client_cert": "", "tls_client_key": "", "topics": json.dumps(connection.topics),
+        "keep_raw_days": 0,
     }  # fmt: skip
 
     response = staff_client(root).post(f"/admin/mqtt/mqttconnection/{connection.pk}/change/", data)

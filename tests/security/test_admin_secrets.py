@@ -21,7 +21,7 @@ def form_of(conn: MqttConnection, **changes: str) -> dict:
         "site": conn.site_id, "name": conn.name, "is_active": "on", "host": conn.host, "port": conn.port,
         "protocol": conn.protocol, "keepalive": conn.keepalive, "client_id": conn.client_id, "username": "u",
         "password": "", "tls_ca_certs": "", "tls_client_cert": "CERT", "tls_client_key": "",
-        "topics": '[{"filter": "#", "qos": 1}]',
+        "topics": '[{"filter": "#", "qos": 1}]', "keep_raw_days": 0,
     }  # fmt: skip
     form.update(changes)
     return form
