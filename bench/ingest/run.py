@@ -38,7 +38,7 @@ from bench.procs import (
 )
 from mqtt_app import coordination
 from mqtt_app.ingest.sql import int_array, pg_fetch, table
-from mqtt_app.models import AlertRule, IngestBatch, MqttConnection, MqttTopic, Site, TelemetryReading
+from mqtt_app.models import AlertRule, IngestBatch, MqttConnection, MqttTopic, RawMessage, Site, TelemetryReading
 from mqtt_app.services.reconcile import run_reconcile
 
 from .checkpoints import checkpoints
@@ -55,9 +55,17 @@ SATURATED = 0.95
 
 
 class IngestBench:
-    def __init__(self, out: Callable[[str], None], concurrency: int, env: dict[str, str], alert_rules: int = 0) -> None:
+    def __init__(
+        self,
+        out: Callable[[str], None],
+        concurrency: int,
+        env: dict[str, str],
+        alert_rules: int = 0,
+        keep_raw_days: int = 0,
+    ) -> None:
         self.out = out
         self.alert_rules = alert_rules  # threshold rules watching the connections (the ingest hook's cost with rules)
+        self.keep_raw_days = keep_raw_days  # the connections archive every payload (the archive's cost)
         self.folder = Path(tempfile.mkdtemp(prefix="mqttmon-ingest-bench-"))
         self.timing_log = self.folder / "batch-timing.log"  # the worker's log_timing lines (bench/settings.py)
         self.children = Children(self.folder, env | {"MQTT_BENCH_TIMING_LOG": str(self.timing_log)})
@@ -107,7 +115,12 @@ class IngestBench:
         site = Site.objects.create(name=SITE)
         self.connections = [
             MqttConnection.objects.create(
-                site=site, name=f"bench-{i}", host="127.0.0.1", port=self.port, topics=[{"filter": "#", "qos": 1}]
+                site=site,
+                name=f"bench-{i}",
+                host="127.0.0.1",
+                port=self.port,
+                topics=[{"filter": "#", "qos": 1}],
+                keep_raw_days=self.keep_raw_days,
             ).pk
             for i in range(count)
         ]
@@ -126,7 +139,8 @@ class IngestBench:
         database figure."""
         if db.vendor != "postgresql":
             return 0.0
-        tables = [model._meta.db_table for model in (TelemetryReading, MqttTopic, IngestBatch, MqttConnection)]
+        models = (TelemetryReading, MqttTopic, IngestBatch, MqttConnection, RawMessage)
+        tables = [model._meta.db_table for model in models]
         with db.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             own = [cursor.fetchone()[0]]

@@ -37,6 +37,10 @@ class Command(BaseCommand):
             help="threshold rules watching the connections (one per connection, round robin; they never fire)",
         )  # fmt: skip
         parser.add_argument(
+            "--keep-raw-days", type=int, default=0,
+            help="the connections archive their raw payloads (the archive's cost on ingestion)",
+        )  # fmt: skip
+        parser.add_argument(
             "--worker-only",
             action="store_true",
             help="only the in-process worker-side cost (store_batch, COPY vs bulk_create, sends)",
@@ -47,7 +51,8 @@ class Command(BaseCommand):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "bench.ingest.settings"}
-        bench = IngestBench(self.stdout.write, options["concurrency"], env, options["alert_rules"])
+        bench = IngestBench(self.stdout.write, options["concurrency"], env, options["alert_rules"],
+                            options["keep_raw_days"])  # fmt: skip
         try:
             if options["worker_only"]:
                 self.worker_only(bench)
