@@ -17,7 +17,7 @@ from .models.connections import BROKER_FIELDS
 from .services import audit
 from .services.roles import record_grant
 
-CONNECTION_AUDIT_FIELDS = ("site", "name", "is_active", "keep_raw_days", *BROKER_FIELDS)
+CONNECTION_AUDIT_FIELDS = ("site", "name", "is_active", "keep_raw_days", "sparkplug_rebirth", *BROKER_FIELDS)
 TOPIC_AUDIT_FIELDS = ("parser_name", "is_processable", "parser_locked", "keep_raw_days")
 
 
@@ -111,7 +111,7 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = models.MqttConnection
-        fields = ("site", "name", "is_active", "keep_raw_days", *BROKER_FIELDS)
+        fields = ("site", "name", "is_active", "keep_raw_days", "sparkplug_rebirth", *BROKER_FIELDS)
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -191,7 +191,7 @@ class MqttConnectionAdmin(SiteScopedAdmin):
         (None, {"fields": ("site", "name", "is_active")}),
         ("Broker", {"fields": ConnectionForm.BROKER_LAYOUT}),
         ("TLS", {"fields": ConnectionForm.TLS_LAYOUT}),
-        ("Subscriptions", {"fields": ("topics", "keep_raw_days")}),
+        ("Subscriptions", {"fields": ("topics", "keep_raw_days", "sparkplug_rebirth")}),
         ("State", {"fields": readonly_fields}),
     )
 

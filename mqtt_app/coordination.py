@@ -42,6 +42,11 @@ def changed_channel() -> str:
     return f"{_prefix()}:assignments:changed"
 
 
+def publish_key(listener_id: str) -> str:
+    """The messages a listener is asked to publish (Sparkplug B rebirth commands), oldest first."""
+    return f"{_prefix()}:publish:{listener_id}"  # not under listener:*, which is scanned for heartbeats
+
+
 def lock_key() -> str:
     return f"{_prefix()}:reconcile:lock"
 

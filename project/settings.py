@@ -276,6 +276,8 @@ MQTT_RECONNECT_MIN_DELAY = env_float("MQTT_RECONNECT_MIN_DELAY", 1.0, minimum=0.
 MQTT_RECONNECT_MAX_DELAY = env_float("MQTT_RECONNECT_MAX_DELAY", 60.0, minimum=0.1)
 MQTT_AUTH_RETRY_DELAY = env_float("MQTT_AUTH_RETRY_DELAY", 300.0, minimum=1.0)
 MQTT_SILENCE_TIMEOUT = env_float("MQTT_SILENCE_TIMEOUT", 300.0, minimum=1.0)
+# Seconds between two Sparkplug B rebirth commands to one edge node (connections with sparkplug_rebirth on).
+MQTT_SPARKPLUG_REBIRTH_INTERVAL = env_int("MQTT_SPARKPLUG_REBIRTH_INTERVAL", 60, minimum=1)
 MQTT_SESSION_EXPIRY = env_int("MQTT_SESSION_EXPIRY", 86400, minimum=0)
 # The listener's own MQTT read path (mqtt_app/listener/reader.py, docs/listener.md); false: stock paho-mqtt's.
 MQTT_FAST_READER = env_bool("MQTT_FAST_READER", True)

@@ -42,15 +42,16 @@ FIELD_NAMES = {
 }
 # Output fields copied as they are from a row; the others are renamed or derived in connection_out().
 SAME_FIELDS = ("id", "name", "host", "port", "protocol", "keepalive", "client_id", "username", "has_password",
-               "topics", "is_active", "keep_raw_days", "status", "status_detail", "listener",
+               "topics", "is_active", "keep_raw_days", "sparkplug_rebirth", "status", "status_detail", "listener",
                "messages_received")  # fmt: skip
 TIME_FIELDS = ("status_changed_at", "last_connected_at", "last_message_at", "last_heartbeat_at", "created_at",
                "updated_at")  # fmt: skip
 OTHER_FIELDS = ("site_id", "site__name", "tls_enabled", "tls_ca_certs", "tls_client_cert", "has_client_key",
                 "tls_insecure", "connect_count")  # fmt: skip
-PLAIN_FIELDS = ("name", "host", "port", "protocol", "keepalive", "client_id", "username", "is_active", "keep_raw_days")
+PLAIN_FIELDS = ("name", "host", "port", "protocol", "keepalive", "client_id", "username", "is_active", "keep_raw_days",
+                "sparkplug_rebirth")  # fmt: skip
 # Secrets among them are masked by audit.diff.
-AUDIT_FIELDS = ("site", "name", "is_active", "keep_raw_days", *BROKER_FIELDS)
+AUDIT_FIELDS = ("site", "name", "is_active", "keep_raw_days", "sparkplug_rebirth", *BROKER_FIELDS)
 
 
 class ConnectionFilters(Schema):

@@ -101,6 +101,7 @@ class ConnectionOut(Out):
     topics: list[Subscription]
     is_active: bool = Field(description="Desired state: should this connection run?")
     keep_raw_days: int = Field(description="Days its topics' raw payloads are archived for re-parsing (0: off).")
+    sparkplug_rebirth: bool = Field(description="Sparkplug B edge nodes are asked for a rebirth after a seq gap.")
     status: ConnectionStatus = Field(description="Actual state, reported by the listeners.")
     status_detail: str
     status_changed_at: datetime | None
@@ -128,6 +129,7 @@ class ConnectionPatch(In):
     topics: list[Subscription] | None = None
     is_active: bool | None = None
     keep_raw_days: int | None = Field(None, description="Archive its topics' raw payloads this many days (0: off).")
+    sparkplug_rebirth: bool | None = Field(None, description="Publish Sparkplug B rebirth commands (off by default).")
 
 
 class ConnectionIn(ConnectionPatch):

@@ -45,6 +45,8 @@ class SparkplugEdgeNodeOut(SparkplugStateOut):
     bd_seq: int | None = Field(description="The birth/death sequence number of the current session.")
     seq_gaps: int = Field(description="Messages whose seq was not the next one (mod 256).")
     stale_deaths: int = Field(description="NDEATHs of an older session (another bdSeq), ignored.")
+    rebirths_requested: int = Field(description="Rebirth commands sent (connections with sparkplug_rebirth on).")
+    last_rebirth_request_at: datetime | None
     devices: list[SparkplugDeviceOut]
 
 

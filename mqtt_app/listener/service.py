@@ -33,6 +33,7 @@ from mqtt_app.listener.loop import Reactor
 from mqtt_app.listener.spool import Spool
 from mqtt_app.models import ConnectionStatus, MqttConnection
 from mqtt_app.models.connections import BROKER_FIELDS
+from mqtt_app.sparkplug import rebirth
 
 logger = logging.getLogger(__name__)
 
@@ -291,12 +292,27 @@ class ListenerService:
                     logger.debug("listener %s: heartbeat/assignment failed: %s", self.id, exc)
             else:
                 failures = 0
+                self._take_commands()
             if time.monotonic() >= next_activity:
                 next_activity = time.monotonic() + heartbeat
                 self.reactor.call_soon_threadsafe(self._send_activity)
             self._reap_outbox()
             self.wake_control.wait(heartbeat)
             self.wake_control.clear()
+
+    def _take_commands(self) -> None:
+        """Control thread: the messages workers asked this listener to publish (Sparkplug B rebirth commands)."""
+        for cid, topic, payload in rebirth.take_commands(self.redis, self.id):
+            self.reactor.call_soon_threadsafe(lambda c=cid, t=topic, p=payload: self._publish(c, t, p))
+
+    def _publish(self, cid: int, topic: str, payload: bytes) -> None:
+        """Loop thread: QoS 0, on the connection if it is up (a command for a connection moved away is dropped)."""
+        client = self.clients.get(cid)
+        if client is None or not client.paho.is_connected():
+            logger.info("connection %s: not connected here; %s not published", cid, topic)
+            return
+        client.paho.publish(topic, payload, qos=0)
+        logger.info("connection %s: published %s", cid, topic)
 
     def _reap_outbox(self) -> None:
         """Every REAP_AFTER / 3 seconds: send again the batches lost between the queue and a worker."""

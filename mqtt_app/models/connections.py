@@ -121,6 +121,11 @@ class MqttConnection(LockingDeleteModel):
     topics = models.JSONField(default=default_topics, validators=[validate_subscriptions])
 
     is_active = models.BooleanField(default=True, help_text="Desired state: should this connection run?")
+    sparkplug_rebirth = models.BooleanField(
+        default=False,
+        help_text="Ask Sparkplug B edge nodes for a rebirth (NCMD) after a seq gap or an unknown alias: the only "
+        "case in which the monitor publishes.",
+    )
     keep_raw_days = models.PositiveIntegerField(
         default=0,
         validators=[MaxValueValidator(MAX_KEEP_RAW_DAYS)],

@@ -34,6 +34,9 @@ class SparkplugNode(models.Model):
     last_birth_at = models.DateTimeField(null=True, blank=True)
     last_death_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # Written after the batch's commit by mqtt_app/sparkplug/rebirth.py, never by the batch itself.
+    rebirths_requested = models.PositiveIntegerField(default=0, help_text="Edge node: Rebirth commands sent.")
+    last_rebirth_request_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["group", "edge_node", "device"]

@@ -8,6 +8,7 @@ from typing import Any
 from mqtt_app.parsers.base import PARSER_EXCEPTION, ParseFailure, Reading
 from mqtt_app.parsers.registry import checked_readings
 
+from . import rebirth
 from .state import SparkplugBook
 from .topic import SparkplugTopic, parse_topic
 
@@ -29,6 +30,8 @@ def apply_messages(connection_id: int, items: list[tuple[Any, Any]]) -> list[lis
     for (_, message), topic in zip(items, topics, strict=True):
         outcomes.append(topic if isinstance(topic, ParseFailure) else _apply(book, topic, message))
     book.save()
+    if book.lost:
+        rebirth.after_commit(connection_id, book.lost)
     return outcomes
 
 

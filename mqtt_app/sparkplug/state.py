@@ -32,10 +32,11 @@ from .topic import STATE, SparkplugTopic
 from .values import BD_SEQ, MetricDef, decode_payload, metric_def, metric_readings, timestamp_of
 
 Key = tuple[str, str, str]
+REBIRTH_FIELDS = ("rebirths_requested", "last_rebirth_request_at")  # rebirth.py's, written after the commit
 UPDATED_FIELDS = [
     field.name
     for field in SparkplugNode._meta.concrete_fields
-    if field.name not in ("id", "connection", "group", "edge_node", "device")
+    if field.name not in ("id", "connection", "group", "edge_node", "device", *REBIRTH_FIELDS)
 ]
 # Without the certificate: a batch of DATA leaves it as it is, and it may hold thousands of metrics.
 STATE_FIELDS = [name for name in UPDATED_FIELDS if name != "metrics"]
@@ -75,6 +76,7 @@ class SparkplugBook:
         self.certificates: dict[Key, Certificate] = {}
         self.dirty: set[Key] = set()
         self.reborn: set[Key] = set()  # rows whose certificate this batch replaced
+        self.lost: set[tuple[str, str]] = set()  # (group, edge node) whose state this batch found incomplete
 
     # --- one message ------------------------------------------------------------------------------------
     def apply(self, topic: SparkplugTopic, data: bytes, received_at: datetime) -> list[Reading]:
@@ -142,11 +144,14 @@ class SparkplugBook:
         certificate = self._certificate(row)
         resolved = [certificate.resolve(metric) for metric in payload.metrics]
         readings = metric_readings(topic.source, payload.metrics, resolved, sent_at)
-        if not row.births:
-            row.data_before_birth += 1
-        row.unresolved_metrics += sum(
+        unresolved = sum(
             1 for metric, found in zip(payload.metrics, resolved, strict=True) if found is None and not metric.name
         )
+        row.unresolved_metrics += unresolved
+        if not row.births:
+            row.data_before_birth += 1
+        if unresolved or not row.births:
+            self.lost.add((row.group, row.edge_node))
         return readings
 
     def _sequence(self, node: SparkplugNode, payload: Any) -> None:
@@ -154,6 +159,7 @@ class SparkplugBook:
             return
         if node.births and node.last_seq is not None and payload.seq != (node.last_seq + 1) % 256:
             node.seq_gaps += 1
+            self.lost.add((node.group, node.edge_node))
         node.last_seq = payload.seq % 256
 
     def _host_state(self, host: str, data: bytes, received_at: datetime) -> None:

@@ -27,7 +27,14 @@ def sparkplug_tree(connection_id: int) -> dict[str, Any]:
         if row.device:
             edge["devices"].append({"device": row.device, **_common(row)})
         else:
-            edge.update(_common(row), bd_seq=row.bd_seq, seq_gaps=row.seq_gaps, stale_deaths=row.stale_deaths)
+            edge.update(
+                _common(row),
+                bd_seq=row.bd_seq,
+                seq_gaps=row.seq_gaps,
+                stale_deaths=row.stale_deaths,
+                rebirths_requested=row.rebirths_requested,
+                last_rebirth_request_at=row.last_rebirth_request_at,
+            )
     hosts = [
         {"host": h.host, "is_online": h.is_online, "timestamp": h.timestamp, "updated_at": h.updated_at}
         for h in SparkplugHost.objects.filter(connection_id=connection_id).order_by("host")
@@ -37,7 +44,15 @@ def sparkplug_tree(connection_id: int) -> dict[str, Any]:
 
 def _edge_node(group: str, edge_node: str) -> dict[str, Any]:
     """An edge node known only through its devices' messages until its own row is read."""
-    empty: dict[str, Any] = {"is_online": False, "bd_seq": None, "seq_gaps": 0, "stale_deaths": 0, "metrics": []}
+    empty: dict[str, Any] = {
+        "is_online": False,
+        "bd_seq": None,
+        "seq_gaps": 0,
+        "stale_deaths": 0,
+        "metrics": [],
+        "rebirths_requested": 0,
+        "last_rebirth_request_at": None,
+    }
     return {"edge_node": edge_node, **empty, **dict.fromkeys(COUNTERS, 0), **dict.fromkeys(TIMES), "devices": []}
 
 
