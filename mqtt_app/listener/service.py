@@ -13,6 +13,7 @@ The listener reads connection settings from the database but never writes it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -302,8 +303,8 @@ class ListenerService:
 
     def _take_commands(self) -> None:
         """Control thread: the messages workers asked this listener to publish (Sparkplug B rebirth commands)."""
-        for cid, topic, payload in rebirth.take_commands(self.redis, self.id):
-            self.reactor.call_soon_threadsafe(lambda c=cid, t=topic, p=payload: self._publish(c, t, p))
+        for command in rebirth.take_commands(self.redis, self.id):
+            self.reactor.call_soon_threadsafe(functools.partial(self._publish, *command))
 
     def _publish(self, cid: int, topic: str, payload: bytes) -> None:
         """Loop thread: QoS 0, on the connection if it is up (a command for a connection moved away is dropped)."""

@@ -24,7 +24,7 @@ from django.utils import timezone
 from mqtt_app import coordination
 from mqtt_app.models import MqttConnection, SparkplugNode
 
-from . import sparkplug_b_pb2 as pb
+from .values import pb
 
 logger = logging.getLogger(__name__)
 REBIRTH_METRIC = "Node Control/Rebirth"
@@ -63,7 +63,7 @@ def request(connection_id: int, nodes: list[tuple[str, str]]) -> int:
     listener = client.hget(coordination.assignments_key(), str(connection_id))
     if not listener:
         return 0
-    listener_id = listener.decode()
+    listener_id = listener.decode() if isinstance(listener, bytes) else str(listener)
     interval = int(settings.MQTT_SPARKPLUG_REBIRTH_INTERVAL)
     key = coordination.publish_key(listener_id)
     asked = []
@@ -74,7 +74,9 @@ def request(connection_id: int, nodes: list[tuple[str, str]]) -> int:
         command = {"connection": connection_id, "topic": command_topic(group, edge_node),
                    "payload": base64.b64encode(command_payload()).decode()}  # fmt: skip
         pipe = client.pipeline()
-        pipe.rpush(key, json.dumps(command)).ltrim(key, -MAX_PUBLISH_QUEUE, -1).expire(key, max(interval, 300))
+        pipe.rpush(key, json.dumps(command))
+        pipe.ltrim(key, -MAX_PUBLISH_QUEUE, -1)
+        pipe.expire(key, max(interval, 300))
         pipe.execute()
         asked.append((group, edge_node))
     if asked:
