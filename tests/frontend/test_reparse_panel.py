@@ -47,6 +47,7 @@ def test_a_failing_group_is_fixed_by_choosing_a_parser_and_re_parsing(
     page.click("#reparse-form button[type=submit]")
     page.locator("#reparse-jobs tr", has_text="done").wait_for(timeout=30_000)
 
+    page.locator("#metrics input[value=seq]").wait_for(state="attached")  # the chart read the new readings
     row = page.locator("#reparse-jobs tr").first.inner_text()
     assert f"{COUNT} / {COUNT}" in row
     assert TelemetryReading.objects.filter(topic=failing_topic, metric="seq").count() == COUNT

@@ -7,6 +7,7 @@ const topic = page.topic;
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 let polling = null;
+const states = new Map(); // job id -> state last shown
 
 // A datetime-local input's value for a Date, in the browser's time zone.
 function localValue(date) {
@@ -51,6 +52,9 @@ function jobRow(job) {
 async function loadJobs() {
   const jobs = await api(`/api/topics/${topic.id}/reparse-jobs`);
   $("reparse-jobs").replaceChildren(...jobs.map(jobRow));
+  const finished = jobs.some((job) => job.state !== states.get(job.id) && states.has(job.id) && !["queued", "running"].includes(job.state));
+  for (const job of jobs) states.set(job.id, job.state);
+  if (finished) document.dispatchEvent(new CustomEvent("readings-replaced")); // the chart shows the new readings
   const busy = jobs.some((job) => job.state === "queued" || job.state === "running");
   if (busy && !polling) polling = setInterval(() => loadJobs().catch(() => {}), POLL_MS);
   if (!busy && polling) { clearInterval(polling); polling = null; }
@@ -80,7 +84,8 @@ async function start(event) {
   event.preventDefault();
   showError(null);
   try {
-    await api(`/api/topics/${topic.id}/reparse`, { method: "POST", body: body() });
+    const job = await api(`/api/topics/${topic.id}/reparse`, { method: "POST", body: body() });
+    states.set(job.id, job.state);
     toast("Re-parse started.");
     await loadJobs();
   } catch (error) { showError(error); }

@@ -309,6 +309,8 @@ document.getElementById("add-series").addEventListener("submit", (e) => {
   choose(`${select.value}:${metric}`, `${select.selectedOptions[0].textContent} · ${metric}`);
   loadSeries();
 });
+// A re-parse (reparse.js) replaced readings of this topic: its metrics and the chart are read again.
+document.addEventListener("readings-replaced", async () => { await loadMetrics(); renderChoices(); await loadSeries(); });
 document.getElementById("parser-select").addEventListener("change", describeParser);
 document.getElementById("dry-run").addEventListener("click", dryRun);
 document.getElementById("save-parser")?.addEventListener("click", saveParser);
