@@ -3,9 +3,10 @@
 Order, and why:
 1. Outside any transaction: read the rows of the batch's known topics and parse their messages. Parsing is
    most of a batch's CPU; done here, one worker parses while another holds the locks of step 3.
-2. In the transaction, before any lock: COPY the readings of those topics. Writing them was half of the time
-   a batch held its locks, and every batch of a listener shares its connections, so batches waited for each
-   other's COPY; the insert locks no existing row, so here it waits for nobody and nobody waits for it.
+2. In the transaction, before any lock: COPY the readings of those topics (and the raw payloads of those that
+   keep them: ingest/archive.py). Writing them was half of the time a batch held its locks, and every batch of
+   a listener shares its connections, so batches waited for each other's COPY; the insert locks no existing
+   row, so here it waits for nobody and nobody waits for it.
 3. Lock the batch's connections' rows in ascending id order and bump their counters: batches sharing a
    connection are serialised from here on (topic creation and error grouping need no further locking), the
    fixed order cannot deadlock, and a deleted connection is seen. Every delete of a site, connection or
@@ -23,8 +24,8 @@ Order, and why:
    connection's result counters (one statement): a redelivered batch, or the same batch racing on a second
    worker (which waited on the locks of step 3), inserts nothing and the transaction rolls back, counters
    and readings included.
-7. The topics' error counts, the raw payloads of archived topics (ingest/archive.py), the readings not written
-   at step 2 (new topics') and error groups.
+7. The topics' error counts, the readings and raw payloads not written at step 2 (new topics') and error
+   groups.
 After commit: the live events of each connection.
 """
 
@@ -97,6 +98,9 @@ def _store(batch: Batch, now: datetime, *, copy_first: bool) -> tuple[Outcome, l
     with transaction.atomic():
         copied = {cid: len(result.rows) for cid, result in parsed.items()} if copy_first else {}
         readings = save_readings([row for result in parsed.values() for row in result.rows]) if copy_first else 0
+        archived = {cid: len(discovery.topics) for cid, discovery in found.items()} if copy_first else {}
+        for cid in archived:  # the known topics' raw payloads, like their readings, before any lock
+            archive.archive(cid, found[cid].topics)
         totals = _count_on_connections(batch.parts)
         parts = [part for part in batch.parts if part.connection_id in totals]
         if copy_first and len(parts) < len(batch.parts):
@@ -133,8 +137,8 @@ def _store(batch: Batch, now: datetime, *, copy_first: bool) -> tuple[Outcome, l
         # Once committed, this batch's rows are what the next batches of this process start from.
         transaction.on_commit(lambda: _remember_topics(found))
         apply_errors([entry for p in parts for entry in found[p.connection_id].topics])
-        for part in parts:
-            archive.archive(part.connection_id, found[part.connection_id].topics)
+        for part in parts:  # the rest: topics created under the lock (every topic when not `copy_first`)
+            archive.archive(part.connection_id, found[part.connection_id].topics[archived.get(part.connection_id, 0) :])
         # The rows not written before the locks: those of topics created under them (all of them when not
         # `copy_first`); `_changed` guarantees nothing written before was dropped since.
         rest = [row for p in parts for row in parsed[p.connection_id].rows[copied.get(p.connection_id, 0) :]]
