@@ -16,9 +16,11 @@ from datetime import datetime
 
 from django.db import transaction
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 
 from mqtt_app import access
+from mqtt_app.history.rollup import open_since
 from mqtt_app.ingest import reparse as engine
 from mqtt_app.models import MqttTopic, RawMessage, ReparseJob, ReparseState
 from mqtt_app.services import audit
@@ -83,10 +85,17 @@ def job_out(job: ReparseJob) -> dict:
 
 
 def _range(payload: ReparseIn) -> tuple[datetime, datetime]:
+    """The range asked for, its start no older than what re-parsing can reach: older readings are not kept for
+    long (retention), and their chart buckets are closed (mqtt_app/history/rollup.py)."""
     since, until = timestamps.utc_if_naive(payload.since), timestamps.utc_if_naive(payload.until)
     if since is None or until is None or since >= until:
         raise field_error("until", "must be after since")
-    return since, until
+    floor = open_since(timezone.now())
+    if until <= floor:
+        raise field_error(
+            "until", f"the range ends before {floor:%Y-%m-%d %H:%M} UTC, as far back as re-parsing reaches"
+        )
+    return max(since, floor), until
 
 
 def _parser(topic: MqttTopic, name: str) -> str:

@@ -72,6 +72,22 @@ def roll_up(now: datetime | None = None) -> dict[str, int]:
     return result
 
 
+def rebuild(keys: set[Key], now: datetime | None = None) -> int:
+    """Recompute the open buckets of these keys from the raw readings, in the caller's transaction: a re-parse
+    replaced readings whose arrival time is older than any run looks back. Under the run's lock, so a run cannot
+    write a bucket from a snapshot without these rows after this."""
+    now = now or timezone.now()
+    RollupState.objects.get_or_create(pk=1)
+    RollupState.objects.select_for_update().filter(pk=1).first()
+    horizon = open_since(now)
+    dirty = {key for key in keys if key[2] >= horizon}
+    return replace_minutes(dirty) + replace_hours({(t, m, _hour(s)) for t, m, s in dirty})
+
+
+def minute_of(at: datetime) -> datetime:
+    return _aware(at).replace(second=0, microsecond=0)
+
+
 def _hour(start: datetime) -> datetime:
     return start.replace(minute=0, second=0, microsecond=0)
 

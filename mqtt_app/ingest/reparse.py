@@ -6,6 +6,10 @@ its `received_at`), are replaced by what the parser makes of the archived payloa
 every message of the arrival times it reaches, so no time is split between two chunks. Running a job twice
 gives the same rows; a cancelled job leaves the chunks it finished re-parsed and the rest as they were.
 
+The charts' rollups of the replaced readings' minutes and hours are rebuilt in the same transaction (the
+periodic roll-up never looks that far back in arrival time): a range can reach back as far as rollup buckets are
+open (mqtt_app/history/rollup.py `open_since`, the readings' retention less a day).
+
 Once done, the topic's parse-error groups that lie wholly in the range and whose failure the new parse no
 longer produces are closed (deleted from the inbox); those that still fail stay.
 """
@@ -19,7 +23,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from mqtt_app.models import MqttParsingLog, RawMessage, ReparseJob, ReparseState, TelemetryReading
+from mqtt_app.history import rollup
+from mqtt_app.models import MqttParsingLog, RawMessage, ReparseJob, ReparseState, TelemetryReading, ValueType
 from mqtt_app.models.deletion import lock_connections
 
 from .errors import fingerprint
@@ -31,6 +36,7 @@ from .wire import Message
 
 logger = logging.getLogger(__name__)
 
+NUMBER = ValueType.NUMBER.value
 STATEFUL = {SPARKPLUG}  # parsers whose messages depend on earlier ones: a range cannot be parsed on its own
 
 
@@ -87,10 +93,17 @@ def _next_chunk(job: ReparseJob, archived, after: datetime | None, prints: set[s
     times = sorted({m.received_at for m in messages})
     with transaction.atomic():
         lock_connections([topic.connection_id])
-        TelemetryReading.objects.filter(
+        doomed = TelemetryReading.objects.filter(
             topic_id=topic.pk, received_at__gte=times[0], received_at__lte=times[-1], received_at__in=times
-        ).delete()
+        )
+        numbers = doomed.filter(value_type=ValueType.NUMBER).values_list("metric", "timestamp")
+        buckets = {(topic.pk, metric, rollup.minute_of(at)) for metric, at in numbers}
+        doomed.delete()
         written = save_readings(parsed.rows)
+        buckets |= {
+            (row[1], row[3], rollup.minute_of(row[8])) for row in parsed.rows if row[4] == NUMBER and row[5] is not None
+        }
+        rollup.rebuild(buckets)  # the charts' minutes and hours of what was replaced
         job.done += len(messages)
         job.readings += written
         job.failures += len(parsed.failures)

@@ -123,3 +123,33 @@ def test_raw_payloads_download_as_json_lines(connection, staff_client):
 
     assert [(line.get("payload"), line.get("payload_base64")) for line in lines] == [("12.5", None), (None, "/wA=")]
     assert staff_client.get(f"/api/connections/{connection.pk}").json()["keep_raw_days"] == 3
+
+
+def test_the_charts_rollups_follow_the_replaced_readings(connection):
+    from mqtt_app.history.rollup import roll_up
+    from mqtt_app.models import SeriesRollup
+
+    connection.keep_raw_days = 7
+    connection.save()
+    ingest_batch(make_batch(connection.pk, [("plant/level", b"12.5"), ("plant/level", b"13.5")]))
+    topic = MqttTopic.objects.get(topic="plant/level")
+    roll_up()
+    before = set(SeriesRollup.objects.filter(topic=topic).values_list("metric", flat=True))
+    MqttTopic.objects.filter(pk=topic.pk).update(parser_name="generic_json")  # a number is no JSON object
+
+    reparse.run(job_for(MqttTopic.objects.get(pk=topic.pk)).pk)
+
+    assert before == {"level"} and not SeriesRollup.objects.filter(topic=topic).exists()
+    MqttTopic.objects.filter(pk=topic.pk).update(parser_name="plain_number")
+    reparse.run(job_for(MqttTopic.objects.get(pk=topic.pk)).pk)
+    minute = SeriesRollup.objects.get(topic=topic, width=60)
+    assert (minute.metric, minute.count, minute.min, minute.max) == ("level", 2, 12.5, 13.5)
+
+
+def test_a_range_older_than_re_parsing_reaches_is_refused(failing_topic, staff_client):
+    old = timezone.now() - timedelta(days=400)
+    body = {"since": old.isoformat(), "until": (old + timedelta(days=1)).isoformat()}
+
+    answer = post_json(staff_client, f"/api/topics/{failing_topic.pk}/reparse", body)
+
+    assert answer.status_code == 422 and "as far back as re-parsing reaches" in answer.json()["detail"]
