@@ -28,13 +28,14 @@ def evaluate_values(connection_ids: list[int]) -> dict:
 
 
 @shared_task(bind=True, name="tasks.alerts.deliver", ignore_result=True)
-def deliver(self: Task, channel_id: int, message: dict[str, Any]) -> bool:
+def deliver(self: Task, channel_id: int, message: dict[str, Any], sealed: str | None = None) -> bool:
     """Send one message; a failure worth retrying is retried after 1, 2, 4, ... s (at most MAX_BACKOFF), up to
-    MQTT_ALERT_MAX_RETRIES times (read at run time, so a changed setting applies to queued messages)."""
+    MQTT_ALERT_MAX_RETRIES times (read at run time, so a changed setting applies to queued messages). `sealed`:
+    the channel itself, encrypted, when its row is deleted before the message goes (a deleted rule)."""
     from mqtt_app.alerts.channels import DeliveryError, send
 
     try:
-        return send(channel_id, message)
+        return send(channel_id, message, sealed)
     except DeliveryError as exc:
         attempt = self.request.retries
         if attempt >= int(settings.MQTT_ALERT_MAX_RETRIES):
