@@ -341,6 +341,8 @@ MQTT_ALERT_REMINDER_SECONDS = env_int("MQTT_ALERT_REMINDER_SECONDS", 3600, minim
 MQTT_ALERT_GROUP_THRESHOLD = env_int("MQTT_ALERT_GROUP_THRESHOLD", 5, minimum=2)
 MQTT_ALERT_HTTP_TIMEOUT = env_float("MQTT_ALERT_HTTP_TIMEOUT", 10.0, minimum=0.1)
 MQTT_ALERT_MAX_RETRIES = env_int("MQTT_ALERT_MAX_RETRIES", 8, minimum=0)
+# Webhook and Apprise targets on loopback, private, link-local (cloud metadata), ... addresses: refused unless on.
+MQTT_ALERT_ALLOW_PRIVATE_TARGETS = env_bool("MQTT_ALERT_ALLOW_PRIVATE_TARGETS", False)
 MQTT_PUBLIC_URL = env_str("MQTT_PUBLIC_URL", "http://127.0.0.1:8000")
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_HEALTH_WINDOW = env_int("METRICS_HEALTH_WINDOW", 3600, minimum=60)

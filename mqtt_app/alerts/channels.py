@@ -21,6 +21,7 @@ from django.core.mail import send_mail
 from mqtt_app import crypto
 
 from .models import ChannelType, NotificationChannel
+from .targets import TargetRefused, check_before_send, guarded_opener
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,11 @@ def send(channel_id: int, message: dict[str, Any], sealed: str | None = None) ->
         logger.info("notification channel %s is gone; message dropped", channel_id)
         return False
     senders = {ChannelType.WEBHOOK: send_webhook, ChannelType.EMAIL: send_email, ChannelType.APPRISE: send_apprise}
-    return senders[ChannelType(channel.type)](channel, message)
+    try:
+        return senders[ChannelType(channel.type)](channel, message)
+    except TargetRefused as exc:  # permanent: the same name will not become public by retrying
+        logger.warning("channel %s: target refused, message dropped: %s", channel.pk, exc)
+        return False
 
 
 def send_webhook(channel: NotificationChannel, message: dict[str, Any]) -> bool:
@@ -66,7 +71,7 @@ def send_webhook(channel: NotificationChannel, message: dict[str, Any]) -> bool:
                SIGNATURE_HEADER: signature(channel.secret, raw)}  # fmt: skip
     request = urllib.request.Request(channel.target, data=raw, headers=headers, method="POST")  # noqa: S310 - http(s) only (validated)
     try:
-        with urllib.request.urlopen(request, timeout=float(settings.MQTT_ALERT_HTTP_TIMEOUT)) as answer:  # noqa: S310
+        with guarded_opener().open(request, timeout=float(settings.MQTT_ALERT_HTTP_TIMEOUT)) as answer:
             answer.read(1024)
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code in RETRY_STATUSES:
@@ -91,6 +96,7 @@ def send_email(channel: NotificationChannel, message: dict[str, Any]) -> bool:
 def send_apprise(channel: NotificationChannel, message: dict[str, Any]) -> bool:
     import apprise
 
+    check_before_send(channel.type, channel.target)
     notifier = apprise.Apprise()
     if not notifier.add(channel.target):
         logger.warning("channel %s: Apprise does not understand its URL", channel.pk)
