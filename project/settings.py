@@ -465,6 +465,12 @@ SENTRY_DSN = env_str("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")
 SENTRY_RELEASE = env_str("SENTRY_RELEASE")
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0)
+# Resolving an alert resolves its Sentry issue through Sentry's web API (the SDK cannot): a token with event:write.
+SENTRY_API_URL = env_str("SENTRY_API_URL", "https://sentry.io").rstrip("/")
+SENTRY_API_TOKEN = env_str("SENTRY_API_TOKEN")
+SENTRY_ORG = env_str("SENTRY_ORG")
+if SENTRY_API_TOKEN and not SENTRY_ORG:
+    raise ImproperlyConfigured("SENTRY_API_TOKEN is set without SENTRY_ORG (the organization slug its issues are in).")
 if SENTRY_DSN:
     from project.sentry import init_sentry
 

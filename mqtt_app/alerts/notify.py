@@ -3,7 +3,7 @@
 Per evaluation round, the changes going to one destination (same type and target) are counted: fewer than
 MQTT_ALERT_GROUP_THRESHOLD go one message each, more go as one message listing them all (a broker outage
 that silences 300 topics sends one e-mail, not 300). Delivery is a Celery task (tasks.alerts.deliver) that
-retries with backoff; the WebSocket event and the Sentry report are sent from here.
+retries with backoff; the WebSocket event and the Sentry report (and resolution) are sent from here.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ def dispatch(changes: list[Change], now: datetime) -> None:
 def announce(changes: list[Change]) -> None:
     """The WebSocket event and the Sentry report of these changes."""
     from .live import broadcast_changes
-    from .reporting import report_firing
+    from .reporting import report_firing, report_resolved
 
     broadcast_changes(changes)
     report_firing([c.alert for c in changes if c.state == AlertState.FIRING and not c.reminder])
+    report_resolved([c.alert for c in changes if c.state == AlertState.RESOLVED])
 
 
 def messages_by_channel(changes: list[Change]) -> list[tuple[NotificationChannel, dict[str, Any]]]:
