@@ -145,3 +145,29 @@ def test_with_the_setting_on_a_private_webhook_is_delivered(make_rule, receiver,
     rule = make_rule("connection_down", channels=[("webhook", receiver.url)])
     assert send(rule.channels.get().pk, {"state": "test"}) is True
     assert receiver.wait_for(lambda got: len(got) >= 1)[0].json() == {"state": "test"}
+
+
+def test_a_https_webhook_on_a_private_address_is_refused_when_sending(make_rule, receiver, dns):
+    rule = make_rule("connection_down")
+    channel = NotificationChannel.objects.create(rule=rule, type="webhook", target="https://inside.example/hook")
+    assert send(channel.pk, {"state": "test"}) is False
+    assert receiver.requests == []
+
+
+def test_the_webhook_connects_to_the_address_checked_and_keeps_the_host_name(make_rule, receiver, dns, monkeypatch):
+    # Treat the receiver's loopback as public for this test: what is checked is what is connected to.
+    from mqtt_app.alerts import targets
+
+    checked: list[str] = []
+
+    def only_record(address: Any) -> None:  # noqa: ANN401
+        checked.append(str(address))
+
+    monkeypatch.setattr(targets, "address_problem", only_record)
+    dns["hooks.test"] = "127.0.0.1"
+    port = receiver.server.server_address[1]
+    rule = make_rule("connection_down")
+    channel = NotificationChannel.objects.create(rule=rule, type="webhook", target=f"http://hooks.test:{port}/hook")
+    assert send(channel.pk, {"state": "test"}) is True
+    (request,) = receiver.wait_for(lambda got: len(got) >= 1)
+    assert request.headers["Host"] == f"hooks.test:{port}" and checked == ["127.0.0.1"]
