@@ -14,9 +14,11 @@ class MqttConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import access_events, checks  # noqa: F401 - checks registers system checks
+        from .alerts import removal
         from .db_session import configure_session
 
         access_events.connect()
+        removal.connect()
         post_migrate.connect(_ensure_schedule, sender=self)
         connection_created.connect(configure_session, dispatch_uid="mqtt.configure_session")
 

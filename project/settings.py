@@ -344,6 +344,8 @@ MQTT_ALERT_REMINDER_SECONDS = env_int("MQTT_ALERT_REMINDER_SECONDS", 3600, minim
 MQTT_ALERT_GROUP_THRESHOLD = env_int("MQTT_ALERT_GROUP_THRESHOLD", 5, minimum=2)
 MQTT_ALERT_HTTP_TIMEOUT = env_float("MQTT_ALERT_HTTP_TIMEOUT", 10.0, minimum=0.1)
 MQTT_ALERT_MAX_RETRIES = env_int("MQTT_ALERT_MAX_RETRIES", 8, minimum=0)
+# Webhook and Apprise targets on loopback, private, link-local (cloud metadata), ... addresses: refused unless on.
+MQTT_ALERT_ALLOW_PRIVATE_TARGETS = env_bool("MQTT_ALERT_ALLOW_PRIVATE_TARGETS", False)
 MQTT_PUBLIC_URL = env_str("MQTT_PUBLIC_URL", "http://127.0.0.1:8000")
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_HEALTH_WINDOW = env_int("METRICS_HEALTH_WINDOW", 3600, minimum=60)
@@ -466,6 +468,12 @@ SENTRY_DSN = env_str("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")
 SENTRY_RELEASE = env_str("SENTRY_RELEASE")
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0)
+# Resolving an alert resolves its Sentry issue through Sentry's web API (the SDK cannot): a token with event:write.
+SENTRY_API_URL = env_str("SENTRY_API_URL", "https://sentry.io").rstrip("/")
+SENTRY_API_TOKEN = env_str("SENTRY_API_TOKEN")
+SENTRY_ORG = env_str("SENTRY_ORG")
+if SENTRY_API_TOKEN and not SENTRY_ORG:
+    raise ImproperlyConfigured("SENTRY_API_TOKEN is set without SENTRY_ORG (the organization slug its issues are in).")
 if SENTRY_DSN:
     from project.sentry import init_sentry
 

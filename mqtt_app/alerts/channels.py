@@ -2,6 +2,7 @@
 
 `send(channel_id, message)` raises `DeliveryError` for a failure worth retrying (network, timeout, 5xx, 408,
 429); the Celery task retries those with backoff. A permanent refusal (another 4xx) is logged and dropped.
+A message that must outlive its channel (the resolutions of a deleted rule) carries the channel `seal`ed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 
+from mqtt_app import crypto
+
 from .models import ChannelType, NotificationChannel
+from .targets import TargetRefused, check_before_send, guarded_opener
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +38,31 @@ def signature(secret: str, raw: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
 
 
-def send(channel_id: int, message: dict[str, Any]) -> bool:
-    """Deliver; False when the channel no longer exists or refused for good."""
-    channel = NotificationChannel.objects.filter(pk=channel_id).first()
+def seal(channel: NotificationChannel) -> str:
+    """The channel's type, target and secret, encrypted like them at rest: they travel through the task broker
+    when the channel is deleted before its message is sent, and a target may hold a token."""
+    return crypto.encrypt(json.dumps({"type": channel.type, "target": channel.target, "secret": channel.secret}))
+
+
+def unseal(channel_id: int, sealed: str) -> NotificationChannel:
+    """The channel as it was when sealed (unsaved: its row may be gone)."""
+    data = json.loads(crypto.decrypt(sealed))
+    return NotificationChannel(pk=channel_id, type=data["type"], target=data["target"], secret=data["secret"])
+
+
+def send(channel_id: int, message: dict[str, Any], sealed: str | None = None) -> bool:
+    """Deliver; False when the channel no longer exists or refused for good. `sealed`: the channel as it was
+    (see `seal`), for a message that must be sent after the channel was deleted."""
+    channel = unseal(channel_id, sealed) if sealed else NotificationChannel.objects.filter(pk=channel_id).first()
     if channel is None:
         logger.info("notification channel %s is gone; message dropped", channel_id)
         return False
     senders = {ChannelType.WEBHOOK: send_webhook, ChannelType.EMAIL: send_email, ChannelType.APPRISE: send_apprise}
-    return senders[ChannelType(channel.type)](channel, message)
+    try:
+        return senders[ChannelType(channel.type)](channel, message)
+    except TargetRefused as exc:  # permanent: the same name will not become public by retrying
+        logger.warning("channel %s: target refused, message dropped: %s", channel.pk, exc)
+        return False
 
 
 def send_webhook(channel: NotificationChannel, message: dict[str, Any]) -> bool:
@@ -50,7 +71,7 @@ def send_webhook(channel: NotificationChannel, message: dict[str, Any]) -> bool:
                SIGNATURE_HEADER: signature(channel.secret, raw)}  # fmt: skip
     request = urllib.request.Request(channel.target, data=raw, headers=headers, method="POST")  # noqa: S310 - http(s) only (validated)
     try:
-        with urllib.request.urlopen(request, timeout=float(settings.MQTT_ALERT_HTTP_TIMEOUT)) as answer:  # noqa: S310
+        with guarded_opener().open(request, timeout=float(settings.MQTT_ALERT_HTTP_TIMEOUT)) as answer:
             answer.read(1024)
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code in RETRY_STATUSES:
@@ -75,6 +96,7 @@ def send_email(channel: NotificationChannel, message: dict[str, Any]) -> bool:
 def send_apprise(channel: NotificationChannel, message: dict[str, Any]) -> bool:
     import apprise
 
+    check_before_send(channel.type, channel.target)
     notifier = apprise.Apprise()
     if not notifier.add(channel.target):
         logger.warning("channel %s: Apprise does not understand its URL", channel.pk)

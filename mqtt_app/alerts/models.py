@@ -104,6 +104,13 @@ class NotificationChannel(models.Model):
     def __str__(self) -> str:
         return f"{self.type} of {self.rule_id}"
 
+    def clean(self) -> None:
+        super().clean()
+        from .targets import target_error
+
+        if self.target and (problem := target_error(self.type, self.target)):
+            raise ValidationError({"target": problem})
+
 
 class Alert(models.Model):
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")

@@ -3,7 +3,7 @@
 Per evaluation round, the changes going to one destination (same type and target) are counted: fewer than
 MQTT_ALERT_GROUP_THRESHOLD go one message each, more go as one message listing them all (a broker outage
 that silences 300 topics sends one e-mail, not 300). Delivery is a Celery task (tasks.alerts.deliver) that
-retries with backoff; the WebSocket event and the Sentry report are sent from here.
+retries with backoff; the WebSocket event and the Sentry report (and resolution) are sent from here.
 """
 
 from __future__ import annotations
@@ -65,24 +65,30 @@ def dispatch(changes: list[Change], now: datetime) -> None:
     firing = [c.alert.pk for c in changes if c.state == AlertState.FIRING and not c.reminder]
     Alert.objects.filter(pk__in=firing).update(last_notified_at=now)
     enqueue(messages_by_channel(changes))
+    announce(changes)
+
+
+def announce(changes: list[Change]) -> None:
+    """The WebSocket event and the Sentry report of these changes."""
     from .live import broadcast_changes
-    from .reporting import report_firing
+    from .reporting import report_firing, report_resolved
 
     broadcast_changes(changes)
     report_firing([c.alert for c in changes if c.state == AlertState.FIRING and not c.reminder])
+    report_resolved([c.alert for c in changes if c.state == AlertState.RESOLVED])
 
 
-def messages_by_channel(changes: list[Change]) -> list[tuple[int, dict[str, Any]]]:
-    """(channel id, message) pairs: one per change, or one group per destination past the threshold."""
+def messages_by_channel(changes: list[Change]) -> list[tuple[NotificationChannel, dict[str, Any]]]:
+    """(channel, message) pairs: one per change, or one group per destination past the threshold."""
     rules = {c.alert.rule_id for c in changes}
     channels = defaultdict(list)
     for channel in NotificationChannel.objects.filter(rule_id__in=rules):
         channels[channel.rule_id].append(channel)
-    per_destination: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    per_destination: dict[tuple[str, str], list[tuple[NotificationChannel, dict[str, Any]]]] = defaultdict(list)
     for change in changes:
         for channel in channels[change.alert.rule_id]:
             message = body(change.alert, change.state, change.reminder)
-            per_destination[(channel.type, channel.target)].append((channel.pk, message))
+            per_destination[(channel.type, channel.target)].append((channel, message))
     threshold = int(settings.MQTT_ALERT_GROUP_THRESHOLD)
     messages = []
     for items in per_destination.values():
@@ -93,11 +99,15 @@ def messages_by_channel(changes: list[Change]) -> list[tuple[int, dict[str, Any]
     return messages
 
 
-def enqueue(messages: list[tuple[int, dict[str, Any]]]) -> None:
+def enqueue(messages: list[tuple[NotificationChannel, dict[str, Any]]], sealed: bool = False) -> None:
+    """`sealed`: each task carries its channel (encrypted), for channels deleted before the task runs."""
     from tasks.alerts import deliver
 
-    for channel_id, message in messages:
+    from .channels import seal
+
+    for channel, message in messages:
+        extra = {"sealed": seal(channel)} if sealed else {}
         try:
-            deliver.delay(channel_id, message)
+            deliver.delay(channel.pk, message, **extra)
         except Exception:  # the broker being away must not undo the evaluation: the state is in the database
-            logger.exception("could not queue the notification of channel %s", channel_id)
+            logger.exception("could not queue the notification of channel %s", channel.pk)

@@ -1,18 +1,35 @@
 """Sentry: each firing alert reported once, grouped per rule and subject (an alert that fires again later joins
-the same issue). A no-op while Sentry is off."""
+the same issue), and tagged `alert_key`; a no-op while Sentry is off. When the alert resolves, its issue is
+resolved through Sentry's web API (the SDK cannot), with SENTRY_API_TOKEN and SENTRY_ORG set: a Celery task
+(tasks.alerts.resolve_sentry_issue) retried like a webhook.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import urllib.error
+import urllib.request
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 import sentry_sdk
+from django.conf import settings
 
 if TYPE_CHECKING:
     from .models import Alert
 
+logger = logging.getLogger(__name__)
+
 
 def alert_fingerprint(alert: Alert) -> list[str]:
     return ["mqtt-alert", str(alert.rule_id), alert.subject_key]
+
+
+def alert_key(alert: Alert) -> str:
+    """The `alert_key` tag: the fingerprint in a form Sentry's search takes as it is (a subject key has colons)."""
+    return hashlib.sha256("\x1f".join(alert_fingerprint(alert)).encode()).hexdigest()[:24]
 
 
 def report_firing(alerts: list[Alert]) -> None:
@@ -28,12 +45,48 @@ def report_firing(alerts: list[Alert]) -> None:
             "extra": {"subject": alert.subject, "since": alert.since.isoformat(), "value": alert.value},
         }
         with sentry_sdk.new_scope() as scope:
-            tags = {"alert_rule": str(rule.pk), "alert_kind": rule.kind, "site": str(alert.site_id)}
+            tags = {"alert_rule": str(rule.pk), "alert_kind": rule.kind, "site": str(alert.site_id),
+                    "alert_key": alert_key(alert)}  # fmt: skip
             if alert.connection_id:
                 tags["connection"] = str(alert.connection_id)
             for key, value in tags.items():
                 scope.set_tag(key, value)
             sentry_sdk.capture_event(event)  # type: ignore[arg-type] # a dict with Event's keys
+
+
+def report_resolved(alerts: list[Alert]) -> None:
+    """Ask for the resolution of these alerts' Sentry issues; without a token, Sentry's auto-resolve applies."""
+    if not alerts or not (settings.SENTRY_API_TOKEN and settings.SENTRY_ORG):
+        return
+    from tasks.alerts import resolve_sentry_issue
+
+    for key in sorted({alert_key(alert) for alert in alerts}):
+        try:
+            resolve_sentry_issue.delay(key)
+        except Exception:  # the broker being away must not undo the evaluation
+            logger.exception("could not queue the resolution of Sentry issue %s", key)
+
+
+def resolve_issue(key: str) -> bool:
+    """PUT {SENTRY_API_URL}/api/0/organizations/{org}/issues/ (bulk mutate) {"status": "resolved"} for the
+    unresolved issues tagged alert_key:<key>. Raises DeliveryError when worth retrying; False when refused."""
+    from .channels import RETRY_STATUSES, DeliveryError
+
+    query = urlencode({"query": f"is:unresolved alert_key:{key}", "project": "-1"})  # -1: every project
+    url = f"{settings.SENTRY_API_URL}/api/0/organizations/{quote(settings.SENTRY_ORG, safe='')}/issues/?{query}"
+    headers = {"Authorization": f"Bearer {settings.SENTRY_API_TOKEN}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url, json.dumps({"status": "resolved"}).encode(), headers, method="PUT")  # noqa: S310 - the operator's own URL
+    try:
+        with urllib.request.urlopen(request, timeout=float(settings.MQTT_ALERT_HTTP_TIMEOUT)) as answer:  # noqa: S310
+            answer.read(1024)
+    except urllib.error.HTTPError as exc:
+        if exc.code >= 500 or exc.code in RETRY_STATUSES:
+            raise DeliveryError(f"Sentry answered {exc.code}") from exc
+        logger.warning("Sentry refused to resolve the issue of alert_key %s: %s", key, exc.code)
+        return False
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryError(f"Sentry unreachable: {exc}") from exc
+    return True
 
 
 def connection_error_fingerprint(connection_id: int) -> list[str]:

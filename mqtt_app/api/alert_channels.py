@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
 from mqtt_app.alerts.models import ChannelType, NotificationChannel, new_secret
+from mqtt_app.alerts.targets import target_error
 
 from .errors import field_error
 
@@ -41,7 +42,7 @@ def _channel(n: int, item: dict[str, Any]) -> NotificationChannel:
         raise field_error(f"channels.{n}.{unwanted}", f"a {kind} channel takes {wanted!r}, not {unwanted!r}")
     if item.get("secret") is not None and kind != ChannelType.WEBHOOK:
         raise field_error(f"channels.{n}.secret", "only webhooks are signed")
-    problem = _target_error(kind, target)
+    problem = _target_error(kind, target) or target_error(kind, target)
     if problem:
         raise field_error(f"channels.{n}.{wanted}", problem)
     return NotificationChannel(type=kind, target=target, secret=item.get("secret") or new_secret())

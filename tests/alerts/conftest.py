@@ -15,6 +15,18 @@ from tests.lifecycle.listeners import fast_reader, listener_factory  # noqa: F40
 from .receiver import Receiver, start_receiver
 
 
+@pytest.fixture(autouse=True)
+def _private_targets_allowed(settings) -> None:
+    """The receiver listens on 127.0.0.1, which the default refuses (test_private_targets.py tests that)."""
+    settings.MQTT_ALERT_ALLOW_PRIVATE_TARGETS = True
+
+
+@pytest.fixture
+def process_env(process_env: dict[str, str]) -> dict[str, str]:
+    """The worker, too, may post to the receiver on 127.0.0.1."""
+    return {**process_env, "MQTT_ALERT_ALLOW_PRIVATE_TARGETS": "true"}
+
+
 @pytest.fixture
 def site(db) -> Site:
     return Site.objects.create(name="Plant")

@@ -10,6 +10,8 @@ import pytest
 import sentry_sdk
 from django.utils import timezone
 
+from mqtt_app.alerts.models import Alert
+from mqtt_app.alerts.reporting import alert_key
 from mqtt_app.alerts.service import evaluate_all
 from mqtt_app.models import MqttConnection, MqttConnectionLog
 from mqtt_app.observability.sentry import reset_throttle
@@ -47,6 +49,7 @@ def test_a_firing_alert_is_reported_once_with_its_rule_and_subject(sink, connect
     (event,) = _events(sink, "mqtt.alerts")
     assert event["fingerprint"] == ["mqtt-alert", str(rule.pk), f"connection:{connection.pk}"]
     assert event["tags"]["alert_kind"] == "connection_down" and event["tags"]["connection"] == str(connection.pk)
+    assert event["tags"]["alert_key"] == alert_key(Alert.objects.get())  # what its resolution searches for
 
 
 def test_a_connection_going_to_error_is_reported_once(sink, connection):
