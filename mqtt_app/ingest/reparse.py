@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mqtt_app.history import rollup
-from mqtt_app.models import MqttParsingLog, RawMessage, ReparseJob, ReparseState, TelemetryReading, ValueType
+from mqtt_app.models import MqttParsingLog, MqttTopic, RawMessage, ReparseJob, ReparseState, TelemetryReading, ValueType
 from mqtt_app.models.deletion import lock_connections
 
 from .errors import fingerprint
@@ -93,6 +93,8 @@ def _next_chunk(job: ReparseJob, archived, after: datetime | None, prints: set[s
     times = sorted({m.received_at for m in messages})
     with transaction.atomic():
         lock_connections([topic.connection_id])
+        if not MqttTopic.objects.filter(pk=topic.pk).exists():
+            raise Cancelled  # deleted meanwhile (the job with it): its readings must not come back
         doomed = TelemetryReading.objects.filter(
             topic_id=topic.pk, received_at__gte=times[0], received_at__lte=times[-1], received_at__in=times
         )

@@ -153,3 +153,19 @@ def test_a_range_older_than_re_parsing_reaches_is_refused(failing_topic, staff_c
     answer = post_json(staff_client, f"/api/topics/{failing_topic.pk}/reparse", body)
 
     assert answer.status_code == 422 and "as far back as re-parsing reaches" in answer.json()["detail"]
+
+
+def test_a_topic_deleted_during_a_job_gets_no_readings_back(failing_topic, monkeypatch):
+    job = job_for(failing_topic, "generic_json")
+    real = reparse.parse_topics
+
+    def delete_then_parse(*args, **kwargs):  # the topic goes while its first chunk is being parsed
+        MqttTopic.objects.filter(pk=failing_topic.pk).delete()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reparse, "parse_topics", delete_then_parse)
+
+    reparse.run(job.pk)
+
+    assert not TelemetryReading.objects.filter(topic_id=failing_topic.pk).exists()
+    assert not ReparseJob.objects.filter(pk=job.pk).exists()
