@@ -30,4 +30,5 @@ def _ensure_schedule(sender, using: str = "default", **kwargs) -> None:  # noqa:
     from .services.schedule import ensure_periodic_tasks
 
     ensure_periodic_tasks()
-    partitions.ensure(timezone.now())  # readings' partitions for today and the days ahead (PostgreSQL)
+    for table in (partitions.readings, partitions.raw_messages):
+        table.ensure(timezone.now())  # partitions for today and the days ahead (PostgreSQL)

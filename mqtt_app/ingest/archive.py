@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from mqtt_app.models import MqttConnection, MqttTopic, RawMessage
 
+from . import partitions
 from .topics import TopicBatch
 
 REFRESH_SECONDS = 5.0
@@ -121,8 +122,12 @@ def archived_topic_ids() -> list[int]:
 
 
 def expire(now: datetime, chunk: int) -> int:
-    """Delete archived payloads older than their topic's keep_raw_days (0: all of them), chunk by chunk."""
+    """Archived payloads older than their topic's keep_raw_days (0: all of them) go: on PostgreSQL whole
+    partitions past the longest setting are dropped, then what is left past each topic's own, chunk by chunk."""
     current = read_policy()
+    longest = max([*current.connections.values(), *current.topics.values(), 0])
+    partitions.raw_messages.ensure(now)
+    _, dropped = partitions.raw_messages.drop_expired(now - timedelta(days=longest))
     by_days: dict[int, list[int]] = {}
     topic_rows = MqttTopic.objects.filter(pk__in=archived_topic_ids()).values_list("pk", "connection_id")
     for topic_id, connection_id in topic_rows:
@@ -138,4 +143,4 @@ def expire(now: datetime, chunk: int) -> int:
             if not ids:
                 break
             deleted += RawMessage.objects.filter(pk__in=ids).delete()[0]
-    return deleted
+    return dropped + deleted

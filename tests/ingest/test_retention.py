@@ -49,7 +49,8 @@ def test_old_rows_are_deleted_in_chunks_and_recent_rows_kept(connection, setting
         deleted = apply_retention(chunk_size=3)
 
     assert deleted == {"TelemetryReading": 7, "MqttConnectionLog": 2, "MqttParsingLog": 2, "IngestBatch": 2,
-                       "AuditEntry": 0, "Alert": 0, "SeriesRollup": 0, "MqttTopic": 0}  # fmt: skip
+                       "AuditEntry": 0, "Alert": 0, "ReparseJob": 0, "SeriesRollup": 0, "RawMessage": 0,
+                       "MqttTopic": 0}  # fmt: skip
     reading_deletes = [q for q in queries if q["sql"].startswith("DELETE") and "telemetryreading" in q["sql"]]
     assert len(reading_deletes) == 3  # 7 rows in chunks of 3
     assert TelemetryReading.objects.count() == 5

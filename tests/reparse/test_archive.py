@@ -7,9 +7,10 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection as db
 from django.utils import timezone
 
-from mqtt_app.ingest import archive
+from mqtt_app.ingest import archive, partitions
 from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.ingest.retention import apply_retention
 from mqtt_app.models import MqttTopic, RawMessage
@@ -71,3 +72,22 @@ def test_retention_keeps_each_topics_own_days_and_drops_what_is_switched_off(con
     MqttTopic.objects.filter(topic="b").update(keep_raw_days=0)
     apply_retention()
     assert (archived("a"), archived("b")) == ([b"new"], [])
+
+
+@pytest.mark.skipif(db.vendor != "postgresql", reason="partitions are PostgreSQL's; SQLite keeps a plain table")
+def test_postgresql_keeps_the_archive_in_day_partitions_and_drops_expired_ones_whole(connection):
+    connection.keep_raw_days = 2
+    connection.save()
+    now = timezone.now()
+    old_day = partitions.boundary_at_or_before(now - timedelta(days=5))
+    old = partitions.raw_messages.create(old_day, old_day + partitions.interval())  # as the beat task made it then
+    ingest_batch(make_batch(connection.pk, [("a", b"old")], at=(old_day + timedelta(hours=1)).timestamp()))
+    ingest_batch(make_batch(connection.pk, [("a", b"new")]))
+    with db.cursor() as cursor:
+        cursor.execute("SELECT tableoid::regclass::text, payload FROM mqtt_rawmessage ORDER BY received_at")
+        placed = [(table, bytes(payload)) for table, payload in cursor.fetchall()]
+
+    archive.expire(now, 1000)
+
+    assert placed == [(old, b"old"), (partitions.raw_messages.name_for(partitions.boundary_at_or_before(now)), b"new")]
+    assert old not in {p.name for p in partitions.raw_messages.partitions()} and archived("a") == [b"new"]

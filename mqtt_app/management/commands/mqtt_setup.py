@@ -18,6 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         ensure_periodic_tasks()
         self.stdout.write(self.style.SUCCESS("Periodic tasks are in place."))
-        created = partitions.ensure(timezone.now())
-        if created:
-            self.stdout.write(f"Readings partitions created: {', '.join(created)}.")
+        for table in (partitions.readings, partitions.raw_messages):
+            created = table.ensure(timezone.now())
+            if created:
+                self.stdout.write(f"{table.what.capitalize()} partitions created: {', '.join(created)}.")
