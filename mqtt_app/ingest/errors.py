@@ -112,7 +112,32 @@ def _grow(row: MqttParsingLog, same: list[Failure]) -> GroupChange:
     return GroupChange(latest.connection_id, row, len(same), False, total)
 
 
-def _new_group(key: str, same: list[Failure]) -> MqttParsingLog:
+@dataclass(slots=True)
+class Tally:
+    """A group's failures in a re-parsed range, without keeping each one (a range may hold millions)."""
+
+    first: Failure
+    latest: Failure
+    count: int = 1
+
+
+def tally(failures: list[Failure], into: dict[str, Tally]) -> None:
+    for failure in failures:
+        key = fingerprint(failure.connection_id, failure.topic.topic, failure.parser, failure.kind, failure.location)
+        found = into.get(key)
+        if found is None:
+            into[key] = Tally(failure, failure)
+        else:
+            found.latest, found.count = failure, found.count + 1
+
+
+def create_groups(tallies: dict[str, Tally]) -> int:
+    """One group per tally, created whole: a re-parse re-evaluates a range whose groups it removed first."""
+    MqttParsingLog.objects.bulk_create([_new_group(key, [t.first, t.latest], t.count) for key, t in tallies.items()])
+    return len(tallies)
+
+
+def _new_group(key: str, same: list[Failure], count: int | None = None) -> MqttParsingLog:
     first, latest = same[0], same[-1]
     return MqttParsingLog(
         connection_id=first.connection_id,
@@ -126,7 +151,7 @@ def _new_group(key: str, same: list[Failure]) -> MqttParsingLog:
         payload_excerpt=excerpt(latest.payload, EXCERPT_BYTES),
         payload_size=len(latest.payload),
         fingerprint=key,
-        count=len(same),
+        count=len(same) if count is None else count,
         first_seen_at=first.at,
         last_seen_at=latest.at,
     )

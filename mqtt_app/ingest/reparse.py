@@ -10,8 +10,8 @@ The charts' rollups of the replaced readings' minutes and hours are rebuilt in t
 periodic roll-up never looks that far back in arrival time): a range can reach back as far as rollup buckets are
 open (mqtt_app/history/rollup.py `open_since`, the readings' retention less a day).
 
-Once done, the topic's parse-error groups that lie wholly in the range and whose failure the new parse no
-longer produces are closed (deleted from the inbox); those that still fail stay.
+Once done, the topic's parse-error groups that lie wholly in the range are re-evaluated: replaced by groups of
+what the re-parse still failed on (so fixed failures leave the inbox, and a second run makes the same groups).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from mqtt_app.history import rollup
 from mqtt_app.models import MqttParsingLog, MqttTopic, RawMessage, ReparseJob, ReparseState, TelemetryReading, ValueType
 from mqtt_app.models.deletion import lock_connections
 
-from .errors import fingerprint
+from .errors import Tally, create_groups, tally
 from .isolate import TRANSIENT
 from .parse import SPARKPLUG, parse_topics
 from .persist import save_readings
@@ -55,10 +55,10 @@ def run(job_id: int) -> ReparseJob | None:
     job.state, job.total = ReparseState.RUNNING, archived.count()
     job.done = job.readings = job.failures = 0
     job.save(update_fields=["state", "total", "done", "readings", "failures"])
-    prints: set[str] = set()
+    tallies: dict[str, Tally] = {}
     try:
         after: datetime | None = None
-        while (after := _next_chunk(job, archived, after, prints)) is not None:
+        while (after := _next_chunk(job, archived, after, tallies)) is not None:
             pass
     except Cancelled:
         _finish(job, ReparseState.CANCELLED)
@@ -69,14 +69,15 @@ def run(job_id: int) -> ReparseJob | None:
         logger.exception("re-parse job %s failed", job.pk)
         _finish(job, ReparseState.FAILED, f"{type(exc).__name__}: {exc}")
         raise
-    closed = close_fixed_groups(job, prints)
-    logger.info("re-parse job %s: %d messages, %d readings, %d failing, %d error groups closed", job.pk, job.done,
-                job.readings, job.failures, closed)  # fmt: skip
-    _finish(job, ReparseState.DONE)
+    with transaction.atomic():
+        closed, opened = regroup(job, tallies)
+        _finish(job, ReparseState.DONE)
+    logger.info("re-parse job %s: %d messages, %d readings, %d failing; error groups: %d removed, %d made", job.pk,
+                job.done, job.readings, job.failures, closed, opened)  # fmt: skip
     return job
 
 
-def _next_chunk(job: ReparseJob, archived, after: datetime | None, prints: set[str]) -> datetime | None:  # noqa: ANN001
+def _next_chunk(job: ReparseJob, archived, after: datetime | None, tallies: dict[str, Tally]) -> datetime | None:  # noqa: ANN001
     if ReparseJob.objects.filter(pk=job.pk, state=ReparseState.CANCELLED).exists():
         raise Cancelled
     window = archived if after is None else archived.filter(received_at__gt=after)
@@ -110,15 +111,17 @@ def _next_chunk(job: ReparseJob, archived, after: datetime | None, prints: set[s
         job.readings += written
         job.failures += len(parsed.failures)
         ReparseJob.objects.filter(pk=job.pk).update(done=job.done, readings=job.readings, failures=job.failures)
-    prints.update(fingerprint(topic.connection_id, topic.topic, f.parser, f.kind, f.location) for f in parsed.failures)
+    tally(parsed.failures, tallies)
     return times[-1]
 
 
-def close_fixed_groups(job: ReparseJob, still_failing: set[str]) -> int:
-    groups = MqttParsingLog.objects.filter(
-        topic_id=job.topic_id, first_seen_at__gte=job.since, last_seen_at__lt=job.until
-    ).exclude(fingerprint__in=still_failing)
-    return groups.delete()[0]
+def regroup(job: ReparseJob, tallies: dict[str, Tally]) -> tuple[int, int]:
+    """The topic's error groups that lie wholly in the range are replaced by what the re-parse still failed on:
+    fixed failures leave the inbox, the others stay (counted as this run found them). Running it twice gives
+    the same groups. Groups reaching outside the range are left as they are."""
+    groups = MqttParsingLog.objects.filter(topic_id=job.topic_id, first_seen_at__gte=job.since,
+                                           last_seen_at__lt=job.until)  # fmt: skip
+    return groups.delete()[0], create_groups(tallies)
 
 
 def _finish(job: ReparseJob, state: str, error: str = "") -> None:

@@ -69,11 +69,16 @@ def test_failed_payloads_become_readings_after_the_parser_is_fixed_and_a_second_
     assert not MqttParsingLog.objects.filter(topic=failing_topic).exists()  # the group no longer fails: closed
 
 
-def test_a_parser_that_still_fails_keeps_its_error_group_and_counts_the_failures(failing_topic):
-    job = reparse.run(job_for(failing_topic, "plain_number").pk)
+def test_what_still_fails_stays_in_the_inbox_as_one_group_however_often_it_is_re_parsed(failing_topic):
+    def groups() -> list[tuple]:
+        return list(MqttParsingLog.objects.filter(topic=failing_topic).values_list("parser_name", "count"))
 
-    assert (job.state, job.failures, job.readings) == (ReparseState.DONE, COUNT, 0)
-    assert MqttParsingLog.objects.filter(topic=failing_topic).exists()
+    first = reparse.run(job_for(failing_topic, "plain_number").pk)
+    after_one = groups()
+    reparse.run(job_for(failing_topic, "plain_number").pk)
+
+    assert (first.state, first.failures, first.readings) == (ReparseState.DONE, COUNT, 0)
+    assert after_one == groups() == [("plain_number", COUNT)]
 
 
 def test_a_cancelled_job_stops_before_its_next_chunk(failing_topic):
