@@ -6,8 +6,8 @@ its `received_at`), are replaced by what the parser makes of the archived payloa
 every message of the arrival times it reaches, so no time is split between two chunks. Running a job twice
 gives the same rows; a cancelled job leaves the chunks it finished re-parsed and the rest as they were.
 
-The charts' rollups of the replaced readings' minutes and hours are rebuilt in the same transaction (the
-periodic roll-up never looks that far back in arrival time): a range can reach back as far as rollup buckets are
+The charts' rollups of the replaced readings' minutes and hours are rebuilt at the job's end (the periodic
+roll-up never looks that far back in arrival time): a range can reach back as far as rollup buckets are
 open (mqtt_app/history/rollup.py `open_since`, the readings' retention less a day).
 
 Once done, the topic's parse-error groups that lie wholly in the range are re-evaluated: replaced by groups of
@@ -21,6 +21,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from mqtt_app.history import rollup
@@ -56,20 +57,24 @@ def run(job_id: int) -> ReparseJob | None:
     job.done = job.readings = job.failures = 0
     job.save(update_fields=["state", "total", "done", "readings", "failures"])
     tallies: dict[str, Tally] = {}
+    buckets: set[rollup.Key] = set()
     try:
         after: datetime | None = None
-        while (after := _next_chunk(job, archived, after, tallies)) is not None:
+        while (after := _next_chunk(job, archived, after, tallies, buckets)) is not None:
             pass
     except Cancelled:
+        _rebuild(buckets)
         _finish(job, ReparseState.CANCELLED)
         return job
     except TRANSIENT:
         raise  # the task retries the job from its start
     except Exception as exc:
         logger.exception("re-parse job %s failed", job.pk)
+        _rebuild(buckets)
         _finish(job, ReparseState.FAILED, f"{type(exc).__name__}: {exc}")
         raise
     with transaction.atomic():
+        _rebuild(buckets)
         closed, opened = regroup(job, tallies)
         _finish(job, ReparseState.DONE)
     logger.info("re-parse job %s: %d messages, %d readings, %d failing; error groups: %d removed, %d made", job.pk,
@@ -77,7 +82,9 @@ def run(job_id: int) -> ReparseJob | None:
     return job
 
 
-def _next_chunk(job: ReparseJob, archived, after: datetime | None, tallies: dict[str, Tally]) -> datetime | None:  # noqa: ANN001
+def _next_chunk(
+    job: ReparseJob, archived: QuerySet, after: datetime | None, tallies: dict[str, Tally], buckets: set[rollup.Key]
+) -> datetime | None:
     if ReparseJob.objects.filter(pk=job.pk, state=ReparseState.CANCELLED).exists():
         raise Cancelled
     window = archived if after is None else archived.filter(received_at__gt=after)
@@ -100,19 +107,25 @@ def _next_chunk(job: ReparseJob, archived, after: datetime | None, tallies: dict
             topic_id=topic.pk, received_at__gte=times[0], received_at__lte=times[-1], received_at__in=times
         )
         numbers = doomed.filter(value_type=ValueType.NUMBER).values_list("metric", "timestamp")
-        buckets = {(topic.pk, metric, rollup.minute_of(at)) for metric, at in numbers}
+        buckets.update((topic.pk, metric, rollup.minute_of(at)) for metric, at in numbers)
         doomed.delete()
         written = save_readings(parsed.rows)
-        buckets |= {
+        buckets.update(
             (row[1], row[3], rollup.minute_of(row[8])) for row in parsed.rows if row[4] == NUMBER and row[5] is not None
-        }
-        rollup.rebuild(buckets)  # the charts' minutes and hours of what was replaced
+        )
         job.done += len(messages)
         job.readings += written
         job.failures += len(parsed.failures)
         ReparseJob.objects.filter(pk=job.pk).update(done=job.done, readings=job.readings, failures=job.failures)
     tally(parsed.failures, tallies)
     return times[-1]
+
+
+def _rebuild(buckets: set[rollup.Key]) -> None:
+    """The charts' minutes and hours of what the job replaced, once at its end (per chunk, a dense topic's minute
+    was recomputed by every chunk that touched it)."""
+    with transaction.atomic():
+        rollup.rebuild(buckets)
 
 
 def regroup(job: ReparseJob, tallies: dict[str, Tally]) -> tuple[int, int]:
