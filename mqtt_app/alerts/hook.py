@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mqtt_app.refreshed import Refreshed
+
 from .evaluate import OFFLINE_PAYLOADS
 
 logger = logging.getLogger(__name__)
@@ -57,18 +59,12 @@ class Interest:
 
 class Watch:
     def __init__(self) -> None:
-        self.interests: dict[int, Interest] = {}
-        self.checked = -math.inf
+        self.interests: Refreshed[dict[int, Interest]] = Refreshed(lambda: interests(), REFRESH_SECONDS, {})
         self.asked: dict[int, float] = {}
         self.lock = threading.Lock()
 
     def refresh(self, now: float) -> dict[int, Interest]:
-        if now - self.checked >= REFRESH_SECONDS:
-            with self.lock:
-                if now - self.checked >= REFRESH_SECONDS:
-                    self.interests = interests()
-                    self.checked = now
-        return self.interests
+        return self.interests.get(now)
 
     def wanted(self, updates: Iterable[Any], now: float) -> list[int]:  # noqa: ANN401
         """The connections of these stored batches' parts whose value rules the batch may change."""
@@ -94,7 +90,8 @@ class Watch:
 
     def reset(self) -> None:
         with self.lock:
-            self.interests, self.checked, self.asked = {}, -math.inf, {}
+            self.interests.forget()
+            self.asked = {}
 
 
 watch = Watch()

@@ -8,8 +8,6 @@ process with no archiving anywhere spends one dictionary lookup per batch part.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,6 +15,7 @@ from django.db import connection
 from django.db.models import Q
 
 from mqtt_app.models import MqttConnection, MqttTopic, RawMessage
+from mqtt_app.refreshed import Refreshed
 
 from . import partitions
 from .topics import TopicBatch
@@ -39,26 +38,6 @@ class Policy:
         return days > 0
 
 
-class PolicyCache:
-    def __init__(self) -> None:
-        self.policy = Policy()
-        self.read_at = -REFRESH_SECONDS
-        self.lock = threading.Lock()
-
-    def current(self) -> Policy:
-        now = time.monotonic()
-        if now - self.read_at >= REFRESH_SECONDS:
-            with self.lock:
-                if now - self.read_at >= REFRESH_SECONDS:
-                    self.policy = read_policy()
-                    self.read_at = now
-        return self.policy
-
-    def forget(self) -> None:
-        """Read again at the next batch (this process changed a setting)."""
-        self.read_at = -REFRESH_SECONDS
-
-
 def read_policy() -> Policy:
     connections = dict(MqttConnection.objects.filter(keep_raw_days__gt=0).values_list("pk", "keep_raw_days"))
     own = MqttTopic.objects.filter(keep_raw_days__isnull=False).values_list("pk", "keep_raw_days")
@@ -69,13 +48,13 @@ def read_policy() -> Policy:
     return Policy(connections, topics, touched)
 
 
-policy = PolicyCache()
+policy: Refreshed[Policy] = Refreshed(read_policy, REFRESH_SECONDS, Policy())
 
 
 def archive(connection_id: int, entries: list[TopicBatch]) -> int:
     """Keep the payloads of this connection's archived topics (in the caller's transaction). Payloads the listener
     dropped for their size are not here to keep. Returns how many were written."""
-    current = policy.current()
+    current = policy.get()
     if connection_id not in current.touched:
         return 0
     rows = [
