@@ -11,7 +11,8 @@ Protocol (JSON text frames):
   `{"type": "error", "message": "...", "request": <what was sent>}` for bad input.
 - server → client, pushed: the events of mqtt_app.events, unchanged (`payload` of the channel-layer message),
   `connection.deleted` for a connection deleted anywhere (its subscription ends with it), and `alert` (an alert
-  fired, was acknowledged or resolved; mqtt_app.alerts.live) for the sites the socket sees.
+  fired, was acknowledged or resolved; mqtt_app.alerts.live) for the sites the socket sees. `readings.replaced`
+  (a re-parse) reaches a socket that asked for it on the connection or follows the topic, once.
 - server → client when the channel layer (Redis) is lost: `{"type": "live.interrupted"}`; once it is back and
   the socket's groups are joined again: `{"type": "resync"}` (events of the gap are lost: reload from the API).
 A socket sees the connections of its user's sites only (mqtt_app.access, read when it connects): the snapshot and
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TRY_AGAIN_LATER = 1013
-CONNECTION_EVENTS = ("topic.discovered", "readings", "parsing.error", "stats")
+CONNECTION_EVENTS = ("topic.discovered", "readings", "parsing.error", "stats", "readings.replaced")
 SUBSCRIBABLE_EVENTS = (*CONNECTION_EVENTS, "topic.readings")
 MAX_MESSAGE_BYTES = 4096
 MAX_TOPICS = 20  # per connection subscription: a page shows one topic, a comparison a few
@@ -126,6 +127,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions: dict[int, frozenset[str]] = {}
         self.topics: dict[int, frozenset[int]] = {}  # connection id -> topics whose every reading is wanted
         self._last_latency_sample = 0.0
+        self._last_replaced: dict[str, Any] | None = None
         self.joined_status = False
         self.site_ids: set[int] | None = set()  # the sites whose events this socket may receive; None: all
         user = self.scope.get("user")
@@ -346,6 +348,17 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         if payload.get("topic_id") in self.topics.get(payload.get("connection", 0), ()):
             await self.send_json(payload)
             await self.sample_latency(payload)
+
+    async def readings_replaced(self, event: dict[str, Any]) -> None:
+        """Sent to the connection's group and the topic's: a socket in both is told once."""
+        payload = event.get("payload") or {}
+        cid = payload.get("connection", 0)
+        wanted = "readings.replaced" in self.subscriptions.get(cid, ()) or payload.get("topic_id") in self.topics.get(
+            cid, ()
+        )
+        if wanted and self._last_replaced != payload:
+            self._last_replaced = payload
+            await self.send_json(payload)
 
     async def sample_latency(self, payload: dict[str, Any]) -> None:
         """Feed the "WebSocket latency" success metric: receive-to-push time, at most one sample a second

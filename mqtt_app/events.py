@@ -116,6 +116,16 @@ class TopicReadingsEvent(BaseModel):
     published_at: float | None = Field(None, description="earliest receive time of the batch (epoch seconds)")
 
 
+class ReadingsReplacedEvent(BaseModel):
+    """A re-parse replaced a topic's readings over a range: pages showing them read them again."""
+
+    type: Literal["readings.replaced"] = "readings.replaced"
+    connection: int
+    topic_id: int
+    since: datetime
+    until: datetime
+
+
 class ParsingErrorEvent(BaseModel):
     type: Literal["parsing.error"] = "parsing.error"
     connection: int

@@ -16,6 +16,7 @@ what the re-parse still failed on (so fixed failures leave the inbox, and a seco
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 
@@ -24,6 +25,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from mqtt_app.events import ReadingsReplacedEvent, broadcast, connection_group, topic_group
 from mqtt_app.history import rollup
 from mqtt_app.models import MqttParsingLog, MqttTopic, RawMessage, ReparseJob, ReparseState, TelemetryReading, ValueType
 from mqtt_app.models.deletion import lock_connections
@@ -65,6 +67,8 @@ def run(job_id: int) -> ReparseJob | None:
     except Cancelled:
         _rebuild(buckets)
         _finish(job, ReparseState.CANCELLED)
+        if job.done:
+            _announce(job)
         return job
     except TRANSIENT:
         raise  # the task retries the job from its start
@@ -77,6 +81,7 @@ def run(job_id: int) -> ReparseJob | None:
         _rebuild(buckets)
         closed, opened = regroup(job, tallies)
         _finish(job, ReparseState.DONE)
+        _announce(job)
     logger.info("re-parse job %s: %d messages, %d readings, %d failing; error groups: %d removed, %d made", job.pk,
                 job.done, job.readings, job.failures, closed, opened)  # fmt: skip
     return job
@@ -135,6 +140,14 @@ def regroup(job: ReparseJob, tallies: dict[str, Tally]) -> tuple[int, int]:
     groups = MqttParsingLog.objects.filter(topic_id=job.topic_id, first_seen_at__gte=job.since,
                                            last_seen_at__lt=job.until)  # fmt: skip
     return groups.delete()[0], create_groups(tallies)
+
+
+def _announce(job: ReparseJob) -> None:
+    """After commit: open pages showing the topic read its readings again (the connection's and the topic's)."""
+    event = ReadingsReplacedEvent(connection=job.topic.connection_id, topic_id=job.topic_id, since=job.since,
+                                  until=job.until)  # fmt: skip
+    for group in (connection_group(job.topic.connection_id), topic_group(job.topic_id)):
+        transaction.on_commit(functools.partial(broadcast, group, event))
 
 
 def _finish(job: ReparseJob, state: str, error: str = "") -> None:

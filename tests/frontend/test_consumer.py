@@ -168,7 +168,7 @@ def test_a_subscribed_socket_receives_that_connections_events_in_their_documente
     assert ack == {
         "type": "subscribed",
         "connection": target,
-        "events": ["parsing.error", "readings", "stats", "topic.discovered"],
+        "events": ["parsing.error", "readings", "readings.replaced", "stats", "topic.discovered"],
     }
     assert received == [event.model_dump(mode="json") for event in events]
     assert silent
@@ -249,3 +249,37 @@ def test_subscriptions_per_socket_are_capped(viewer_user, connections, settings)
     replies = run(scenario)
     assert [r["type"] for r in replies] == ["subscribed", "subscribed", "error"]
     assert "at most 2 subscriptions" in replies[2]["message"]
+
+
+def test_a_re_parse_reaches_the_connection_and_topic_pages_once(viewer_user, connections):
+    from mqtt_app.events import ReadingsReplacedEvent, topic_group
+    from mqtt_app.models import MqttTopic
+
+    cookie = session_cookie(viewer_user)
+    target = connections[0].pk
+    now = timezone.now()
+    topic = MqttTopic.objects.create(connection_id=target, topic="a/b", first_seen_at=now, last_seen_at=now).pk
+    event = ReadingsReplacedEvent(connection=target, topic_id=topic, since=now, until=now)
+
+    async def scenario():
+        both, topic_page = communicator(cookie), communicator(cookie)
+        for ws, request in (
+            (both, {"action": "subscribe", "connection": target, "topics": [topic],
+                    "events": ["readings", "readings.replaced", "topic.readings"]}),
+            (topic_page, {"action": "subscribe", "connection": target, "events": ["topic.readings"],
+                          "topics": [topic]}),
+        ):  # fmt: skip
+            await connect_and_drain(ws)
+            await ws.send_json_to(request)
+            await ws.receive_json_from(timeout=5)
+        layer = get_channel_layer()
+        for group in (connection_group(target), topic_group(topic)):  # as the re-parse job sends it
+            await layer.group_send(group, message_for(event))
+        received = [await both.receive_json_from(timeout=5), await topic_page.receive_json_from(timeout=5)]
+        silent = await both.receive_nothing(timeout=0.3) and await topic_page.receive_nothing(timeout=0.3)
+        for ws in (both, topic_page):
+            await ws.disconnect()
+        return received, silent
+
+    received, silent = run(scenario)
+    assert received == [event.model_dump(mode="json")] * 2 and silent

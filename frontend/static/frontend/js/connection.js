@@ -114,6 +114,10 @@ function onEvent(event) {
         frame.queue(`topic:${topicId}`, () => tree.update(topicId, rates.rate(topicId)));
       }
       break;
+    case "readings.replaced": // a re-parse: the values shown for that topic may no longer exist
+      tree.latest.delete(event.topic_id);
+      frame.queue(`topic:${event.topic_id}`, () => tree.update(event.topic_id, rates.rate(event.topic_id)));
+      break;
     case "parsing.error":
       tree.failing.add(event.topic);
       for (const [topicId, topic] of tree.topics) if (topic.topic === event.topic) frame.queue(`topic:${topicId}`, () => tree.update(topicId));

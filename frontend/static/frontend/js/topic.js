@@ -323,6 +323,8 @@ const live = new LiveEvents({
     else if (event.type === "subscribed" && event.connection === page.connection) {
       const since = new Date(Date.now() - 2000);
       setTimeout(() => catchUp(since), CATCH_UP_AFTER_MS);
+    } else if (event.type === "readings.replaced" && event.topic_id === topic.id) {
+      document.dispatchEvent(new CustomEvent("readings-replaced"));
     } else if (event.type === "connection.deleted" && event.connection === page.connection) {
       setText(document.getElementById("chart-note"), "This topic's connection was deleted.");
     }
