@@ -5,12 +5,14 @@ turns them into readings while the page follows the job."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from mqtt_app.ingest.pipeline import ingest_batch
 from mqtt_app.models import MqttConnection, MqttParsingLog, MqttTopic, TelemetryReading
+from tests.frontend.test_browser import SCREENSHOTS
 from tests.ingest.batches import make_batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -48,6 +50,9 @@ def test_a_failing_group_is_fixed_by_choosing_a_parser_and_re_parsing(
     page.locator("#reparse-jobs tr", has_text="done").wait_for(timeout=30_000)
 
     page.locator("#metrics input[value=seq]").wait_for(state="attached")  # the chart read the new readings
+    if SCREENSHOTS:  # docs/reparse.md's picture, once the toast is gone
+        page.locator(".toast").wait_for(state="detached")
+        page.locator("#reparse").screenshot(path=str(Path(SCREENSHOTS) / "reparse.png"))
     row = page.locator("#reparse-jobs tr").first.inner_text()
     assert f"{COUNT} / {COUNT}" in row
     assert TelemetryReading.objects.filter(topic=failing_topic, metric="seq").count() == COUNT
