@@ -1,13 +1,14 @@
 """Sparkplug B payloads decoded with Eclipse Tahu's schema, and metric values turned into reading values.
 
 Scalars become numbers, booleans or text (DateTime: ISO 8601 text in UTC; UUID, String, Text: text). DataSet
-and Template values are kept as JSON text. Bytes, File, PropertySet(List) and the array types give no
-reading (docs/sparkplug.md).
+and Template values, and the array types (Sparkplug 3.0: little-endian values packed in `bytes_value`), are kept
+as JSON text. Bytes, File and PropertySet(List) give no reading (docs/sparkplug.md).
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,9 +31,14 @@ SIGNED_BITS = {pb.Int8: 8, pb.Int16: 16, pb.Int32: 32, pb.Int64: 64}
 UNSIGNED = frozenset({pb.UInt8, pb.UInt16, pb.UInt32, pb.UInt64})
 FLOATS = frozenset({pb.Float, pb.Double})
 TEXTS = frozenset({pb.String, pb.Text, pb.UUID})
-NOT_STORED = frozenset(
-    {pb.Bytes, pb.File, pb.PropertySet, pb.PropertySetList} | set(range(pb.Int8Array, pb.DateTimeArray + 1))
-)
+NOT_STORED = frozenset({pb.Bytes, pb.File, pb.PropertySet, pb.PropertySetList})
+# struct formats of the packed array types; BooleanArray and StringArray have layouts of their own (`_array`).
+ARRAY_FORMATS = {
+    pb.Int8Array: "b", pb.Int16Array: "h", pb.Int32Array: "i", pb.Int64Array: "q", pb.UInt8Array: "B",
+    pb.UInt16Array: "H", pb.UInt32Array: "I", pb.UInt64Array: "Q", pb.FloatArray: "f", pb.DoubleArray: "d",
+    pb.DateTimeArray: "q",
+}  # fmt: skip
+ARRAYS = frozenset({*ARRAY_FORMATS, pb.BooleanArray, pb.StringArray})
 INFERRED = {
     "int_value": pb.UInt32,
     "long_value": pb.UInt64,
@@ -124,6 +130,8 @@ def metric_value(metric: Any, datatype: int, index: int) -> Any:
         return _json(lambda: _dataset(raw), index)
     if datatype == pb.Template and field == "template_value":
         return _json(lambda: MessageToDict(raw, preserving_proto_field_name=True), index)
+    if datatype in ARRAYS and field == "bytes_value":
+        return _json(lambda: _array(datatype, bytes(raw), index), index)
     name = pb.DataType.Name(datatype) if datatype in pb.DataType.values() else str(datatype)
     raise ParseFailure.invalid(
         f"metrics.{index}", f"datatype {name} does not match its value field {field}", "sparkplug_datatype"
@@ -155,6 +163,29 @@ def _json(build: Callable[[], Any], index: int) -> str:
         raise ParseFailure.invalid(
             f"metrics.{index}.value", "a value that cannot be kept as JSON", "sparkplug_json"
         ) from None
+
+
+def _array(datatype: int, raw: bytes, index: int) -> list[Any]:
+    """A packed array's values, as Eclipse Tahu's Java library (Ignition's) writes them: numbers little-endian
+    (non-finite floats as null), DateTimeArray as ISO 8601 text, StringArray as NUL-terminated UTF-8 strings,
+    BooleanArray as a little-endian uint32 count and then the bits, the first value in the highest bit."""
+    loc = f"metrics.{index}.value"
+    if datatype == pb.StringArray:
+        return [text_of(part, loc) for part in raw.split(b"\x00")[:-1]] if raw else []
+    if datatype == pb.BooleanArray:
+        if len(raw) < 4 or len(raw) < 4 + ((count := struct.unpack_from("<I", raw)[0]) + 7) // 8:
+            raise ParseFailure.invalid(loc, "a BooleanArray shorter than its count", "sparkplug_array")
+        return [bool(raw[4 + i // 8] & (0x80 >> (i % 8))) for i in range(count)]
+    code = ARRAY_FORMATS[datatype]
+    size = struct.calcsize(code)
+    if len(raw) % size:
+        raise ParseFailure.invalid(
+            loc, f"{len(raw)} bytes are no whole number of {size}-byte values", "sparkplug_array"
+        )
+    values = list(struct.unpack(f"<{len(raw) // size}{code}", raw))
+    if datatype == pb.DateTimeArray:
+        return [_datetime_text(value, index) for value in values]
+    return [value if value - value == 0 else None for value in values]
 
 
 def _signed(value: int, bits: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import uuid
 from datetime import UTC, datetime
 
@@ -117,15 +118,57 @@ def test_units_come_from_the_engineering_unit_property_and_bdseq_is_no_reading()
     assert [(r.device, r.metric, r.unit) for r in readings] == [("edge1", "t", "Cel")]
 
 
-def test_bytes_files_and_arrays_give_no_reading():
+def test_bytes_and_files_give_no_reading():
     readings = run(
         payload(
             metric("blob", datatype=pb.Bytes, bytes_value=b"\x00\x01"),
             metric("doc", datatype=pb.File, bytes_value=b"%PDF"),
-            metric("arr", datatype=pb.Int32Array, bytes_value=b"\x01\x00\x00\x00"),
         )
     )
     assert readings == []
+
+
+def packed(code: str, values: list) -> bytes:
+    return struct.pack(f"<{len(values)}{code}", *values)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "raw", "expected"),
+    [  # the Sparkplug 3.0 layouts, as Eclipse Tahu's Java library writes them
+        (pb.Int8Array, bytes([0xE9, 0x7B]), [-23, 123]),
+        (pb.Int16Array, packed("h", [-300, 7]), [-300, 7]),
+        (pb.Int32Array, packed("i", [123456789, -987654321]), [123456789, -987654321]),
+        (pb.Int64Array, packed("q", [-(2**40), 5]), [-(2**40), 5]),
+        (pb.UInt8Array, bytes([250, 1]), [250, 1]),
+        (pb.UInt16Array, packed("H", [65000]), [65000]),
+        (pb.UInt32Array, packed("I", [4_000_000_000]), [4_000_000_000]),
+        (pb.UInt64Array, packed("Q", [2**63 + 1]), [2**63 + 1]),
+        (pb.FloatArray, packed("f", [1.5, float("nan")]), [1.5, None]),  # no NaN in JSON
+        (pb.DoubleArray, packed("d", [-0.25, 1e300]), [-0.25, 1e300]),
+        (pb.BooleanArray, packed("I", [10]) + bytes([0b10100000, 0b01000000]),
+         [True, False, True, False, False, False, False, False, False, True]),  # first value in the highest bit
+        (pb.StringArray, "ab\x00\x00çé\x00".encode(), ["ab", "", "çé"]),
+        (pb.DateTimeArray, packed("q", [T0]), [datetime.fromtimestamp(T0 / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]),
+        (pb.Int32Array, b"", []),
+    ],
+)  # fmt: skip
+def test_arrays_are_kept_as_json_lists(datatype, raw, expected):
+    assert json.loads(value_of(metric("arr", datatype=datatype, bytes_value=raw))) == expected
+
+
+@pytest.mark.parametrize(
+    ("datatype", "raw"),
+    [
+        (pb.Int32Array, b"\x01\x00\x00"),  # not a whole number of values
+        (pb.BooleanArray, packed("I", [20]) + b"\x00"),  # 20 booleans need 3 bytes
+        (pb.BooleanArray, b"\x01"),
+        (pb.StringArray, b"\xff\xfe\x00"),  # not UTF-8
+    ],
+)
+def test_a_malformed_array_is_a_validation_error_of_its_metric(datatype, raw):
+    with pytest.raises(ParseFailure) as failure:
+        run(payload(metric("arr", datatype=datatype, bytes_value=raw)))
+    assert failure.value.location == "metrics.0.value"
 
 
 @pytest.mark.parametrize(
