@@ -29,7 +29,7 @@ from . import auth, timestamps
 from .auth import ApiRequest
 from .errors import ApiError, field_error
 from .registry import parser_names
-from .schemas import ERRORS_READ, ERRORS_WRITE, In, Out
+from .schemas import ERRORS_READ, ERRORS_WRITE, ErrorOut, In, Out
 from .writes import get_for
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _parser(topic: MqttTopic, name: str) -> str:
 
 
 @router.post(
-    "/topics/{topic_id}/reparse", response={202: ReparseJobOut, **ERRORS_WRITE},
+    "/topics/{topic_id}/reparse", response={202: ReparseJobOut, **ERRORS_WRITE, 503: ErrorOut},
     summary="Re-parse a topic's archived payloads over a time range (a background job)",
 )  # fmt: skip
 def start_reparse(request: ApiRequest, topic_id: int, payload: ReparseIn) -> Status:
@@ -122,14 +122,26 @@ def start_reparse(request: ApiRequest, topic_id: int, payload: ReparseIn) -> Sta
         raise ApiError(409, f"A re-parse of this topic is already {running.first().state}: cancel it or wait.")  # type: ignore[union-attr]
     job = ReparseJob.objects.create(topic=topic, since=since, until=until, parser_name=parser,
                                     requested_by=request.auth if request.auth.is_authenticated else None)  # fmt: skip
-    from tasks.reparse import reparse_topic
-
-    transaction.on_commit(lambda: reparse_topic.delay(job.pk))
+    transaction.on_commit(lambda: _enqueue(job))
     audit.record(request.auth, "topic.reparse", site_id=topic.connection.site_id, connection_id=topic.connection_id,
                  target=f"{topic.connection} / {topic.topic}",
                  changes={"since": since.isoformat(), "until": until.isoformat(), "parser_name": parser})  # fmt: skip
     logger.info("re-parse job %s of topic %s started by %s", job.pk, topic.pk, request.auth)
     return Status(202, job_out(job))
+
+
+def _enqueue(job: ReparseJob) -> None:
+    """The job's task into the queue; a queue that cannot take it fails the job at once (503), rather than
+    leaving it queued for ever (a queued job blocks the next one)."""
+    from tasks.reparse import reparse_topic
+
+    try:
+        reparse_topic.apply_async(args=(job.pk,), retry=False)
+    except Exception as exc:  # noqa: BLE001 - kombu raises several types for a broker away
+        logger.warning("re-parse job %s not queued: %s", job.pk, exc)
+        ReparseJob.objects.filter(pk=job.pk).update(state=ReparseState.FAILED, finished_at=timezone.now(),
+                                                     error=f"not queued: {type(exc).__name__}")  # fmt: skip
+        raise ApiError(503, "The task queue cannot be reached: the re-parse was not started. Try again.") from exc
 
 
 @router.post(

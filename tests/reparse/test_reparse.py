@@ -174,3 +174,21 @@ def test_a_topic_deleted_during_a_job_gets_no_readings_back(failing_topic, monke
 
     assert not TelemetryReading.objects.filter(topic_id=failing_topic.pk).exists()
     assert not ReparseJob.objects.filter(pk=job.pk).exists()
+
+
+def test_a_job_the_queue_cannot_take_fails_at_once_with_a_503(failing_topic, staff_client, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from tasks.reparse import reparse_topic
+
+    def broker_away(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(reparse_topic, "apply_async", broker_away)
+    now = timezone.now()
+    body = {"since": (now - timedelta(hours=1)).isoformat(), "until": now.isoformat()}
+
+    answer = post_json(staff_client, f"/api/topics/{failing_topic.pk}/reparse", body)
+
+    assert answer.status_code == 503 and "not started" in answer.json()["detail"]
+    assert ReparseJob.objects.get(topic=failing_topic).state == ReparseState.FAILED  # the next one is not blocked
