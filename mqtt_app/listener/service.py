@@ -303,7 +303,12 @@ class ListenerService:
 
     def _take_commands(self) -> None:
         """Control thread: the messages workers asked this listener to publish (Sparkplug B rebirth commands)."""
-        for command in rebirth.take_commands(self.redis, self.id):
+        try:
+            commands = rebirth.take_commands(self.redis, self.id)
+        except Exception as exc:  # noqa: BLE001 - Redis away: the control loop must go on (the next beat asks again)
+            logger.debug("listener %s: publish commands not read: %s", self.id, exc)
+            return
+        for command in commands:
             self.reactor.call_soon_threadsafe(functools.partial(self._publish, *command))
 
     def _publish(self, cid: int, topic: str, payload: bytes) -> None:

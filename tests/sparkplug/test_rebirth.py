@@ -107,3 +107,17 @@ def test_with_rebirth_off_the_monitor_publishes_nothing(broker, live_connection,
     publish(broker, [(NODE.format("NDATA"), payload(metric(alias=1, float_value=61.0), seq=9))])  # another gap
     wait_for(lambda: SparkplugNode.objects.filter(edge_node="edge1", seq_gaps=2).exists(), timeout=30, what="gap 2")
     assert watcher.received == []
+
+
+def test_a_listener_whose_redis_is_away_keeps_its_control_loop():
+    import types
+
+    import redis
+
+    from mqtt_app.listener.service import ListenerService
+
+    class Away:
+        def lpop(self, *args):
+            raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    ListenerService._take_commands(types.SimpleNamespace(redis=Away(), id="L1"))  # returns, raises nothing
