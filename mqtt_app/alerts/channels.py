@@ -70,17 +70,25 @@ def send_webhook(channel: NotificationChannel, message: dict[str, Any]) -> bool:
     headers = {"Content-Type": "application/json", "User-Agent": "mqttmon-alerts/1",
                SIGNATURE_HEADER: signature(channel.secret, raw)}  # fmt: skip
     request = urllib.request.Request(channel.target, data=raw, headers=headers, method="POST")  # noqa: S310 - http(s) only (validated)
+    refused = http_call(guarded_opener(), request, "webhook")
+    if refused:
+        logger.warning("webhook of channel %s refused the message: %s", channel.pk, refused)
+    return not refused
+
+
+def http_call(opener: urllib.request.OpenerDirector, request: urllib.request.Request, what: str) -> int | None:
+    """One request (a webhook, Sentry's API). None when it was taken; the HTTP status of a refusal for good (a 4xx
+    other than 408 and 429); DeliveryError for a failure worth retrying (network, timeout, 5xx, 408, 429)."""
     try:
-        with guarded_opener().open(request, timeout=float(settings.MQTT_ALERT_HTTP_TIMEOUT)) as answer:
+        with opener.open(request, timeout=float(settings.MQTT_ALERT_HTTP_TIMEOUT)) as answer:
             answer.read(1024)
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code in RETRY_STATUSES:
-            raise DeliveryError(f"webhook answered {exc.code}") from exc
-        logger.warning("webhook of channel %s refused the message: %s", channel.pk, exc.code)
-        return False
+            raise DeliveryError(f"{what} answered {exc.code}") from exc
+        return exc.code
     except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryError(f"webhook unreachable: {exc}") from exc
-    return True
+        raise DeliveryError(f"{what} unreachable: {exc}") from exc
+    return None
 
 
 def send_email(channel: NotificationChannel, message: dict[str, Any]) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -70,23 +69,16 @@ def report_resolved(alerts: list[Alert]) -> None:
 def resolve_issue(key: str) -> bool:
     """PUT {SENTRY_API_URL}/api/0/organizations/{org}/issues/ (bulk mutate) {"status": "resolved"} for the
     unresolved issues tagged alert_key:<key>. Raises DeliveryError when worth retrying; False when refused."""
-    from .channels import RETRY_STATUSES, DeliveryError
+    from .channels import http_call
 
     query = urlencode({"query": f"is:unresolved alert_key:{key}", "project": "-1"})  # -1: every project
     url = f"{settings.SENTRY_API_URL}/api/0/organizations/{quote(settings.SENTRY_ORG, safe='')}/issues/?{query}"
     headers = {"Authorization": f"Bearer {settings.SENTRY_API_TOKEN}", "Content-Type": "application/json"}
     request = urllib.request.Request(url, json.dumps({"status": "resolved"}).encode(), headers, method="PUT")  # noqa: S310 - the operator's own URL
-    try:
-        with urllib.request.urlopen(request, timeout=float(settings.MQTT_ALERT_HTTP_TIMEOUT)) as answer:  # noqa: S310
-            answer.read(1024)
-    except urllib.error.HTTPError as exc:
-        if exc.code >= 500 or exc.code in RETRY_STATUSES:
-            raise DeliveryError(f"Sentry answered {exc.code}") from exc
-        logger.warning("Sentry refused to resolve the issue of alert_key %s: %s", key, exc.code)
-        return False
-    except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryError(f"Sentry unreachable: {exc}") from exc
-    return True
+    refused = http_call(urllib.request.build_opener(), request, "Sentry")
+    if refused:
+        logger.warning("Sentry refused to resolve the issue of alert_key %s: %s", key, refused)
+    return not refused
 
 
 def connection_error_fingerprint(connection_id: int) -> list[str]:
