@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Q
 
 from mqtt_app.models import MqttConnection, MqttTopic, RawMessage
 from mqtt_app.refreshed import Refreshed
 
 from . import partitions
+from .sql import copy_rows, delete_in_chunks
 from .topics import TopicBatch
 
 REFRESH_SECONDS = 5.0
@@ -31,11 +31,13 @@ class Policy:
     topics: dict[int, int] = field(default_factory=dict)  # topic id: its own keep_raw_days (0 included)
     touched: set[int] = field(default_factory=set)  # connections with any archiving topic or default
 
-    def keeps(self, connection_id: int, topic_id: int) -> bool:
+    def days(self, connection_id: int, topic_id: int) -> int:
+        """The topic's own setting, else its connection's."""
         days = self.topics.get(topic_id)
-        if days is None:
-            days = self.connections.get(connection_id, 0)
-        return days > 0
+        return self.connections.get(connection_id, 0) if days is None else days
+
+    def keeps(self, connection_id: int, topic_id: int) -> bool:
+        return self.days(connection_id, topic_id) > 0
 
 
 def read_policy() -> Policy:
@@ -73,16 +75,7 @@ def save(rows: list[tuple]) -> None:
     if connection.vendor != "postgresql":
         RawMessage.objects.bulk_create([RawMessage(**dict(zip(COLUMNS, row, strict=True))) for row in rows], 1000)
         return
-    table = connection.ops.quote_name(RawMessage._meta.db_table)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(
-            f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"  # noqa: S608 - our own names
-        ) as copy,
-    ):
-        copy.set_types(COPY_TYPES)
-        for row in rows:
-            copy.write_row(row)
+    copy_rows(RawMessage, COLUMNS, COPY_TYPES, rows)
 
 
 def archived_topic_ids() -> list[int]:
@@ -110,16 +103,7 @@ def expire(now: datetime, chunk: int) -> int:
     by_days: dict[int, list[int]] = {}
     topic_rows = MqttTopic.objects.filter(pk__in=archived_topic_ids()).values_list("pk", "connection_id")
     for topic_id, connection_id in topic_rows:
-        days = current.topics.get(topic_id)
-        if days is None:
-            days = current.connections.get(connection_id, 0)
-        by_days.setdefault(days, []).append(topic_id)
-    deleted = 0
-    for days, topic_ids in by_days.items():
-        stale = Q(topic_id__in=topic_ids, received_at__lt=now - timedelta(days=days))
-        while True:
-            ids = list(RawMessage.objects.filter(stale).values_list("pk", flat=True)[:chunk])
-            if not ids:
-                break
-            deleted += RawMessage.objects.filter(pk__in=ids).delete()[0]
-    return dropped + deleted
+        by_days.setdefault(current.days(connection_id, topic_id), []).append(topic_id)
+    stale = [RawMessage.objects.filter(topic_id__in=ids, received_at__lt=now - timedelta(days=days))
+             for days, ids in by_days.items()]  # fmt: skip
+    return dropped + sum(delete_in_chunks(rows, chunk) for rows in stale)

@@ -14,6 +14,7 @@ from django.db import connection
 
 from mqtt_app.models import TelemetryReading, ValueType
 
+from .sql import copy_rows
 from .text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -68,21 +69,9 @@ def save_readings(rows: list[tuple]) -> int:
     if not rows:
         return 0
     if use_copy():
-        copy_readings(rows)
+        copy_rows(TelemetryReading, COLUMNS, COPY_TYPES, rows)
     else:
         TelemetryReading.objects.bulk_create(
             [TelemetryReading(**dict(zip(COLUMNS, row, strict=True))) for row in rows], batch_size=BULK_BATCH
         )
     return len(rows)
-
-
-def copy_readings(rows: list[tuple]) -> None:
-    """COPY ... FROM STDIN through the Django connection's psycopg cursor: same transaction as the batch."""
-    table = connection.ops.quote_name(TelemetryReading._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
-    with connection.cursor() as cursor:
-        # Binary COPY with declared types: psycopg's C dumpers, no text formatting per value.
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:  # noqa: S608
-            copy.set_types(COPY_TYPES)
-            for row in rows:
-                copy.write_row(row)

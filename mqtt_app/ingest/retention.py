@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from mqtt_app.alerts.models import Alert
@@ -27,6 +27,7 @@ from mqtt_app.models import (
 )
 
 from . import archive, partitions
+from .sql import delete_in_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -82,21 +83,9 @@ def forget_silent_topics(now, chunk: int = 200) -> int:  # noqa: ANN001
     days = max(int(settings.MQTT_TOPIC_RETENTION_DAYS), int(settings.MQTT_READING_RETENTION_DAYS))
     silent = MqttTopic.objects.filter(
         last_seen_at__lt=now - timedelta(days=days), parser_locked=False, alert_rules__isnull=True
-    ).order_by()
-    total = 0
-    while ids := list(silent.values_list("pk", flat=True)[:chunk]):
-        MqttTopic.objects.filter(pk__in=ids).delete()  # locks their connections, like every topic delete
-        total += len(ids)
-    return total
+    )
+    return delete_in_chunks(silent, chunk)  # a topic delete locks its connections, like every topic delete
 
 
 def delete_older(model: type[models.Model], field: str, cutoff, chunk: int) -> int:  # noqa: ANN001
-    total = 0
-    old = model._default_manager.filter(**{f"{field}__lt": cutoff}).order_by().values_list("pk", flat=True)
-    while True:
-        with transaction.atomic():
-            ids = list(old[:chunk])
-            if not ids:
-                return total
-            model._default_manager.filter(pk__in=ids).delete()
-        total += len(ids)
+    return delete_in_chunks(model._default_manager.filter(**{f"{field}__lt": cutoff}), chunk)

@@ -36,3 +36,34 @@ def int_array(values: Iterable[int | bool | None]) -> str:
 
 def table(model: Any) -> str:  # noqa: ANN401 - a model class
     return connection.ops.quote_name(model._meta.db_table)
+
+
+def copy_rows(model: Any, columns: Iterable[str], types: Iterable[str], rows: list[tuple]) -> None:  # noqa: ANN401
+    """PostgreSQL: COPY ... FROM STDIN through the Django connection's psycopg cursor (same transaction as the
+    caller's), binary with declared types: psycopg's C dumpers, no text formatting per value."""
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {table(model)} ({names}) FROM STDIN (FORMAT BINARY)"  # noqa: S608 - our own names
+        ) as copy,
+    ):
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
+
+
+def delete_in_chunks(queryset: Any, chunk: int) -> int:  # noqa: ANN401 - a QuerySet
+    """Delete `queryset`'s rows `chunk` at a time, each chunk its own short transaction (select ids, delete by
+    id): a big backlog never holds a long lock, and writers go on between chunks. Returns how many went."""
+    from django.db import transaction
+
+    total = 0
+    ids_of = queryset.order_by().values_list("pk", flat=True)
+    while True:
+        with transaction.atomic():
+            ids = list(ids_of[:chunk])
+            if not ids:
+                return total
+            queryset.model._default_manager.filter(pk__in=ids).delete()
+        total += len(ids)
