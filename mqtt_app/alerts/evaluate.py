@@ -141,21 +141,27 @@ def _silence_allowed(rule: AlertRule, topic: dict[str, Any]) -> float | None:
 
 
 # --- parse_errors ------------------------------------------------------------------------------------
-def parse_errors(rule: AlertRule, now: datetime) -> Verdict:
-    since = now - timedelta(seconds=rule.for_seconds)
-    names = dict(connections_in(rule).values_list("pk", "name"))
-    totals = (
-        IngestBatch.objects.filter(connection_id__in=list(names), processed_at__gte=since, split=False)
+def message_totals(connection_ids: list[int], since: datetime, now: datetime) -> dict[int, tuple[int, int]]:
+    """{connection: (messages, parse failures)} of the batches stored in [since, now]."""
+    rows = (
+        IngestBatch.objects.filter(
+            connection_id__in=connection_ids, processed_at__gte=since, processed_at__lte=now, split=False
+        )  # fmt: skip
         .values("connection_id")
         .annotate(messages=Sum("message_count"), errors=Sum("error_count"))
     )
+    return {row["connection_id"]: (row["messages"] or 0, row["errors"] or 0) for row in rows}
+
+
+def parse_errors(rule: AlertRule, now: datetime) -> Verdict:
+    since = now - timedelta(seconds=rule.for_seconds)
+    names = dict(connections_in(rule).values_list("pk", "name"))
     found = []
-    for row in totals:
-        ratio = (row["errors"] or 0) / row["messages"] if row["messages"] else 0.0
+    for cid, (messages, errors) in message_totals(list(names), since, now).items():
+        ratio = errors / messages if messages else 0.0
         if ratio > (rule.value or 0):
-            subject = f"connection {names[row['connection_id']]}: {ratio:.1%} of messages failed to parse"
-            found.append(Finding(f"connection:{row['connection_id']}", subject, since, row["connection_id"],
-                                 value=round(ratio, 4)))  # fmt: skip
+            subject = f"connection {names[cid]}: {ratio:.1%} of messages failed to parse"
+            found.append(Finding(f"connection:{cid}", subject, since, cid, value=round(ratio, 4)))
     return _verdict(found)
 
 
@@ -165,12 +171,7 @@ def error_rate(rule: AlertRule, now: datetime) -> Verdict:
     out of its messages over the window (the health panel's error rate, per connection)."""
     since = now - timedelta(seconds=rule.for_seconds)
     names = dict(connections_in(rule).values_list("pk", "name"))
-    messages = dict(
-        IngestBatch.objects.filter(connection_id__in=list(names), processed_at__gte=since, processed_at__lte=now)
-        .values("connection_id")
-        .annotate(n=Sum("message_count"))
-        .values_list("connection_id", "n")
-    )
+    messages = {cid: total for cid, (total, _) in message_totals(list(names), since, now).items()}
     dead = (
         DeadLetter.objects.filter(connection_id__in=list(names), created_at__gte=since, created_at__lte=now)
         .values("connection_id")

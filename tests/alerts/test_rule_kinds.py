@@ -124,17 +124,20 @@ def test_a_threshold_rule_watches_each_device_of_a_topic_on_its_own(make_topic, 
     assert [a.subject_key for a in open_alerts()] == [f"topic:{topic.pk}/device:freezer"]
 
 
-def test_a_parse_errors_rule_fires_above_its_ratio_over_the_window(connection, make_rule):
+def stored_batch(connection, messages: int, errors: int, at) -> None:  # noqa: ANN001
     import uuid
 
+    IngestBatch.objects.create(id=uuid.uuid4(), connection=connection, message_count=messages, error_count=errors,
+                               processed_at=at)  # fmt: skip
+
+
+def test_a_parse_errors_rule_fires_above_its_ratio_over_the_window(connection, make_rule):
     make_rule("parse_errors", value=0.2, for_seconds=300)
     now = timezone.now()
-    IngestBatch.objects.create(id=uuid.uuid4(), connection=connection, message_count=100, error_count=10,
-                               processed_at=now - timedelta(seconds=30))  # fmt: skip
+    stored_batch(connection, 100, 10, now - timedelta(seconds=30))
     evaluate_all()
     assert open_alerts() == []
-    IngestBatch.objects.create(id=uuid.uuid4(), connection=connection, message_count=10, error_count=40 - 10,
-                               processed_at=now)  # fmt: skip
+    stored_batch(connection, 10, 40 - 10, now)
     evaluate_all()
     (alert,) = open_alerts()
     assert alert.value == pytest.approx(40 / 110, abs=1e-3)
@@ -148,8 +151,7 @@ def test_an_error_rate_rule_fires_on_dead_letters_not_on_parse_failures(connecti
 
     make_rule("error_rate", value=0.01, for_seconds=300)
     now = timezone.now()
-    IngestBatch.objects.create(id=uuid.uuid4(), connection=connection, message_count=100, error_count=50,
-                               processed_at=now - timedelta(seconds=30))  # fmt: skip
+    stored_batch(connection, 100, 50, now - timedelta(seconds=30))
     evaluate_all()
     assert open_alerts() == []  # half of them failed to parse: the devices' problem, not the application's
     for _ in range(2):
