@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 REAP_AFTER = 30.0  # seconds: longer than a batch waits in an empty queue plus its storing
 REAP_LIMIT = 200
 UNACKED = "unacked"  # kombu.transport.redis.Channel.unacked_key
+Also = Callable[[redis.client.Pipeline], None]
 
 
 def enabled() -> bool:
@@ -43,22 +44,27 @@ def client() -> redis.Redis:
     return redis_client(str(settings.CELERY_BROKER_URL))
 
 
-def put(batch: dict) -> None:
-    """Keep a copy of the batch until a worker stored it. Raises when Redis is away (the send would fail too)."""
+def put(batch: dict, also: Also | None = None) -> None:
+    """Keep a copy of the batch until a worker stored it (with `also`'s commands in the same transaction).
+    Raises when Redis is away (the send would fail too)."""
     index, bodies, _ = keys()
     pipe = client().pipeline(transaction=True)
     pipe.hset(bodies, batch["id"], msgpack.packb(batch, use_bin_type=True))
     pipe.zadd(index, {batch["id"]: time.time()})
+    if also:
+        also(pipe)
     pipe.execute()
 
 
-def forget(batch: dict) -> None:
+def forget(batch: dict, also: Also | None = None) -> None:
     """Undo `put` for a batch the queue did not take and that stays with the listener (best effort)."""
     index, bodies, _ = keys()
     try:
         pipe = client().pipeline(transaction=True)
         pipe.zrem(index, batch["id"])
         pipe.hdel(bodies, batch["id"])
+        if also:
+            also(pipe)
         pipe.execute()
     except redis.RedisError as exc:
         logger.warning("could not undo the outbox copy of batch %s: %s", batch["id"], exc)

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +34,8 @@ from mqtt_app import outbox
 from mqtt_app.ingest.wire import encode_batch, encode_part
 from mqtt_app.observability.broker import queue_depths
 
+from . import inflight
+from .inflight import Inflight
 from .spool import Spool
 
 logger = logging.getLogger(__name__)
@@ -149,6 +152,15 @@ class Buffer:
 
 
 Ack = tuple[int, int, int, list[int]]  # connection id, generation, qos, packet ids
+
+
+class Acks(list[Ack]):
+    """A sent batch's acknowledgements, and the connections whose records of it (inflight.py) go before them."""
+
+    batch: str = ""
+    recorded: tuple[int, ...] = ()
+
+
 SendTask = Callable[..., Any]
 
 
@@ -184,10 +196,11 @@ class Batcher:
     def __init__(
         self,
         listener_id: str,
-        on_acks: Callable[[list[Ack]], None],
+        on_acks: Callable[[Acks], None],
         send_task: SendTask | None = None,
         backlog: Backlog | None = None,
         spool: Spool | None = None,
+        inflight: Inflight | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -197,6 +210,8 @@ class Batcher:
         self.on_acks = on_acks
         self.send_task = send_task or default_sender()
         self.outbox = send_task is None and outbox.enabled()  # a receipt per batch (Redis broker)
+        self.inflight = inflight  # records of what was queued and not yet acknowledged, for a takeover
+        self.recorded = False  # the last delivered batch's records were written
         # Batch size adapts to the workers, in steps: MQTT_BATCH_SIZE / MQTT_BATCH_INTERVAL while they keep up,
         # doubled for each send that finds batches waiting in Redis, up to MQTT_BATCH_SIZE_BUSY /
         # MQTT_BATCH_INTERVAL_BUSY, and halved again for each send that finds the queue empty: a worker's cost is
@@ -412,7 +427,9 @@ class Batcher:
                 self._put_back(due)  # the start of the next batch, sent when it fills or ages
                 break
             parts, rest = _next_parts(due, self.batch_size, self.max_batch_bytes)
-            if not self._deliver(self._batch(parts)):
+            batch = self._batch(parts)
+            found = inflight.records(parts) if self.inflight else {}
+            if not self._deliver(batch, found):
                 self._hold(due)  # neither the queue nor the spool took it: the brokers keep it, unacknowledged
                 break
             # Sent or spooled: from here on a failure must not put these messages back (they would be sent twice).
@@ -420,6 +437,7 @@ class Batcher:
             self.stats["messages"] += sum(len(c) for _, chunks in parts for c in chunks)
             self.stats["batches"] += 1
             acks = _acks(parts)
+            acks.batch, acks.recorded = batch["id"], tuple(found) if self.recorded else ()
             if acks:  # each batch's acks at once: the brokers' windows reopen before the next send
                 self.on_acks(acks)
             self.last_sent = self.monotonic()
@@ -433,13 +451,13 @@ class Batcher:
     def _spooling(self) -> bool:
         return self.spool is not None and not self.spool_full
 
-    def _deliver(self, batch: dict) -> bool:
+    def _deliver(self, batch: dict, found: inflight.Records) -> bool:
         now = self.monotonic()
         if self.queue_full and not (self.spool and self.spool.pending):
             self._check_backlog(now)
         if self._queue_open(now):
             try:
-                self._publish(INGEST_TASK, [batch], {}, "ingest", BATCH_SERIALIZER)
+                self._publish(INGEST_TASK, [batch], {}, "ingest", BATCH_SERIALIZER, found)
             except Exception as exc:  # noqa: BLE001 - the queue unreachable (kombu raises several types)
                 self._went_down(exc)
             else:
@@ -448,8 +466,9 @@ class Batcher:
                 return True
         if self._spooling() and self._to_spool(batch):
             return True  # the outbox copy (if any) stays: the spool replays this batch under the same id
-        if self.outbox:
-            outbox.forget(batch)  # the batch stays here, and will leave under another id
+        if self.outbox:  # the batch stays here, and will leave under another id
+            drop = self.inflight and found and partial(self.inflight.drop, batch_id=batch["id"], cids=list(found))
+            outbox.forget(batch, also=drop or None)
         return False
 
     def _to_spool(self, batch: dict) -> bool:
@@ -576,7 +595,9 @@ class Batcher:
             self.interval,
         )
 
-    def _publish(self, task: str, args: list, kwargs: dict, queue: str, serializer: str | None = None) -> None:
+    def _publish(
+        self, task: str, args: list, kwargs: dict, queue: str, serializer: str | None = None, found: Any = None
+    ) -> None:
         # retry=False: fail at once when Redis is away (we keep the data and retry ourselves);
         # ignore_result: the Redis result backend would otherwise subscribe per task, and block on an outage;
         # argsrepr: Celery would otherwise repr() the arguments for its logs (a batch: costly, useless).
@@ -584,9 +605,14 @@ class Batcher:
         if serializer:
             # The batch id as the task id: the outbox's reaper sees which batches workers hold (mqtt_app/outbox.py).
             options |= {"serializer": serializer, "argsrepr": f"<batch of {_size(args[0])}>", "task_id": args[0]["id"]}
-            if self.outbox:
-                outbox.put(args[0])
+            self.recorded = False
+            if self.outbox:  # with the copy, in its transaction: a record always has a batch that will be stored
+                add = self.inflight and found and partial(self.inflight.add, batch_id=args[0]["id"], found=found)
+                outbox.put(args[0], also=add or None)
+                self.recorded = bool(add)
         self.send_task(task, args=args, kwargs=kwargs, queue=queue, **options)
+        if serializer and self.inflight and found and not self.outbox:
+            self.recorded = self.inflight.write(args[0]["id"], found)  # RabbitMQ: once it confirmed the batch
 
     def _batch(self, parts: list[tuple[int, list[Chunk]]]) -> dict:
         return encode_batch(self.listener_id, [_part(c, k) for c, k in parts])
@@ -709,7 +735,7 @@ def _levels(base_size: int, busy_size: int, base_interval: float, busy_interval:
     return level
 
 
-def _acks(parts: list[tuple[int, list[Chunk]]]) -> list[Ack]:
+def _acks(parts: list[tuple[int, list[Chunk]]]) -> Acks:
     """The acknowledgements a sent batch releases: one entry per connection, generation and QoS, so each
     client writes them at once."""
     grouped: dict[tuple[int, int, int], list[int]] = {}
@@ -718,7 +744,7 @@ def _acks(parts: list[tuple[int, list[Chunk]]]) -> list[Ack]:
             for qos, mids in chunk.acks():
                 if mids:
                     grouped.setdefault((cid, chunk.generation, qos), []).extend(mids)
-    return [(cid, generation, qos, mids) for (cid, generation, qos), mids in grouped.items()]
+    return Acks((cid, generation, qos, mids) for (cid, generation, qos), mids in grouped.items())
 
 
 def _size(batch: dict) -> int:

@@ -18,6 +18,7 @@ import socket
 import ssl
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +80,8 @@ class Host(Protocol):
     def report(self, client: ConnectionClient, status: str, detail: str, event: str | None = None) -> None: ...
     def received(self, client: ConnectionClient, chunk: Chunk) -> None: ...
     def session_resumed(self, client: ConnectionClient, generation: int) -> None: ...
+    # What other processes queued and did not acknowledge (inflight.py), taken at each connect: packet id → CRC.
+    def take_records(self, client: ConnectionClient) -> dict[int, int]: ...
 
 
 def decode_topics(raw: list[bytes]) -> list[str]:
@@ -118,9 +121,10 @@ class ConnectionClient:
         self.generation = 0  # bumped on every successful connect; acks from an older one are dropped
         # Redelivery without duplicates: packet ids of messages handed to the queue whose PUBACK could not be sent
         # (the connection dropped first), and, once the broker resumed the session, those it will send again
-        # flagged DUP: such a copy is acknowledged and not forwarded a second time.
+        # flagged DUP: such a copy is acknowledged and not forwarded a second time. `expect_dup` maps a packet id
+        # to the CRC-32 of its payload when another process queued it (inflight.py), to None when this one did.
         self.unacked_forwarded: set[int] = set()
-        self.expect_dup: set[int] = set()
+        self.expect_dup: dict[int, int | None] = {}
         self.expect_dup_until = 0.0
         self.attempt = 0
         self.closing = False
@@ -251,21 +255,35 @@ class ConnectionClient:
     # --- messages and health --------------------------------------------------------------------
     def _expect_redelivery(self, resumed: bool) -> None:
         """A new session generation. Resumed: the broker sends again every message not acknowledged, flagged DUP;
-        those already handed to the queue are skipped (`expect_dup`), those still waiting in the batcher are
+        those already handed to the queue, by this process or by one that held the connection before it (a
+        crash: their records, inflight.py), are skipped (`expect_dup`); those still waiting in the batcher are
         dropped there (their redelivered copy takes their place). Not resumed: the broker forgot them, and what
         the batcher holds is their only copy: it is kept."""
-        self.expect_dup = set(self.unacked_forwarded) if resumed else set()
+        inherited = self.host.take_records(self)
+        if resumed:
+            self.expect_dup = {**inherited, **dict.fromkeys(self.unacked_forwarded)}
+        else:
+            self.expect_dup = {}
         self.unacked_forwarded = set()
         self.expect_dup_until = time.monotonic() + REDELIVERY_WINDOW
         if resumed:
             self.host.session_resumed(self, self.generation)
 
+    def _queued_before(self, mid: int, payload: bytes | bytearray) -> bool:
+        """Whether this DUP copy's first delivery was queued already (its record is then used up)."""
+        if mid not in self.expect_dup:
+            return False
+        crc = self.expect_dup[mid]
+        if crc is not None and zlib.crc32(payload) != crc:
+            return False  # another message that reuses the packet id
+        del self.expect_dup[mid]
+        return True
+
     def _skip_redelivered(self, topics: list, payloads: list, headers: list[int], mids: list[int]) -> tuple:
         """Drop the DUP copies of messages already handed to the queue, acknowledging them now."""
         keep, again = [], []
         for index, (header, mid) in enumerate(zip(headers, mids, strict=True)):
-            if header & 0x08 and mid in self.expect_dup:
-                self.expect_dup.discard(mid)
+            if header & 0x08 and self._queued_before(mid, payloads[index]):
                 again.append(mid)
             else:
                 keep.append(index)
@@ -293,8 +311,7 @@ class ConnectionClient:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:  # noqa: ANN401
         """One message from paho's own path: QoS 2, or every message with MQTT_FAST_READER=false."""
-        if message.qos == 1 and message.dup and message.mid in self.expect_dup:
-            self.expect_dup.discard(message.mid)
+        if message.qos == 1 and message.dup and self._queued_before(message.mid, message.payload):
             self.paho.send_acks([message.mid], 1)
             return
         self._received(chunk_of(self.generation, [message], time.time()))
@@ -315,11 +332,11 @@ class ConnectionClient:
         elif qos == 1 and generation == self.generation:
             self.unacked_forwarded.update(mids)  # sent on the next connect's redelivery check
         elif qos == 1 and time.monotonic() < self.expect_dup_until:
-            self.expect_dup.update(mids)
+            self.expect_dup.update(dict.fromkeys(mids))
 
     def forget_redelivery(self, now: float) -> None:
         if self.expect_dup and now > self.expect_dup_until:
-            self.expect_dup = set()
+            self.expect_dup = {}
 
     def check_silence(self, now: float, timeout: float) -> None:
         if self.silent or self.status != ConnectionStatus.CONNECTED or not self.last_message_mono:

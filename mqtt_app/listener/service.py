@@ -28,8 +28,9 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from mqtt_app import coordination, outbox
-from mqtt_app.listener.batcher import INGEST_TASK, Ack, Batcher, Chunk, SendTask
+from mqtt_app.listener.batcher import INGEST_TASK, Acks, Batcher, Chunk, SendTask
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
+from mqtt_app.listener.inflight import Inflight
 from mqtt_app.listener.loop import Reactor
 from mqtt_app.listener.spool import Spool
 from mqtt_app.models import ConnectionStatus, MqttConnection
@@ -95,7 +96,8 @@ class ListenerService:
         self.clients: dict[int, ConnectionClient] = {}
         self.opened_at: dict[int, float] = {}
         self.spool = open_spool()
-        self.batcher = Batcher(self.id, self._acks_ready, send_task, spool=self.spool)
+        self.inflight = Inflight() if send_task is None else None
+        self.batcher = Batcher(self.id, self._acks_ready, send_task, spool=self.spool, inflight=self.inflight)
         self.reactor.paused = lambda: self.batcher.full  # a full buffer stops reading, never drops QoS 1/2
         self.pool = ThreadPoolExecutor(max_workers=CONNECT_POOL, thread_name_prefix="mqtt-connect")
         self.redis = coordination.connect()
@@ -146,6 +148,9 @@ class ListenerService:
         if dropped:
             logger.info("connection %s: %d unqueued messages left to the broker's redelivery", cid, dropped)
 
+    def take_records(self, client: ConnectionClient) -> dict[int, int]:
+        return self.inflight.take(client.spec.id) if self.inflight else {}
+
     def _hand_over(self) -> None:
         if self.inbox:
             inbox, self.inbox = self.inbox, []
@@ -167,10 +172,16 @@ class ListenerService:
             client.paho._sock_close()  # noqa: SLF001 - dropped while its socket was opening
 
     # --- acks (from the batcher thread) ------------------------------------------------------
-    def _acks_ready(self, acks: list[Ack]) -> None:
+    def _acks_ready(self, acks: Acks) -> None:
         self.reactor.call_soon_threadsafe(lambda: self._send_acks(acks))
 
-    def _send_acks(self, acks: list[Ack]) -> None:
+    def _send_acks(self, acks: Acks) -> None:
+        if self.inflight and acks.recorded:
+            # The batch's records go before its PUBACKs, never after: a record outliving its acknowledgement could
+            # make a later message reusing the packet id look like a copy, and lose it. (Should Redis fail here the
+            # PUBACKs still go: holding them would stall the site's broker.) Those that cannot be written now are
+            # this process's to recognise (unacked_forwarded).
+            self.inflight.release(acks.batch, acks.recorded)
         for cid, generation, qos, mids in acks:
             client = self.clients.get(cid)
             if client is not None:

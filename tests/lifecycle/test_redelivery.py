@@ -4,6 +4,7 @@ queued again."""
 from __future__ import annotations
 
 import socket
+import zlib
 
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec, peer_closed
 from tests.helpers import wait_for
@@ -13,8 +14,9 @@ DUP = 0x08
 
 
 class Host:
-    def __init__(self) -> None:
+    def __init__(self, records: dict | None = None) -> None:
         self.chunks: list = []
+        self.records = records or {}  # what another process queued and did not acknowledge: mid → payload CRC
 
     def socket_opened(self, client, sock): ...
     def socket_closed(self, client, sock): ...
@@ -27,14 +29,62 @@ class Host:
 
     def session_resumed(self, client, generation) -> None: ...
 
+    def take_records(self, client) -> dict:
+        taken, self.records = self.records, {}
+        return taken
 
-def resumed_client() -> tuple[ConnectionClient, Host, list[int]]:
-    host = Host()
+
+def resumed_client(records: dict | None = None, resumed: bool = True) -> tuple[ConnectionClient, Host, list[int]]:
+    host = Host(records)
     client = ConnectionClient(ConnectionSpec(1, "127.0.0.1", 1, client_id="mqttmon-test"), host)
     acked: list[int] = []
     client.paho.send_acks = lambda mids, qos: acked.extend(mids)  # no socket here: record what would be written
-    client._expect_redelivery(resumed=True)  # noqa: SLF001 - the CONNACK with session present
+    client._expect_redelivery(resumed=resumed)  # noqa: SLF001 - the CONNACK (session present or not)
     return client, host, acked
+
+
+def test_copies_a_crashed_process_queued_are_acknowledged_and_not_queued_again():
+    # Another process queued 5 and 6 and died before their PUBACKs; 7 was still in its buffer.
+    client, host, acked = resumed_client({5: zlib.crc32(b"1"), 6: zlib.crc32(b"2")})
+
+    client._on_publishes([b"hall/a"] * 3, [b"1", b"2", b"3"], [PUBLISH_QOS1 | DUP] * 3, [5, 6, 7])  # noqa: SLF001
+
+    assert acked == [5, 6]
+    assert [chunk.payloads for chunk in host.chunks] == [[b"3"]]
+
+
+def test_a_redelivered_message_whose_payload_differs_from_the_record_is_queued():
+    client, host, acked = resumed_client({5: zlib.crc32(b"1")})
+
+    client._on_publishes([b"hall/a"], [b"9"], [PUBLISH_QOS1 | DUP], [5])  # noqa: SLF001
+
+    assert acked == [] and [chunk.payloads for chunk in host.chunks] == [[b"9"]]
+
+
+def test_only_dup_flagged_copies_are_matched_and_only_once():
+    client, host, acked = resumed_client({5: zlib.crc32(b"1")})
+
+    client._on_publishes([b"hall/a"], [b"1"], [PUBLISH_QOS1], [5])  # noqa: SLF001 - not a redelivery
+    client._on_publishes([b"hall/a"], [b"1"], [PUBLISH_QOS1 | DUP], [5])  # noqa: SLF001
+    client._on_publishes([b"hall/a"], [b"1"], [PUBLISH_QOS1 | DUP], [5])  # noqa: SLF001 - matched already
+
+    assert acked == [5] and len(host.chunks) == 2
+
+
+def test_a_session_the_broker_did_not_resume_skips_nothing():
+    client, host, acked = resumed_client({5: zlib.crc32(b"1")}, resumed=False)
+
+    client._on_publishes([b"hall/a"], [b"1"], [PUBLISH_QOS1 | DUP], [5])  # noqa: SLF001
+
+    assert acked == [] and len(host.chunks) == 1
+
+
+def test_the_records_are_forgotten_once_the_redelivery_is_over():
+    client, _host, _ = resumed_client({5: 1})
+
+    client.forget_redelivery(client.expect_dup_until + 1)
+
+    assert client.expect_dup == {}
 
 
 def test_messages_this_listener_queued_whose_acks_the_old_connection_lost_are_skipped_once_resumed():

@@ -1,0 +1,143 @@
+"""Queued QoS 1 messages whose PUBACK has not left yet, recorded in Redis, so that a listener taking over a
+connection after a crash acknowledges the copies the site's broker sends again instead of queueing them twice.
+
+Each listener process keeps, per connection, a hash `<prefix>:inflight:<connection>:<process>` with one field per
+batch: the packet ids of the connection's QoS 1 messages in it and a CRC-32 of each payload, packed. A batch's
+field is written in the same Redis transaction as its outbox copy (Redis broker: a record always has a batch that
+will be stored), or right after the queue confirmed the batch (RabbitMQ), and deleted just before the batch's
+PUBACKs are written: a record never outlives its acknowledgement, so a later message that reuses a packet id is
+never taken for a copy (that would lose it). A session that resumes the connection takes (reads and deletes) the
+other processes' records; a DUP-flagged PUBLISH whose packet id and payload match one was queued already.
+Packing per batch keeps the cost off the per-message path: no Redis field, and no Python loop, per message.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import zlib
+from array import array
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import redis
+from django.conf import settings
+
+from mqtt_app import outbox
+from mqtt_app.observability.latency import redis_client
+
+if TYPE_CHECKING:
+    from .batcher import Chunk
+
+logger = logging.getLogger(__name__)
+
+# A process's records go this long after its last write: past any takeover that could use them.
+TTL = 3600
+
+Records = dict[int, bytes]  # connection → packed packet ids and payload CRCs of one batch
+
+
+def pack(mids: list[int], payloads: list[bytes]) -> bytes:
+    return array("H", mids).tobytes() + array("I", map(zlib.crc32, payloads)).tobytes()
+
+
+def unpack(value: bytes) -> dict[int, int]:
+    """Packet id → payload CRC-32."""
+    count = len(value) // 6
+    mids, crcs = array("H"), array("I")
+    mids.frombytes(value[: 2 * count])
+    crcs.frombytes(value[2 * count : 6 * count])
+    return dict(zip(mids, crcs, strict=True))
+
+
+def records(parts: Iterable[tuple[int, list[Chunk]]]) -> Records:
+    """The QoS 1 messages of a batch's parts, per connection."""
+    found: Records = {}
+    for cid, chunks in parts:
+        mids: list[int] = []
+        payloads: list[bytes] = []
+        for chunk in chunks:
+            if chunk.qos.count(1) == len(chunk.qos):  # the usual case: all QoS 1
+                mids += chunk.mids
+                payloads += chunk.payloads
+            else:
+                keep = [i for i, qos in enumerate(chunk.qos) if qos == 1]
+                mids += [chunk.mids[i] for i in keep]
+                payloads += [chunk.payloads[i] for i in keep]
+        if mids:
+            found[cid] = pack(mids, payloads)
+    return found
+
+
+def client() -> redis.Redis:
+    """The broker's Redis with the Redis broker (the records share a transaction with the outbox copy), else
+    the coordination Redis."""
+    return outbox.client() if outbox.enabled() else redis_client(settings.REDIS_URL)
+
+
+def _members(cid: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:inflight:{cid}"
+
+
+class Inflight:
+    """One listener process's records."""
+
+    def __init__(self) -> None:
+        self.process = uuid.uuid4().hex[:16]  # not the listener id: a restarted listener keeps its id
+
+    def key(self, cid: int, process: str | None = None) -> str:
+        return f"{_members(cid)}:{process or self.process}"
+
+    def add(self, pipe: redis.client.Pipeline, batch_id: str, found: Records) -> None:
+        for cid, packed in found.items():
+            pipe.hset(self.key(cid), batch_id, packed)
+            pipe.expire(self.key(cid), TTL)
+            pipe.sadd(_members(cid), self.process)
+            pipe.expire(_members(cid), TTL)
+
+    def drop(self, pipe: redis.client.Pipeline, batch_id: str, cids: Iterable[int]) -> None:
+        for cid in cids:
+            pipe.hdel(self.key(cid), batch_id)
+
+    def write(self, batch_id: str, found: Records) -> bool:
+        """Record a batch the queue confirmed (RabbitMQ). A failure leaves the at-least-once window open."""
+        try:
+            pipe = client().pipeline(transaction=False)
+            self.add(pipe, batch_id, found)
+            pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("could not record a queued batch's packet ids (%s): a takeover may store it twice", exc)
+            return False
+        return True
+
+    def release(self, batch_id: str, cids: Iterable[int]) -> bool:
+        """Delete a batch's records, just before its PUBACKs are written."""
+        try:
+            pipe = client().pipeline(transaction=False)
+            self.drop(pipe, batch_id, cids)
+            pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("could not release the records of batch %s before its PUBACKs: %s", batch_id, exc)
+            return False
+        return True
+
+    def take(self, cid: int) -> dict[int, int]:
+        """The other processes' records of a connection (packet id → payload CRC-32), deleted as they are read:
+        from here on this process alone knows them, and acknowledges their copies."""
+        found: dict[int, int] = {}
+        try:
+            store = client()
+            for raw in store.smembers(_members(cid)):
+                process = raw.decode() if isinstance(raw, bytes) else str(raw)
+                if process == self.process:
+                    continue
+                pipe = store.pipeline(transaction=True)
+                pipe.hvals(self.key(cid, process))
+                pipe.delete(self.key(cid, process))
+                pipe.srem(_members(cid), process)
+                values, _, _ = pipe.execute()
+                for value in values:
+                    found |= unpack(value)
+        except redis.RedisError as exc:
+            logger.warning("connection %s: could not read what a previous session queued (%s)", cid, exc)
+        return found

@@ -1,0 +1,62 @@
+"""A listener killed after the queue took its batches and before their PUBACKs left: the site's broker sends
+those messages again to the next listener, which recognises them as queued (their records) and queues them
+no second time. The first listener here never writes a PUBACK, so the window is always open when it dies."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from mqtt_app.services.reconcile import run_reconcile
+from tests.helpers import ROOT, Process, wait_for
+from tests.lifecycle.listeners import FAST_LISTENER_ENV, heartbeat, held_status, queued_messages
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+COUNT = 60
+
+
+def publish(broker, count: int) -> None:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="takeover-publisher")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        for info in [client.publish("site/seq", str(seq), qos=1) for seq in range(count)]:
+            info.wait_for_publish(timeout=10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+@pytest.mark.parametrize("fast_reader", ["true", "false"])
+def test_what_a_killed_listener_queued_is_queued_once_when_the_broker_sends_it_again(
+    broker, make_connection, listener_factory, redis_client, process_env, tmp_path, fast_reader
+):
+    connection = make_connection(broker, topics=[{"filter": "site/#", "qos": 1}])
+    env = {**process_env, **FAST_LISTENER_ENV, "MQTT_FAST_READER": fast_reader, "MQTT_SPOOL_DIR": str(tmp_path)}
+    first = Process(
+        [sys.executable, "-m", "tests.lifecycle.listener_without_acks", "--id", "L1"], env, tmp_path / "first.log", ROOT
+    )
+    try:
+        wait_for(lambda: heartbeat(redis_client, "L1"), timeout=30, what="the first listener's heartbeat")
+        run_reconcile()
+        wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=15, what="connected")
+        publish(broker, COUNT)
+        # The broker stops at its in-flight window of unacknowledged messages; the first listener queued those.
+        wait_for(lambda: len(queued_messages(redis_client)) >= 10, timeout=15, what="unacknowledged batches queued")
+        queued_before = len(queued_messages(redis_client))
+    finally:
+        first.kill()
+    assert queued_before < COUNT, "the broker sent everything without PUBACKs: nothing would be redelivered"
+
+    listener_factory("L1", MQTT_FAST_READER=fast_reader)  # the same id and assignment: a supervisor's restart
+    wait_for(lambda: len(queued_messages(redis_client)) >= COUNT, timeout=30, what="every message queued")
+    time.sleep(1.0)  # a second copy would come with the redelivery, before the rest: it would be queued by now
+
+    payloads = Counter(message.payload for _, message in queued_messages(redis_client))
+    assert set(payloads) == {str(seq).encode() for seq in range(COUNT)}
+    assert [p for p, n in payloads.items() if n > 1] == []
