@@ -453,6 +453,7 @@ class Batcher:
 
     def _deliver(self, batch: dict, found: inflight.Records) -> bool:
         now = self.monotonic()
+        self.recorded = False
         if self.queue_full and not (self.spool and self.spool.pending):
             self._check_backlog(now)
         if self._queue_open(now):
@@ -596,7 +597,13 @@ class Batcher:
         )
 
     def _publish(
-        self, task: str, args: list, kwargs: dict, queue: str, serializer: str | None = None, found: Any = None
+        self,
+        task: str,
+        args: list,
+        kwargs: dict,
+        queue: str,
+        serializer: str | None = None,
+        found: inflight.Records | None = None,
     ) -> None:
         # retry=False: fail at once when Redis is away (we keep the data and retry ourselves);
         # ignore_result: the Redis result backend would otherwise subscribe per task, and block on an outage;
@@ -605,7 +612,6 @@ class Batcher:
         if serializer:
             # The batch id as the task id: the outbox's reaper sees which batches workers hold (mqtt_app/outbox.py).
             options |= {"serializer": serializer, "argsrepr": f"<batch of {_size(args[0])}>", "task_id": args[0]["id"]}
-            self.recorded = False
             if self.outbox:  # with the copy, in its transaction: a record always has a batch that will be stored
                 add = self.inflight and found and partial(self.inflight.add, batch_id=args[0]["id"], found=found)
                 outbox.put(args[0], also=add or None)

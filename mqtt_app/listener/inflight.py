@@ -1,8 +1,8 @@
 """Queued QoS 1 messages whose PUBACK has not left yet, recorded in Redis, so that a listener taking over a
 connection after a crash acknowledges the copies the site's broker sends again instead of queueing them twice.
 
-Each listener process keeps, per connection, a hash `<prefix>:inflight:<connection>:<process>` with one field per
-batch: the packet ids of the connection's QoS 1 messages in it and a CRC-32 of each payload, packed. A batch's
+Each listener process keeps a hash `<prefix>:inflight:<process>` with one field per connection and batch: the
+packet ids of the connection's QoS 1 messages in the batch and a CRC-32 of each payload, packed. A batch's
 field is written in the same Redis transaction as its outbox copy (Redis broker: a record always has a batch that
 will be stored), or right after the queue confirmed the batch (RabbitMQ), and deleted just before the batch's
 PUBACKs are written: a record never outlives its acknowledgement, so a later message that reuses a packet id is
@@ -75,29 +75,30 @@ def client() -> redis.Redis:
     return outbox.client() if outbox.enabled() else redis_client(settings.REDIS_URL)
 
 
-def _members(cid: int) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:inflight:{cid}"
+def _processes() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:inflight"
 
 
 class Inflight:
-    """One listener process's records."""
+    """One listener process's records: one hash, a field per connection and batch (three commands a batch)."""
 
     def __init__(self) -> None:
         self.process = uuid.uuid4().hex[:16]  # not the listener id: a restarted listener keeps its id
+        self.key = self.key_of(self.process)
 
-    def key(self, cid: int, process: str | None = None) -> str:
-        return f"{_members(cid)}:{process or self.process}"
+    @staticmethod
+    def key_of(process: str) -> str:
+        return f"{_processes()}:{process}"
 
     def add(self, pipe: redis.client.Pipeline, batch_id: str, found: Records) -> None:
-        for cid, packed in found.items():
-            pipe.hset(self.key(cid), batch_id, packed)
-            pipe.expire(self.key(cid), TTL)
-            pipe.sadd(_members(cid), self.process)
-            pipe.expire(_members(cid), TTL)
+        pipe.hset(self.key, mapping={f"{cid}:{batch_id}": packed for cid, packed in found.items()})
+        pipe.expire(self.key, TTL)
+        pipe.sadd(_processes(), self.process)
 
     def drop(self, pipe: redis.client.Pipeline, batch_id: str, cids: Iterable[int]) -> None:
-        for cid in cids:
-            pipe.hdel(self.key(cid), batch_id)
+        fields = [f"{cid}:{batch_id}" for cid in cids]
+        if fields:
+            pipe.hdel(self.key, *fields)
 
     def write(self, batch_id: str, found: Records) -> bool:
         """Record a batch the queue confirmed (RabbitMQ). A failure leaves the at-least-once window open."""
@@ -113,9 +114,7 @@ class Inflight:
     def release(self, batch_id: str, cids: Iterable[int]) -> bool:
         """Delete a batch's records, just before its PUBACKs are written."""
         try:
-            pipe = client().pipeline(transaction=False)
-            self.drop(pipe, batch_id, cids)
-            pipe.execute()
+            client().hdel(self.key, *[f"{cid}:{batch_id}" for cid in cids])
         except redis.RedisError as exc:
             logger.warning("could not release the records of batch %s before its PUBACKs: %s", batch_id, exc)
             return False
@@ -125,19 +124,22 @@ class Inflight:
         """The other processes' records of a connection (packet id → payload CRC-32), deleted as they are read:
         from here on this process alone knows them, and acknowledges their copies."""
         found: dict[int, int] = {}
+        prefix = f"{cid}:".encode()
         try:
             store = client()
-            for raw in store.smembers(_members(cid)):
+            for raw in store.smembers(_processes()):
                 process = raw.decode() if isinstance(raw, bytes) else str(raw)
                 if process == self.process:
                     continue
-                pipe = store.pipeline(transaction=True)
-                pipe.hvals(self.key(cid, process))
-                pipe.delete(self.key(cid, process))
-                pipe.srem(_members(cid), process)
-                values, _, _ = pipe.execute()
-                for value in values:
-                    found |= unpack(value)
+                entries: dict[bytes, bytes] = store.hgetall(self.key_of(process))  # type: ignore[assignment]
+                if not entries:
+                    store.srem(_processes(), process)  # expired: a process long gone
+                    continue
+                mine = [field for field in entries if field.startswith(prefix)]
+                if mine:
+                    store.hdel(self.key_of(process), *mine)
+                for field in mine:
+                    found |= unpack(entries[field])
         except redis.RedisError as exc:
             logger.warning("connection %s: could not read what a previous session queued (%s)", cid, exc)
         return found
