@@ -28,6 +28,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, scenario=None, broker="both", messages=None, folder=None, **options) -> None:  # noqa: ANN001
         from django.db import connection
+        from django.db.migrations.executor import MigrationExecutor
 
         from faults.procs import RabbitVhost
         from faults.runner import run_scenario, table
@@ -36,6 +37,8 @@ class Command(BaseCommand):
 
         if messages is not None and messages < 1:
             raise CommandError("--messages must be at least 1")
+        if MigrationExecutor(connection).migration_plan(MigrationExecutor(connection).loader.graph.leaf_nodes()):
+            raise CommandError("the database is not migrated: run `python manage.py migrate` first")
         brokers = ["redis", "amqp"] if broker == "both" else [broker]
         if "amqp" in brokers and not RabbitVhost.available():
             raise CommandError("RabbitMQ is not reachable on 127.0.0.1:5672 (or rabbitmqctl is missing)")
