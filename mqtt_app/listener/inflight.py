@@ -14,6 +14,7 @@ Packing per batch keeps the cost off the per-message path: no Redis field, and n
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 import zlib
 from array import array
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 # A process's records go this long after its last write: past any takeover that could use them.
 TTL = 3600
+# After a Redis error the records are left alone this long: a Redis that hangs must not hold the loop for its
+# timeout at every batch or connect (meanwhile a takeover may store a batch twice, the at-least-once of QoS 1).
+PAUSE = 5.0
 
 Records = dict[int, bytes]  # connection → packed packet ids and payload CRCs of one batch
 
@@ -85,6 +89,14 @@ class Inflight:
     def __init__(self) -> None:
         self.process = uuid.uuid4().hex[:16]  # not the listener id: a restarted listener keeps its id
         self.key = self.key_of(self.process)
+        self.paused_until = 0.0
+
+    def _usable(self) -> bool:
+        return time.monotonic() >= self.paused_until
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.paused_until = time.monotonic() + PAUSE
+        logger.warning("%s (%s): records paused for %.0f s; a takeover may store a batch twice", what, exc, PAUSE)
 
     @staticmethod
     def key_of(process: str) -> str:
@@ -102,21 +114,25 @@ class Inflight:
 
     def write(self, batch_id: str, found: Records) -> bool:
         """Record a batch the queue confirmed (RabbitMQ). A failure leaves the at-least-once window open."""
+        if not self._usable():
+            return False
         try:
             pipe = client().pipeline(transaction=False)
             self.add(pipe, batch_id, found)
             pipe.execute()
         except redis.RedisError as exc:
-            logger.warning("could not record a queued batch's packet ids (%s): a takeover may store it twice", exc)
+            self._failed("could not record a queued batch", exc)
             return False
         return True
 
     def release(self, batch_id: str, cids: Iterable[int]) -> bool:
         """Delete a batch's records, just before its PUBACKs are written."""
+        if not self._usable():
+            return False
         try:
             client().hdel(self.key, *[f"{cid}:{batch_id}" for cid in cids])
         except redis.RedisError as exc:
-            logger.warning("could not release the records of batch %s before its PUBACKs: %s", batch_id, exc)
+            self._failed(f"could not release the records of batch {batch_id} before its PUBACKs", exc)
             return False
         return True
 
@@ -125,6 +141,8 @@ class Inflight:
         from here on this process alone knows them, and acknowledges their copies."""
         found: dict[int, int] = {}
         prefix = f"{cid}:".encode()
+        if not self._usable():
+            return found
         try:
             store = client()
             for raw in store.smembers(_processes()):
@@ -141,5 +159,5 @@ class Inflight:
                 for field in mine:
                     found |= unpack(entries[field])
         except redis.RedisError as exc:
-            logger.warning("connection %s: could not read what a previous session queued (%s)", cid, exc)
+            self._failed(f"connection {cid}: could not read what a previous session queued", exc)
         return found
