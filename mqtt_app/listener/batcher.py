@@ -470,6 +470,8 @@ class Batcher:
         if self.outbox:  # the batch stays here, and will leave under another id
             drop = self.inflight and found and partial(self.inflight.drop, batch_id=batch["id"], cids=list(found))
             outbox.forget(batch, also=drop or None)
+        elif self.inflight and self.recorded:
+            self.inflight.release(batch["id"], list(found))
         return False
 
     def _to_spool(self, batch: dict) -> bool:
@@ -616,9 +618,11 @@ class Batcher:
                 add = self.inflight and found and partial(self.inflight.add, batch_id=args[0]["id"], found=found)
                 outbox.put(args[0], also=add or None)
                 self.recorded = bool(add)
-        self.send_task(task, args=args, kwargs=kwargs, queue=queue, **options)
         if serializer and self.inflight and found and not self.outbox:
-            self.recorded = self.inflight.write(args[0]["id"], found)  # RabbitMQ: once it confirmed the batch
+            # RabbitMQ: before the publish, so that a kill while it waits for the confirm leaves a record (a taker
+            # trusts a record without an outbox copy only once its batch is stored).
+            self.recorded = self.inflight.write(args[0]["id"], found)
+        self.send_task(task, args=args, kwargs=kwargs, queue=queue, **options)
 
     def _batch(self, parts: list[tuple[int, list[Chunk]]]) -> dict:
         return encode_batch(self.listener_id, [_part(c, k) for c, k in parts])

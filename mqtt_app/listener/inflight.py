@@ -2,13 +2,16 @@
 connection after a crash acknowledges the copies the site's broker sends again instead of queueing them twice.
 
 Each listener process keeps a hash `<prefix>:inflight:<process>` with one field per connection and batch: the
-packet ids of the connection's QoS 1 messages in the batch and a CRC-32 of each payload, packed. A batch's
-field is written in the same Redis transaction as its outbox copy (Redis broker: a record always has a batch that
-will be stored), or right after the queue confirmed the batch (RabbitMQ), and deleted just before the batch's
-PUBACKs are written: a record never outlives its acknowledgement, so a later message that reuses a packet id is
-never taken for a copy (that would lose it). A session that resumes the connection takes (reads and deletes) the
-other processes' records; a DUP-flagged PUBLISH whose packet id and payload match one was queued already.
-Packing per batch keeps the cost off the per-message path: no Redis field, and no Python loop, per message.
+packet ids of the connection's QoS 1 messages in the batch and a CRC-32 of each payload, packed. When a batch's
+field is written:
+- Redis broker: in the same transaction as its outbox copy, so a record always has a batch that will be stored;
+- RabbitMQ: just before the publish, so a kill while it waits for the confirm leaves one; as the publish may
+  not have reached the queue, such a record is trusted only once its batch is stored.
+It is deleted just before the batch's PUBACKs are written: a record never outlives its acknowledgement, so a
+later message that reuses a packet id is never taken for a copy (that would lose it). A session that resumes the
+connection takes (reads and deletes) the other processes' records; a DUP-flagged PUBLISH whose packet id and
+payload match one was queued already. Packing per batch keeps the cost off the per-message path: no Redis
+field, and no Python loop, per message.
 """
 
 from __future__ import annotations
@@ -136,10 +139,10 @@ class Inflight:
             return False
         return True
 
-    def take(self, cid: int) -> dict[int, int]:
-        """The other processes' records of a connection (packet id → payload CRC-32), deleted as they are read:
-        from here on this process alone knows them, and acknowledges their copies."""
-        found: dict[int, int] = {}
+    def take(self, cid: int) -> dict[int, tuple[int, str]]:
+        """The other processes' records of a connection (packet id → (payload CRC-32, batch id)), deleted as they
+        are read: from here on this process alone knows them, and acknowledges their copies."""
+        found: dict[int, tuple[int, str]] = {}
         prefix = f"{cid}:".encode()
         if not self._usable():
             return found
@@ -157,7 +160,8 @@ class Inflight:
                 if mine:
                     store.hdel(self.key_of(process), *mine)
                 for field in mine:
-                    found |= unpack(entries[field])
+                    batch_id = field.decode().split(":", 1)[1]
+                    found |= {mid: (crc, batch_id) for mid, crc in unpack(entries[field]).items()}
         except redis.RedisError as exc:
             self._failed(f"connection {cid}: could not read what a previous session queued", exc)
         return found

@@ -20,12 +20,14 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
+from django.db import connection as db_connection
 
 from mqtt_app import coordination, outbox
 from mqtt_app.listener.batcher import INGEST_TASK, Acks, Batcher, Chunk, SendTask
@@ -33,7 +35,7 @@ from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
 from mqtt_app.listener.inflight import Inflight
 from mqtt_app.listener.loop import Reactor
 from mqtt_app.listener.spool import Spool
-from mqtt_app.models import ConnectionStatus, MqttConnection
+from mqtt_app.models import ConnectionStatus, IngestBatch, MqttConnection
 from mqtt_app.models.connections import BROKER_FIELDS
 from mqtt_app.sparkplug import rebirth
 
@@ -79,6 +81,18 @@ class SpecCache:
 def _stale(chunk: Chunk, generation: int) -> bool:
     """A chunk of an earlier session holding messages the broker will send again (QoS 0 is never resent)."""
     return chunk.generation < generation and chunk.unacked() > 0
+
+
+def stored_batches(cid: int, batch_ids: set[str]) -> set[str]:
+    """Those of `batch_ids` whose part of connection `cid` a worker stored (or claimed, to store it split)."""
+    parts = {str(IngestBatch.part_id(uuid.UUID(b), cid, first)): b for b in batch_ids for first in (True, False)}
+    try:
+        found = IngestBatch.objects.filter(id__in=list(parts)).values_list("id", flat=True)
+        return {parts[str(part)] for part in found}
+    except DatabaseError as exc:  # the copies are queued again: stored twice at worst, never lost
+        logger.warning("connection %s: cannot check which batches a previous session stored: %s", cid, exc)
+        db_connection.close()  # the next check opens a new one
+        return set()
 
 
 def open_spool() -> Spool | None:
@@ -149,7 +163,13 @@ class ListenerService:
             logger.info("connection %s: %d unqueued messages left to the broker's redelivery", cid, dropped)
 
     def take_records(self, client: ConnectionClient) -> dict[int, int]:
-        return self.inflight.take(client.spec.id) if self.inflight else {}
+        if not self.inflight:
+            return {}
+        taken = self.inflight.take(client.spec.id)
+        if taken and not self.batcher.outbox:  # no outbox copy behind the records: trust those of stored batches
+            stored = stored_batches(client.spec.id, {batch for _, batch in taken.values()})
+            taken = {mid: entry for mid, entry in taken.items() if entry[1] in stored}
+        return {mid: crc for mid, (crc, _) in taken.items()}
 
     def _hand_over(self) -> None:
         if self.inbox:

@@ -44,7 +44,7 @@ def test_records_written_with_the_outbox_copy_are_taken_once_by_the_next_process
     outbox.put(batch, also=lambda pipe: crashed.add(pipe, batch["id"], found))
 
     assert crashed.take(7) == {}  # a process never takes its own
-    assert taker.take(7) == {1: zlib.crc32(b"1"), 2: zlib.crc32(b"2")}
+    assert taker.take(7) == {1: (zlib.crc32(b"1"), batch["id"]), 2: (zlib.crc32(b"2"), batch["id"])}
     assert taker.take(7) == {} and not redis_client.exists(crashed.key)
 
 
@@ -87,8 +87,9 @@ def run_batcher(sender: FlakySender, process: Inflight, messages: list) -> tuple
     return batcher, handed
 
 
-def test_a_batch_confirmed_by_a_queue_without_outbox_is_recorded_after_the_send(settings):
-    # RabbitMQ's way: no outbox copy to share a transaction with, so the records follow the confirmed send.
+def test_a_batch_sent_without_an_outbox_is_recorded_before_the_publish(settings):
+    # RabbitMQ's way: no outbox copy to share a transaction with; the record is written before the publish (a
+    # taker trusts it once the batch is stored: test_only_the_records_of_stored_batches_are_trusted_without_outbox).
     settings.MQTT_BATCH_INTERVAL = 0.01
     messages = [(7, 1, Message(mid, topic="hall/t", payload=f"{mid}".encode())) for mid in (1, 2)]
     batcher, handed = run_batcher(FlakySender(), Inflight(), messages)
@@ -98,7 +99,7 @@ def test_a_batch_confirmed_by_a_queue_without_outbox_is_recorded_after_the_send(
         batcher.stop()
 
     assert handed[0].recorded == (7,) and handed[0].batch and [mids for *_, mids in handed[0]] == [[1, 2]]
-    assert set(Inflight().take(7)) == {1, 2}
+    assert {batch for _, batch in Inflight().take(7).values()} == {handed[0].batch}
 
 
 def test_a_batch_the_queue_refused_is_not_recorded(settings):
@@ -112,3 +113,20 @@ def test_a_batch_the_queue_refused_is_not_recorded(settings):
         batcher.stop()
 
     assert handed == [] and Inflight().take(7) == {}
+
+
+@pytest.mark.django_db
+def test_only_the_records_of_stored_batches_are_trusted_without_outbox():
+    from django.utils import timezone
+
+    from mqtt_app.listener.service import stored_batches
+    from mqtt_app.models import IngestBatch
+
+    first, other, lost = (str(uuid.uuid4()) for _ in range(3))
+    now = timezone.now()
+    # `first` was stored with this connection's part first, `other` with it second (a derived part id).
+    IngestBatch.objects.create(id=first, batch=first, connection_id=7, message_count=1, processed_at=now)
+    part = IngestBatch.part_id(uuid.UUID(other), 7, first=False)
+    IngestBatch.objects.create(id=part, batch=other, connection_id=7, message_count=1, processed_at=now)
+
+    assert stored_batches(7, {first, other, lost}) == {first, other}
