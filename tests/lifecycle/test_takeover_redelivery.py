@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -35,12 +36,9 @@ def publish(broker, count: int) -> None:
         client.disconnect()
 
 
-@pytest.mark.parametrize("fast_reader", ["true", "false"])
-def test_what_a_killed_listener_queued_is_queued_once_when_the_broker_sends_it_again(
-    broker, make_connection, listener_factory, redis_client, process_env, tmp_path, fast_reader
-):
-    connection = make_connection(broker, topics=[{"filter": "site/#", "qos": 1}])
-    env = {**process_env, **FAST_LISTENER_ENV, "MQTT_FAST_READER": fast_reader, "MQTT_SPOOL_DIR": str(tmp_path)}
+def run_without_acks(broker, connection, redis_client, env: dict, tmp_path, done: Callable[[], int]) -> int:
+    """A first listener that queues and never acknowledges: the broker stops at its in-flight window. Killed once
+    `done()` counts at least 10 of the published messages; returns that count."""
     first = Process(
         [sys.executable, "-m", "tests.lifecycle.listener_without_acks", "--id", "L1"], env, tmp_path / "first.log", ROOT
     )
@@ -49,12 +47,21 @@ def test_what_a_killed_listener_queued_is_queued_once_when_the_broker_sends_it_a
         run_reconcile()
         wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=15, what="connected")
         publish(broker, COUNT)
-        # The broker stops at its in-flight window of unacknowledged messages; the first listener queued those.
-        wait_for(lambda: len(queued_messages(redis_client)) >= 10, timeout=15, what="unacknowledged batches queued")
-        queued_before = len(queued_messages(redis_client))
+        wait_for(lambda: done() >= 10, timeout=20, what="unacknowledged messages queued")
+        reached = done()
     finally:
         first.kill()
-    assert queued_before < COUNT, "the broker sent everything without PUBACKs: nothing would be redelivered"
+    assert reached < COUNT, "the broker sent everything without PUBACKs: nothing would be redelivered"
+    return reached
+
+
+@pytest.mark.parametrize("fast_reader", ["true", "false"])
+def test_what_a_killed_listener_queued_is_queued_once_when_the_broker_sends_it_again(
+    broker, make_connection, listener_factory, redis_client, process_env, tmp_path, fast_reader
+):
+    connection = make_connection(broker, topics=[{"filter": "site/#", "qos": 1}])
+    env = {**process_env, **FAST_LISTENER_ENV, "MQTT_FAST_READER": fast_reader, "MQTT_SPOOL_DIR": str(tmp_path)}
+    run_without_acks(broker, connection, redis_client, env, tmp_path, lambda: len(queued_messages(redis_client)))
 
     listener_factory("L1", MQTT_FAST_READER=fast_reader)  # the same id and assignment: a supervisor's restart
     wait_for(lambda: len(queued_messages(redis_client)) >= COUNT, timeout=30, what="every message queued")
@@ -71,19 +78,7 @@ def test_what_a_killed_listener_queued_through_rabbitmq_is_stored_once(
 ):
     connection = make_connection(broker, topics=[{"filter": "site/#", "qos": 1}])
     env = {**process_env, **FAST_LISTENER_ENV, "CELERY_BROKER_URL": amqp_broker_url, "MQTT_SPOOL_DIR": str(tmp_path)}
-    first = Process(
-        [sys.executable, "-m", "tests.lifecycle.listener_without_acks", "--id", "L1"], env, tmp_path / "first.log", ROOT
-    )
-    try:
-        wait_for(lambda: heartbeat(redis_client, "L1"), timeout=30, what="the first listener's heartbeat")
-        run_reconcile()
-        wait_for(lambda: held_status(redis_client, "L1", connection.pk) == "connected", timeout=15, what="connected")
-        publish(broker, COUNT)
-        # The broker stops at its in-flight window of unacknowledged messages; the worker stored those.
-        wait_for(lambda: TelemetryReading.objects.count() >= 10, timeout=20, what="unacknowledged messages stored")
-    finally:
-        first.kill()
-    assert TelemetryReading.objects.count() < COUNT, "the broker sent everything without PUBACKs"
+    run_without_acks(broker, connection, redis_client, env, tmp_path, TelemetryReading.objects.count)  # stored
 
     listener_factory("L1", CELERY_BROKER_URL=amqp_broker_url)
     wait_for(lambda: TelemetryReading.objects.count() >= COUNT, timeout=40, what="every message stored")
