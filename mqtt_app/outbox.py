@@ -131,8 +131,10 @@ def held_task_ids(redis_client: redis.Redis) -> set[str]:
     return ids
 
 
-def stored_batches(ids: Iterable[str]) -> set[str]:
-    """The batches among `ids` that a worker stored whole (a batch's first part has the batch's id)."""
+def stored_batches(ids: Iterable[str], claimed: bool = False) -> set[str]:
+    """The batches among `ids` that a worker stored whole (a batch's first part has the batch's id, committed with
+    every other part), and with `claimed` also those it took to store split (their parts follow that claim)."""
     from mqtt_app.models import IngestBatch
 
-    return {str(pk) for pk in IngestBatch.objects.filter(id__in=list(ids), split=False).values_list("id", flat=True)}
+    rows = IngestBatch.objects.filter(id__in=list(ids))
+    return {str(pk) for pk in (rows if claimed else rows.filter(split=False)).values_list("id", flat=True)}

@@ -116,7 +116,8 @@ class Inflight:
             pipe.hdel(self.key, *fields)
 
     def write(self, batch_id: str, found: Records) -> bool:
-        """Record a batch the queue confirmed (RabbitMQ). A failure leaves the at-least-once window open."""
+        """Record a batch about to be published without an outbox copy (RabbitMQ). A failure leaves the
+        at-least-once window open."""
         if not self._usable():
             return False
         try:

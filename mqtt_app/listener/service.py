@@ -20,7 +20,6 @@ import signal
 import socket
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from mqtt_app.listener.client import ConnectionClient, ConnectionSpec
 from mqtt_app.listener.inflight import Inflight
 from mqtt_app.listener.loop import Reactor
 from mqtt_app.listener.spool import Spool
-from mqtt_app.models import ConnectionStatus, IngestBatch, MqttConnection
+from mqtt_app.models import ConnectionStatus, MqttConnection
 from mqtt_app.models.connections import BROKER_FIELDS
 from mqtt_app.sparkplug import rebirth
 
@@ -83,14 +82,12 @@ def _stale(chunk: Chunk, generation: int) -> bool:
     return chunk.generation < generation and chunk.unacked() > 0
 
 
-def stored_batches(cid: int, batch_ids: set[str]) -> set[str]:
-    """Those of `batch_ids` whose part of connection `cid` a worker stored (or claimed, to store it split)."""
-    parts = {str(IngestBatch.part_id(uuid.UUID(b), cid, first)): b for b in batch_ids for first in (True, False)}
+def stored_batches(batch_ids: set[str]) -> set[str]:
+    """Those of `batch_ids` a worker stored or took to store split; none when the database cannot say."""
     try:
-        found = IngestBatch.objects.filter(id__in=list(parts)).values_list("id", flat=True)
-        return {parts[str(part)] for part in found}
+        return outbox.stored_batches(batch_ids, claimed=True)
     except DatabaseError as exc:  # the copies are queued again: stored twice at worst, never lost
-        logger.warning("connection %s: cannot check which batches a previous session stored: %s", cid, exc)
+        logger.warning("cannot check which batches a previous session stored: %s", exc)
         db_connection.close()  # the next check opens a new one
         return set()
 
@@ -167,7 +164,7 @@ class ListenerService:
             return {}
         taken = self.inflight.take(client.spec.id)
         if taken and not self.batcher.outbox:  # no outbox copy behind the records: trust those of stored batches
-            stored = stored_batches(client.spec.id, {batch for _, batch in taken.values()})
+            stored = stored_batches({batch for _, batch in taken.values()})
             taken = {mid: entry for mid, entry in taken.items() if entry[1] in stored}
         return {mid: crc for mid, (crc, _) in taken.items()}
 

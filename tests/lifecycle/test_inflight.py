@@ -124,9 +124,11 @@ def test_only_the_records_of_stored_batches_are_trusted_without_outbox():
 
     first, other, lost = (str(uuid.uuid4()) for _ in range(3))
     now = timezone.now()
-    # `first` was stored with this connection's part first, `other` with it second (a derived part id).
+    # `first` was stored with connection 7's part first; `other` with it second (after connection 8's), so its
+    # part has a derived id and the batch's id is on connection 8's part, committed in the same transaction.
     IngestBatch.objects.create(id=first, batch=first, connection_id=7, message_count=1, processed_at=now)
+    IngestBatch.objects.create(id=other, batch=other, connection_id=8, message_count=1, processed_at=now)
     part = IngestBatch.part_id(uuid.UUID(other), 7, first=False)
     IngestBatch.objects.create(id=part, batch=other, connection_id=7, message_count=1, processed_at=now)
 
-    assert stored_batches(7, {first, other, lost}) == {first, other}
+    assert stored_batches({first, other, lost}) == {first, other}

@@ -37,7 +37,8 @@ class Command(BaseCommand):
 
         if messages is not None and messages < 1:
             raise CommandError("--messages must be at least 1")
-        if MigrationExecutor(connection).migration_plan(MigrationExecutor(connection).loader.graph.leaf_nodes()):
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             raise CommandError("the database is not migrated: run `python manage.py migrate` first")
         brokers = ["redis", "amqp"] if broker == "both" else [broker]
         if "amqp" in brokers and not RabbitVhost.available():
