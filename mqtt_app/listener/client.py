@@ -44,6 +44,7 @@ REDELIVERY_WINDOW = 60.0
 TCP_INFO = getattr(socket, "TCP_INFO", None)
 TCP_ESTABLISHED = 1  # the first byte of struct tcp_info, tcpi_state
 STABLE_AFTER = 10.0  # seconds connected before the backoff resets (a flapping link keeps backing off)
+LAST_MID = 65535
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class Host(Protocol):
     def session_resumed(self, client: ConnectionClient, generation: int) -> None: ...
     # What other processes queued and did not acknowledge (inflight.py), taken at each connect: packet id → CRC.
     def take_records(self, client: ConnectionClient) -> dict[int, int]: ...
+    # Records this client held past their PUBACKs that may go now (the broker confirmed, or the socket closed).
+    def release_records(self, client: ConnectionClient, batches: list[str], at_once: bool) -> None: ...
 
 
 def decode_topics(raw: list[bytes]) -> list[str]:
@@ -126,6 +129,12 @@ class ConnectionClient:
         self.unacked_forwarded: set[int] = set()
         self.expect_dup: dict[int, int | None] = {}
         self.expect_dup_until = 0.0
+        # Whether the broker numbers its messages one after another (the packet id after 65,535 is 1, no gap):
+        # such a broker reuses an id only 65,535 messages later, so a batch's records may outlive its PUBACKs
+        # until a PINGRESP proves the broker read them (`held`: PINGREQ number, batch id). inflight.py says why.
+        self.next_mid = 0
+        self.ids_counted = False
+        self.held: list[tuple[int, str]] = []
         self.attempt = 0
         self.closing = False
         self.connected_at = 0.0
@@ -166,7 +175,8 @@ class ConnectionClient:
         if isinstance(client, ReaderClient):
             client.on_publishes = self._on_publishes
         client.on_socket_open = lambda _c, _u, sock: self.host.socket_opened(self, sock)
-        client.on_socket_close = lambda _c, _u, sock: self.host.socket_closed(self, sock)
+        client.on_socket_close = lambda _c, _u, sock: self._socket_closed(sock)
+        client.on_pong = self._on_pong
         client.on_socket_register_write = lambda _c, _u, sock: self.host.want_write(self, sock, True)
         client.on_socket_unregister_write = lambda _c, _u, sock: self.host.want_write(self, sock, False)
         return client
@@ -204,6 +214,7 @@ class ConnectionClient:
             self._refused(reason)
             return
         self.generation += 1
+        self.next_mid, self.ids_counted = 0, False  # proven again on each connection (the broker may be another)
         self._expect_redelivery(bool(getattr(flags, "session_present", False)))
         self.connected_at = time.monotonic()
         self.silent = False
@@ -294,6 +305,25 @@ class ConnectionClient:
             )
         return tuple([column[i] for i in keep] for column in (topics, payloads, headers, mids))
 
+    def _count_ids(self, mids: list[int]) -> None:
+        """The packet ids of new (not DUP) QoS 1/2 messages, in arrival order: `ids_counted` once they ran one after
+        another through 65,535 and on; any other step (a gap, a lower id) clears it."""
+        first, count = mids[0], len(mids)
+        if first == self.next_mid and first + count <= LAST_MID and mids == list(range(first, first + count)):
+            self.next_mid = first + count  # the usual case, one comparison in C
+            return
+        expected, counted = self.next_mid, self.ids_counted
+        for mid in mids:
+            if mid != expected:
+                counted = False
+            elif mid == LAST_MID:
+                counted = True
+            expected = mid + 1 if mid < LAST_MID else 1
+        if self.ids_counted and not counted and self.held:  # the sequence broke: held records go too
+            done, self.held = [batch for _, batch in self.held], []
+            self.host.release_records(self, done, at_once=False)
+        self.next_mid, self.ids_counted = expected, counted
+
     def _on_publishes(self, topics: list[bytes], payloads: list[bytes], headers: list[int], mids: list[int]) -> None:
         """The QoS 0/1 messages of one read (the reader's fast path), as columns."""
         if self.expect_dup:
@@ -304,8 +334,13 @@ class ConnectionClient:
         first = headers[0]
         if headers.count(first) == count:  # the usual case: one kind of message
             qos, retain = [(first >> 1) & 3] * count, [bool(first & 1)] * count
+            if first & 0x0E == 0x02:  # QoS 1, not DUP
+                self._count_ids(mids)
         else:
             qos, retain = [(h >> 1) & 3 for h in headers], [bool(h & 1) for h in headers]
+            new = [mid for header, mid in zip(headers, mids, strict=True) if header & 0x0E == 0x02]
+            if new:
+                self._count_ids(new)
         chunk = Chunk(self.generation, time.time(), decode_topics(topics), payloads, qos, retain, mids)
         self._received(chunk)
 
@@ -314,6 +349,8 @@ class ConnectionClient:
         if message.qos == 1 and message.dup and self._queued_before(message.mid, message.payload):
             self.paho.send_acks([message.mid], 1)
             return
+        if message.qos and not message.dup:
+            self._count_ids([message.mid])  # QoS 2 comes at its PUBREL, out of line: the count restarts (safe)
         self._received(chunk_of(self.generation, [message], time.time()))
 
     def _received(self, chunk: Chunk) -> None:
@@ -323,16 +360,41 @@ class ConnectionClient:
             self._set(ConnectionStatus.CONNECTED, "messages resumed", ConnectionEvent.SILENT)
         self.host.received(self, chunk)
 
-    def ack(self, generation: int, qos: int, mids: list[int]) -> None:
+    def can_hold(self, generation: int) -> bool:
+        """Whether a batch's records may outlive its PUBACKs here, until the broker confirms it read them."""
+        return self.ids_counted and self._acks_go(generation)
+
+    def _acks_go(self, generation: int) -> bool:
         # After a reconnect the broker resends what was not acked (persistent session); an ack for the
         # previous socket's packet id must not be sent on the new one. Nor on a socket whose broker has gone
         # (a restart): it would never be read, and the copy the broker resends would be stored twice.
-        if generation == self.generation and self.paho.is_connected() and not peer_closed(self.paho.socket()):
-            self.paho.send_acks(mids, qos)
+        return generation == self.generation and self.paho.is_connected() and not peer_closed(self.paho.socket())
+
+    def ack(self, generation: int, qos: int, mids: list[int], hold: str = "") -> bool:
+        """Write the PUBACKs; with `hold` (a batch id), a PINGREQ after them, and keep that batch's record until
+        its PINGRESP. Returns whether the record is held."""
+        if self._acks_go(generation):
+            ping = self.paho.send_acks(mids, qos, ping=bool(hold))
+            if ping:
+                self.held.append((ping, hold))
+                return True
         elif qos == 1 and generation == self.generation:
             self.unacked_forwarded.update(mids)  # sent on the next connect's redelivery check
         elif qos == 1 and time.monotonic() < self.expect_dup_until:
             self.expect_dup.update(dict.fromkeys(mids))
+        return False
+
+    def _on_pong(self, pongs: int) -> None:
+        if self.held and self.held[0][0] <= pongs:
+            done = [batch for ping, batch in self.held if ping <= pongs]
+            self.held = self.held[len(done) :]
+            self.host.release_records(self, done, at_once=False)
+
+    def _socket_closed(self, sock: Any) -> None:  # noqa: ANN401
+        if self.held:  # no PINGRESP will come: they go before anything else is written on a new socket
+            done, self.held = [batch for _, batch in self.held], []
+            self.host.release_records(self, done, at_once=True)
+        self.host.socket_closed(self, sock)
 
     def forget_redelivery(self, now: float) -> None:
         if self.expect_dup and now > self.expect_dup_until:

@@ -1,5 +1,6 @@
-"""Queued QoS 1 messages whose PUBACK has not left yet, recorded in Redis, so that a listener taking over a
-connection after a crash acknowledges the copies the site's broker sends again instead of queueing them twice.
+"""Queued QoS 1 messages whose PUBACK the site's broker may not have read, recorded in Redis, so that a listener
+taking over a connection after a crash acknowledges the copies the broker sends again instead of queueing them
+twice.
 
 Each listener process keeps a hash `<prefix>:inflight:<process>` with one field per connection and batch: the
 packet ids of the connection's QoS 1 messages in the batch and a CRC-32 of each payload, packed. When a batch's
@@ -7,11 +8,23 @@ field is written:
 - Redis broker: in the same transaction as its outbox copy, so a record always has a batch that will be stored;
 - RabbitMQ: just before the publish, so a kill while it waits for the confirm leaves one; as the publish may
   not have reached the queue, such a record is trusted only once its batch is stored.
-It is deleted just before the batch's PUBACKs are written: a record never outlives its acknowledgement, so a
-later message that reuses a packet id is never taken for a copy (that would lose it). A session that resumes the
-connection takes (reads and deletes) the other processes' records; a DUP-flagged PUBLISH whose packet id and
-payload match one was queued already. Packing per batch keeps the cost off the per-message path: no Redis
-field, and no Python loop, per message.
+When it is deleted (the service's `_send_acks`):
+- A PUBACK written just before the process dies is not enough: the kernel resets a killed process's connections,
+  and the broker drops what it had not read yet (Mosquitto does), so it sends those messages again.
+- A record must not outlive the broker's reading of its PUBACK for long either: the broker may then reuse the
+  packet id for a new message, and a copy of that one, with the same payload, would be taken for a copy of the
+  old one and lost.
+- So on a connection whose packet ids have run in sequence through 65,535 and on since it connected (the broker
+  reuses an id only 65,535 messages later; most brokers number so), the PUBACKs are followed by a PINGREQ and the
+  record stays until its PINGRESP: the broker handles a connection's packets in order, so by then it has read
+  the PUBACKs. It is deleted before any later PUBACK is written, long before the id can come again.
+- Elsewhere (ids reused sooner, or not yet seen to run in sequence) it is deleted just before the PUBACKs: a kill
+  in the instant before the broker reads them may still store a few messages twice, never lose one.
+- Should a deletion fail (Redis away), the process's whole hash goes at its next write: a takeover may then store
+  a batch twice, but never finds a record older than its acknowledgement.
+A session that resumes the connection takes (reads and deletes) the other processes' records; a DUP-flagged
+PUBLISH whose packet id and payload match one was queued already. Packing per batch keeps the cost off the
+per-message path: no Redis field, and no Python loop, per message.
 """
 
 from __future__ import annotations
@@ -93,9 +106,14 @@ class Inflight:
         self.process = uuid.uuid4().hex[:16]  # not the listener id: a restarted listener keeps its id
         self.key = self.key_of(self.process)
         self.paused_until = 0.0
+        self.wipe = False  # a deletion failed: the whole hash goes at the next write
 
     def _usable(self) -> bool:
         return time.monotonic() >= self.paused_until
+
+    def _wipe_first(self, pipe: redis.client.Pipeline) -> None:
+        if self.wipe:
+            pipe.delete(self.key)
 
     def _failed(self, what: str, exc: Exception) -> None:
         self.paused_until = time.monotonic() + PAUSE
@@ -106,6 +124,7 @@ class Inflight:
         return f"{_processes()}:{process}"
 
     def add(self, pipe: redis.client.Pipeline, batch_id: str, found: Records) -> None:
+        self._wipe_first(pipe)
         pipe.hset(self.key, mapping={f"{cid}:{batch_id}": packed for cid, packed in found.items()})
         pipe.expire(self.key, TTL)
         pipe.sadd(_processes(), self.process)
@@ -121,7 +140,7 @@ class Inflight:
         if not self._usable():
             return False
         try:
-            pipe = client().pipeline(transaction=False)
+            pipe = client().pipeline()
             self.add(pipe, batch_id, found)
             pipe.execute()
         except redis.RedisError as exc:
@@ -130,13 +149,26 @@ class Inflight:
         return True
 
     def release(self, batch_id: str, cids: Iterable[int]) -> bool:
-        """Delete a batch's records, just before its PUBACKs are written."""
+        """Delete a batch's records (one that was not queued after all)."""
+        return self.release_fields([f"{cid}:{batch_id}" for cid in cids])
+
+    def release_fields(self, fields: list[str]) -> bool:
+        """Delete records ("<connection>:<batch>"); after a failure, the whole hash (wiping it loses nothing:
+        at worst a takeover stores a batch twice)."""
+        if not fields:
+            return True
         if not self._usable():
+            self.wipe = True
             return False
         try:
-            client().hdel(self.key, *[f"{cid}:{batch_id}" for cid in cids])
+            if self.wipe:
+                client().delete(self.key)
+                self.wipe = False
+            else:
+                client().hdel(self.key, *fields)
         except redis.RedisError as exc:
-            self._failed(f"could not release the records of batch {batch_id} before its PUBACKs", exc)
+            self.wipe = True
+            self._failed(f"could not delete {len(fields)} records", exc)
             return False
         return True
 

@@ -13,9 +13,10 @@ own queued packet and `send`. At thousands of messages a second that was most of
 - `send_acks()` queues the PUBACKs (or PUBCOMPs) of many messages as one write.
 
 It overrides or uses private paho-mqtt methods and attributes (`_sock_recv`, `_packet_handle`, `_in_packet`,
-`_handle_publish`, `_handle_on_message`, `_sock_close`, `_out_packet`, `_last_bytes_received`, `_packet`...), so
-paho-mqtt is pinned and tests/lifecycle/test_paho_pin.py fails on any other version. MQTT_FAST_READER=false uses
-`StockClient` instead: paho's own read path through its public API. Why and how: docs/listener.md.
+`_handle_publish`, `_handle_on_message`, `_sock_close`, `_send_pingreq`, `_handle_pingresp`, `_out_packet`,
+`_last_bytes_received`, `_packet`...), so paho-mqtt is pinned and tests/lifecycle/test_paho_pin.py fails on any
+other version. MQTT_FAST_READER=false uses `StockClient` instead: paho's own read path through its public API.
+Why and how: docs/listener.md.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ PAHO_CHECKED = "2.2.0"
 
 PUBACK = 0x40
 PUBCOMP = 0x70
+PINGREQ = b"\xc0\x00"
 
 # columns of one read's PUBLISH packets: topics (raw bytes), payloads, fixed-header bytes, packet ids (0: QoS 0)
 OnPublishes = Callable[[list[bytes], list[bytes], list[int], list[int]], None]
@@ -66,7 +68,37 @@ def _remaining_length(data: bytes, pos: int, end: int) -> tuple[int, int]:
     return -1, 0
 
 
-class ReaderClient(mqtt.Client):
+class PingCounter(mqtt.Client):
+    """Counts the PINGREQs sent and PINGRESPs read on the current socket. A broker handles a connection's packets
+    in order, so the n-th PINGRESP proves it has read everything written before the n-th PINGREQ (the PUBACKs
+    before it: mqtt_app/listener/inflight.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(*args, **kwargs)
+        self.pings_sent = 0
+        self.pongs = 0
+        self.on_pong: Callable[[int], None] | None = None
+
+    def _send_pingreq(self) -> MQTTErrorCode:  # paho's keepalive pings count too: their answers come in line
+        rc = super()._send_pingreq()
+        if rc == SUCCESS:
+            self.pings_sent += 1
+        return rc
+
+    def _handle_pingresp(self) -> MQTTErrorCode:
+        rc = super()._handle_pingresp()
+        if rc == SUCCESS:
+            self.pongs += 1
+            if self.on_pong is not None:
+                self.on_pong(self.pongs)
+        return rc
+
+    def _sock_close(self) -> None:
+        self.pings_sent = self.pongs = 0  # a PINGRESP answers a PINGREQ of its own socket only
+        super()._sock_close()
+
+
+class ReaderClient(PingCounter):
     READ_SIZE = 65536
     READ_BUDGET = 1 << 18  # bytes read from one socket (about a thousand messages) before the others get a turn
 
@@ -242,14 +274,18 @@ class ReaderClient(mqtt.Client):
                 logger.exception("error handling a message on %s", self._client_id)
 
     # --- acknowledging --------------------------------------------------------------------------
-    def send_acks(self, mids: list[int], qos: int) -> None:
-        """PUBACK (QoS 1) or PUBCOMP (QoS 2) for each packet id, queued as one write. The two-byte form
-        (no reason code) means success in MQTT 5 too."""
-        if not mids:
-            return
+    def send_acks(self, mids: list[int], qos: int, ping: bool = False) -> int:
+        """PUBACK (QoS 1) or PUBCOMP (QoS 2) for each packet id, queued as one write, followed by a PINGREQ if
+        `ping`: then returns its number, whose PINGRESP proves the broker has read them. The two-byte form (no
+        reason code) means success in MQTT 5 too."""
+        if not mids and not ping:
+            return 0
         command = PUBACK if qos == 1 else PUBCOMP
         prefix = (command << 24) | (2 << 16)
         packet = struct.pack(f">{len(mids)}I", *[prefix | mid for mid in mids])
+        if ping:
+            packet += PINGREQ
+            self.pings_sent += 1
         # paho's `_packet_queue` would ask the loop for a writable event first (two epoll_ctl and a select
         # round per batch); write at once instead: paho keeps what the socket does not take for later.
         size = len(packet)
@@ -257,9 +293,10 @@ class ReaderClient(mqtt.Client):
             {"command": command, "mid": 0, "qos": 0, "pos": 0, "to_process": size, "packet": packet, "info": None}
         )
         self.loop_write()
+        return self.pings_sent if ping else 0
 
 
-class StockClient(mqtt.Client):
+class StockClient(PingCounter):
     """paho-mqtt's own read path, through its public API only (MQTT_FAST_READER=false): the listener's fallback
     when the fast reader is in doubt, e.g. on a paho-mqtt version it was not checked against. Every message
     arrives through `on_message`, one packet per `loop_read`; the selector is level-triggered, so bytes still
@@ -274,9 +311,12 @@ class StockClient(mqtt.Client):
         sock = self.socket()
         return SUCCESS if isinstance(sock, ssl.SSLSocket) and sock.pending() else AGAIN
 
-    def send_acks(self, mids: list[int], qos: int) -> None:
+    def send_acks(self, mids: list[int], qos: int, ping: bool = False) -> int:
         for mid in mids:
             self.ack(mid, qos)
+        if ping and self._send_pingreq() == SUCCESS:
+            return self.pings_sent
+        return 0
 
 
 def client_class() -> type[ReaderClient] | type[StockClient]:

@@ -117,6 +117,7 @@ class ListenerService:
         self._next_tick = 0.0
         self.spec_cache = SpecCache()
         self.inbox: list[tuple[int, Chunk]] = []
+        self.to_release: list[str] = []  # record fields (inflight.py) to delete before the next PUBACKs are written
         self._lost_reconcile_at = 0.0
         self._next_reap = time.monotonic() + outbox.REAP_AFTER / 3
 
@@ -168,6 +169,19 @@ class ListenerService:
             taken = {mid: entry for mid, entry in taken.items() if entry[1] in stored}
         return {mid: crc for mid, (crc, _) in taken.items()}
 
+    def release_records(self, client: ConnectionClient, batches: list[str], at_once: bool) -> None:
+        if not self.reactor.in_loop():  # a socket closed by a reconnect in the connect pool
+            self.reactor.call_soon_threadsafe(lambda: self.release_records(client, batches, at_once))
+            return
+        self.to_release += [f"{client.spec.id}:{batch}" for batch in batches]
+        if at_once:
+            self._release_records()
+
+    def _release_records(self) -> None:
+        fields, self.to_release = self.to_release, []
+        if fields and self.inflight:
+            self.inflight.release_fields(fields)  # a failure wipes the process's records at the next chance
+
     def _hand_over(self) -> None:
         if self.inbox:
             inbox, self.inbox = self.inbox, []
@@ -193,15 +207,31 @@ class ListenerService:
         self.reactor.call_soon_threadsafe(lambda: self._send_acks(acks))
 
     def _send_acks(self, acks: Acks) -> None:
+        """Loop thread. A batch's record goes before its PUBACKs (a record outliving its acknowledgement could
+        make a later message reusing the packet id look like a copy, and lose it), except on a connection whose
+        broker numbers its messages in sequence: there it stays until a PINGRESP proves the broker read them, as
+        a PUBACK the broker had not read when this process died is lost with the connection (inflight.py). Every
+        record so confirmed goes before these PUBACKs too. Should Redis fail, the PUBACKs still go (holding them
+        would stall the site's broker) and the process's records are wiped at the next chance."""
+        hold: dict[int, int] = {}  # connection → the generation whose PUBACKs carry a PINGREQ
         if self.inflight and acks.recorded:
-            # The batch's records go before its PUBACKs, never after: a record outliving its acknowledgement could
-            # make a later message reusing the packet id look like a copy, and lose it. (Should Redis fail here the
-            # PUBACKs still go: holding them would stall the site's broker.) Those that cannot be written now are
-            # this process's to recognise (unacked_forwarded).
-            self.inflight.release(acks.batch, acks.recorded)
+            qos1 = {cid: generation for cid, generation, qos, _ in acks if qos == 1}
+            for cid in acks.recorded:
+                client, generation = self.clients.get(cid), qos1.get(cid)
+                if client is not None and generation is not None and client.can_hold(generation):
+                    hold[cid] = generation
+                else:
+                    self.to_release.append(f"{cid}:{acks.batch}")
+        self._release_records()
         for cid, generation, qos, mids in acks:
             client = self.clients.get(cid)
-            if client is not None:
+            if client is None:
+                continue
+            if qos == 1 and hold.get(cid) == generation:
+                del hold[cid]
+                if not client.ack(generation, qos, mids, hold=acks.batch):
+                    self.release_records(client, [acks.batch], at_once=True)
+            else:
                 client.ack(generation, qos, mids)
 
     # --- assignment ---------------------------------------------------------------------------------
@@ -253,6 +283,7 @@ class ListenerService:
             if not self.batcher.full:  # a paused read is no silence of the broker's
                 client.check_silence(now, silence)
             client.forget_redelivery(now)
+        self._release_records()
 
     def snapshot(self) -> dict[str, Any]:
         held = list(self.clients.items())

@@ -105,3 +105,23 @@ def listener_factory(process_env, tmp_path, fast_reader):
     yield start
     for process in started:
         process.stop(timeout=10)
+
+
+def pending_messages(client: redis_lib.Redis) -> list[tuple[int, Any]]:
+    """Like `queued_messages`, plus the batches kept in the outbox and not queued (a listener killed between the
+    two: the outbox's reaper queues them once the queue is drained); each batch once, as a worker stores it."""
+    import msgpack
+
+    from mqtt_app import outbox
+    from mqtt_app.ingest.wire import decode_batch
+
+    batches = {batch["id"]: batch for batch in queued_batches(client)}
+    for raw in client.hvals(outbox.keys()[1]):
+        batch = msgpack.unpackb(raw, raw=False)
+        batches.setdefault(batch["id"], batch)
+    return [
+        (part.connection_id, message)
+        for batch in batches.values()
+        for part in decode_batch(batch).parts
+        for message in part.messages
+    ]

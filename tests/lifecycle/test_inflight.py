@@ -59,6 +59,19 @@ def test_a_batchs_records_are_released_before_its_pubacks():
     assert set(taker.take(7)) == {2} and set(taker.take(8)) == {3}
 
 
+def test_after_a_failed_deletion_the_next_write_wipes_the_process_records():
+    process, taker = Inflight(), Inflight()
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    process.write(first, inflight.records([(7, [chunk([1])])]))
+    process.paused_until = time.monotonic() + 60  # Redis just failed
+
+    assert process.release(first, [7]) is False and process.wipe
+    process.paused_until = 0.0
+    process.write(second, inflight.records([(7, [chunk([2])])]))
+
+    assert set(taker.take(7)) == {2}  # the record that outlived its PUBACK is gone
+
+
 def test_a_batch_the_queue_did_not_take_leaves_no_record():
     crashed, taker = Inflight(), Inflight()
     batch = {"id": str(uuid.uuid4()), "parts": []}

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import socket
 import zlib
+from types import SimpleNamespace
+
+import pytest
 
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec, peer_closed
 from tests.helpers import wait_for
@@ -17,6 +20,7 @@ class Host:
     def __init__(self, records: dict | None = None) -> None:
         self.chunks: list = []
         self.records = records or {}  # what another process queued and did not acknowledge: mid → payload CRC
+        self.released: list = []
 
     def socket_opened(self, client, sock): ...
     def socket_closed(self, client, sock): ...
@@ -33,12 +37,16 @@ class Host:
         taken, self.records = self.records, {}
         return taken
 
+    def release_records(self, client, batches, at_once) -> None:
+        self.released.append((batches, at_once))
+
 
 def resumed_client(records: dict | None = None, resumed: bool = True) -> tuple[ConnectionClient, Host, list[int]]:
     host = Host(records)
     client = ConnectionClient(ConnectionSpec(1, "127.0.0.1", 1, client_id="mqttmon-test"), host)
     acked: list[int] = []
-    client.paho.send_acks = lambda mids, qos: acked.extend(mids)  # no socket here: record what would be written
+    # no socket here: record what would be written
+    client.paho.send_acks = lambda mids, qos, ping=False: acked.extend(mids) or 0
     client._expect_redelivery(resumed=resumed)  # noqa: SLF001 - the CONNACK (session present or not)
     return client, host, acked
 
@@ -133,5 +141,80 @@ def test_acks_on_an_open_connection_are_written_at_once():
     client.ack(client.generation, 1, [5])
 
     assert acked == [5] and not peer_closed(ours) and client.unacked_forwarded == set()
+    ours.close()
+    theirs.close()
+
+
+def publish(client: ConnectionClient, mids: list[int], header: int = PUBLISH_QOS1) -> None:
+    client._on_publishes([b"t"] * len(mids), [b"1"] * len(mids), [header] * len(mids), mids)  # noqa: SLF001
+
+
+def test_packet_ids_count_as_sequential_once_they_ran_through_65535_and_on():
+    client, _host, _ = resumed_client(resumed=False)
+    publish(client, list(range(60000, 65535)))
+    assert not client.ids_counted  # a broker reusing freed ids could have shown this much too
+    publish(client, [65535, 1, 2])
+    assert client.ids_counted
+    publish(client, [3, 4])
+    publish(client, [7], PUBLISH_QOS1 | DUP)  # a redelivered copy: not a new id
+    assert client.ids_counted and client.next_mid == 5
+
+
+@pytest.mark.parametrize("after", [[6], [2], [5, 4]])
+def test_a_gap_or_a_lower_packet_id_means_the_ids_are_not_counted(after):
+    client, _host, _ = resumed_client(resumed=False)
+    publish(client, [65534, 65535, 1, 2, 3, 4])
+    publish(client, after)
+    assert not client.ids_counted
+
+
+def test_a_reconnect_counts_the_ids_again():
+    client, _host, _ = resumed_client(resumed=False)
+    publish(client, [65535, 1])
+    client._on_connect(client.paho, None, None, SimpleNamespace(is_failure=False), None)  # noqa: SLF001
+    assert not client.ids_counted and client.next_mid == 0
+
+
+def open_client(ids_counted: bool) -> tuple[ConnectionClient, Host, socket.socket, socket.socket]:
+    """A client whose paho writes to a real loopback connection (the broker's end returned too)."""
+    host = Host()
+    client = ConnectionClient(ConnectionSpec(1, "127.0.0.1", 1, client_id="mqttmon-test"), host)
+    ours, theirs = tcp_link()
+    ours.setblocking(False)
+    client.paho._sock = ours  # noqa: SLF001
+    client.paho.is_connected = lambda: True
+    client.paho.socket = lambda: ours
+    client.ids_counted = ids_counted
+    return client, host, ours, theirs
+
+
+def test_on_a_counted_connection_the_record_stays_until_the_pingresp_after_the_pubacks():
+    client, host, ours, theirs = open_client(ids_counted=True)
+    assert client.can_hold(client.generation)
+
+    assert client.ack(client.generation, 1, [5, 6], hold="batch-1") is True
+
+    assert theirs.recv(100) == b"\x40\x02\x00\x05" + b"\x40\x02\x00\x06" + b"\xc0\x00"  # PUBACKs, PINGREQ
+    assert host.released == []  # the broker may not have read them
+    theirs.sendall(b"\xd0\x00")  # PINGRESP: it has
+    wait_for(lambda: client.paho.read_ready() and host.released, timeout=5, what="the PINGRESP read")
+    assert host.released == [(["batch-1"], False)] and client.held == []
+    ours.close()
+    theirs.close()
+
+
+def test_records_held_when_the_socket_closes_go_at_once():
+    client, host, ours, theirs = open_client(ids_counted=True)
+    client.ack(client.generation, 1, [5], hold="batch-1")
+
+    client.paho._sock_close()  # noqa: SLF001
+
+    assert host.released == [(["batch-1"], True)] and client.held == []
+    theirs.close()
+
+
+def test_on_an_uncounted_connection_nothing_is_held():
+    client, _host, ours, theirs = open_client(ids_counted=False)
+    assert not client.can_hold(client.generation)
     ours.close()
     theirs.close()
