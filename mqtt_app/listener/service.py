@@ -170,10 +170,14 @@ class ListenerService:
         return {mid: crc for mid, (crc, _) in taken.items()}
 
     def release_records(self, client: ConnectionClient, batches: list[str], at_once: bool) -> None:
-        if not self.reactor.in_loop():  # a socket closed by a reconnect in the connect pool
-            self.reactor.call_soon_threadsafe(lambda: self.release_records(client, batches, at_once))
-            return
-        self.to_release += [f"{client.spec.id}:{batch}" for batch in batches]
+        fields = [f"{client.spec.id}:{batch}" for batch in batches]
+        if self.reactor.in_loop():
+            self._add_releases(fields, at_once)
+        else:  # a socket closed by a reconnect in the connect pool
+            self.reactor.call_soon_threadsafe(lambda: self._add_releases(fields, at_once))
+
+    def _add_releases(self, fields: list[str], at_once: bool) -> None:
+        self.to_release += fields
         if at_once:
             self._release_records()
 

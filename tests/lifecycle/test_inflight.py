@@ -1,12 +1,14 @@
 """The records of queued messages whose PUBACK has not left (mqtt_app/listener/inflight.py), on a real Redis:
 written with the batch's outbox copy (or after the queue's confirm), taken by the process that resumes the
-connection, released before the PUBACKs."""
+connection, released before the PUBACKs (or at the PINGRESP after them)."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 import zlib
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,6 +16,7 @@ from mqtt_app import outbox
 from mqtt_app.listener import inflight
 from mqtt_app.listener.batcher import Batcher, Chunk
 from mqtt_app.listener.inflight import Inflight
+from mqtt_app.listener.service import ListenerService
 from tests.helpers import wait_for
 from tests.lifecycle.test_batcher import FlakySender, Message
 
@@ -145,3 +148,20 @@ def test_only_the_records_of_stored_batches_are_trusted_without_outbox():
     IngestBatch.objects.create(id=part, batch=other, connection_id=7, message_count=1, processed_at=now)
 
     assert stored_batches({first, other, lost}) == {first, other}
+
+
+def test_records_released_from_another_thread_are_queued_once_in_the_loop(settings, tmp_path):
+    # The loop may run on another thread than the one that built the service (the listener benchmark does).
+    settings.MQTT_SPOOL_DIR = str(tmp_path)
+    service = ListenerService("T1", send_task=lambda *args, **kwargs: None)
+    client = SimpleNamespace(spec=SimpleNamespace(id=7))
+    try:
+        for work in (lambda: service.release_records(client, ["b1"], at_once=False), service.reactor._run_pending):
+            thread = threading.Thread(target=work)  # neither is the thread that built the service
+            thread.start()
+            thread.join()
+
+        assert service.to_release == ["7:b1"]
+        assert not service.reactor._pending  # noqa: SLF001 - nothing scheduled again
+    finally:
+        service.pool.shutdown()
