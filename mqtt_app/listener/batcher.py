@@ -159,6 +159,7 @@ class Acks(list[Ack]):
 
     batch: str = ""
     recorded: tuple[int, ...] = ()
+    records: inflight.Records = {}  # noqa: RUF012 - set per instance, never mutated
 
 
 SendTask = Callable[..., Any]
@@ -438,6 +439,7 @@ class Batcher:
             self.stats["batches"] += 1
             acks = _acks(parts)
             acks.batch, acks.recorded = batch["id"], tuple(found) if self.recorded else ()
+            acks.records = found if self.recorded else {}
             if acks:  # each batch's acks at once: the brokers' windows reopen before the next send
                 self.on_acks(acks)
             self.last_sent = self.monotonic()

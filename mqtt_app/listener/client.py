@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from mqtt_app.listener.batcher import Chunk, chunk_of
+from mqtt_app.listener.inflight import unpack
 from mqtt_app.listener.reader import ReaderClient, StockClient, client_class
 from mqtt_app.models import ConnectionEvent, ConnectionStatus
 
@@ -134,7 +135,10 @@ class ConnectionClient:
         # until a PINGRESP proves the broker read them (`held`: PINGREQ number, batch id). inflight.py says why.
         self.next_mid = 0
         self.ids_counted = False
-        self.held: list[tuple[int, str]] = []
+        self.held: list[tuple[int, str, bytes]] = []
+        # What held records knew when the socket closed before their PINGRESP (packet id → CRC): the broker may
+        # not have read those PUBACKs, and resends the messages to the resumed session.
+        self.unconfirmed: dict[int, int] = {}
         self.attempt = 0
         self.closing = False
         self.connected_at = 0.0
@@ -272,10 +276,10 @@ class ConnectionClient:
         the batcher holds is their only copy: it is kept."""
         inherited = self.host.take_records(self)
         if resumed:
-            self.expect_dup = {**inherited, **dict.fromkeys(self.unacked_forwarded)}
+            self.expect_dup = {**inherited, **self.unconfirmed, **dict.fromkeys(self.unacked_forwarded)}
         else:
             self.expect_dup = {}
-        self.unacked_forwarded = set()
+        self.unacked_forwarded, self.unconfirmed = set(), {}
         self.expect_dup_until = time.monotonic() + REDELIVERY_WINDOW
         if resumed:
             self.host.session_resumed(self, self.generation)
@@ -320,7 +324,7 @@ class ConnectionClient:
                 counted = True
             expected = mid + 1 if mid < LAST_MID else 1
         if self.ids_counted and not counted and self.held:  # the sequence broke: held records go too
-            done, self.held = [batch for _, batch in self.held], []
+            done, self.held = [batch for _, batch, _ in self.held], []
             self.host.release_records(self, done, at_once=False)
         self.next_mid, self.ids_counted = expected, counted
 
@@ -370,13 +374,13 @@ class ConnectionClient:
         # (a restart): it would never be read, and the copy the broker resends would be stored twice.
         return generation == self.generation and self.paho.is_connected() and not peer_closed(self.paho.socket())
 
-    def ack(self, generation: int, qos: int, mids: list[int], hold: str = "") -> bool:
-        """Write the PUBACKs; with `hold` (a batch id), a PINGREQ after them, and keep that batch's record until
-        its PINGRESP. Returns whether the record is held."""
+    def ack(self, generation: int, qos: int, mids: list[int], hold: str = "", record: bytes = b"") -> bool:
+        """Write the PUBACKs; with `hold` (a batch id), a PINGREQ after them, and keep that batch's record (its
+        packed content: `record`) until its PINGRESP. Returns whether the record is held."""
         if self._acks_go(generation):
             ping = self.paho.send_acks(mids, qos, ping=bool(hold))
             if ping:
-                self.held.append((ping, hold))
+                self.held.append((ping, hold, record))
                 return True
         elif qos == 1 and generation == self.generation:
             self.unacked_forwarded.update(mids)  # sent on the next connect's redelivery check
@@ -386,13 +390,17 @@ class ConnectionClient:
 
     def _on_pong(self, pongs: int) -> None:
         if self.held and self.held[0][0] <= pongs:
-            done = [batch for ping, batch in self.held if ping <= pongs]
+            done = [batch for ping, batch, _ in self.held if ping <= pongs]
             self.held = self.held[len(done) :]
             self.host.release_records(self, done, at_once=False)
 
     def _socket_closed(self, sock: Any) -> None:  # noqa: ANN401
-        if self.held:  # no PINGRESP will come: they go before anything else is written on a new socket
-            done, self.held = [batch for _, batch in self.held], []
+        if self.held:
+            # No PINGRESP will come. The records go before anything is written on a new socket; what they knew
+            # stays here, for the copies this broker sends the resumed session (`_expect_redelivery`).
+            for _, _, record in self.held:
+                self.unconfirmed.update(unpack(record))
+            done, self.held = [batch for _, batch, _ in self.held], []
             self.host.release_records(self, done, at_once=True)
         self.host.socket_closed(self, sock)
 

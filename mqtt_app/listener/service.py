@@ -233,7 +233,7 @@ class ListenerService:
                 continue
             if qos == 1 and hold.get(cid) == generation:
                 del hold[cid]
-                if not client.ack(generation, qos, mids, hold=acks.batch):
+                if not client.ack(generation, qos, mids, hold=acks.batch, record=acks.records.get(cid, b"")):
                     self.release_records(client, [acks.batch], at_once=True)
             else:
                 client.ack(generation, qos, mids)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from mqtt_app.listener import inflight
 from mqtt_app.listener.client import ConnectionClient, ConnectionSpec, peer_closed
 from tests.helpers import wait_for
 
@@ -203,13 +204,20 @@ def test_on_a_counted_connection_the_record_stays_until_the_pingresp_after_the_p
     theirs.close()
 
 
-def test_records_held_when_the_socket_closes_go_at_once():
+def test_records_held_when_the_socket_closes_go_at_once_and_their_copies_are_skipped_once_resumed():
     client, host, ours, theirs = open_client(ids_counted=True)
-    client.ack(client.generation, 1, [5], hold="batch-1")
+    client.ack(client.generation, 1, [5, 6], hold="batch-1", record=inflight.pack([5, 6], [b"1", b"2"]))
 
-    client.paho._sock_close()  # noqa: SLF001
+    client.paho._sock_close()  # noqa: SLF001 - the connection lost before the PINGRESP
 
     assert host.released == [(["batch-1"], True)] and client.held == []
+    acked: list[int] = []
+    client.paho.send_acks = lambda mids, qos, ping=False: acked.extend(mids) or 0
+    client._expect_redelivery(resumed=True)  # noqa: SLF001 - the broker may not have read those PUBACKs
+    client._on_publishes([b"t"] * 3, [b"1", b"9", b"3"], [PUBLISH_QOS1 | DUP] * 3, [5, 6, 7])  # noqa: SLF001
+
+    assert acked == [5]  # 6's payload differs: another message reusing the id, queued
+    assert [chunk.payloads for chunk in host.chunks] == [[b"9", b"3"]]
     theirs.close()
 
 
