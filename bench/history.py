@@ -66,16 +66,21 @@ def fill(topic_id: int, connection_id: int, readings: int, seconds: int = DAYS *
         cursor.execute(f"ANALYZE {table}")
 
 
-def percentiles(label: str, runs: int, request: Callable[[], object]) -> None:
-    request()  # warm the caches and the connection
+def p50_p99(runs: int, request: Callable[[], object]) -> tuple[float, float]:
+    """Milliseconds: the median and 99th percentile of `runs` calls, after one that warms the caches."""
+    request()
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         request()
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
-    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-    print(f"{label}: p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms ({runs} requests)")
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def percentiles(label: str, runs: int, request: Callable[[], object]) -> None:
+    p50, p99 = p50_p99(runs, request)
+    print(f"{label}: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({runs} requests)")
 
 
 def main() -> None:

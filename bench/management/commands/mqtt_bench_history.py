@@ -15,11 +15,9 @@ Everything it creates goes at the end unless `--keep`. Figures: docs/benchmarks.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +28,7 @@ from django.db import connection as db
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from bench.history import p50_p99
 from mqtt_app.history.rollup import roll_up
 from mqtt_app.ingest import partitions
 from mqtt_app.ingest.retention import apply_retention
@@ -57,17 +56,6 @@ SIZE = """
 SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
 FROM pg_partition_tree('mqtt_telemetryreading') WHERE isleaf
 """
-
-
-def percentiles(runs: int, request: Callable[[], object]) -> tuple[float, float]:
-    request()  # warm the caches
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        request()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
 class Command(BaseCommand):
@@ -164,7 +152,7 @@ class Command(BaseCommand):
             answer = client.get("/api/series", query)
             if answer.status_code != 200:
                 raise CommandError(f"{label}: {answer.status_code} {answer.content[:300]!r}")
-            p50, p99 = percentiles(requests, lambda q=query: client.get("/api/series", q))
+            p50, p99 = p50_p99(requests, lambda q=query: client.get("/api/series", q))
             self.stdout.write(f"{label} ({answer.json()['source']}): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
         with override_settings(MQTT_EXPORT_MAX_ROWS=BUSY_PER_DAY):
             began = time.perf_counter()
