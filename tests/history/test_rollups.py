@@ -50,6 +50,18 @@ def test_rollups_of_minutes_and_hours_equal_the_raw_readings(topic):
     assert sum(r.count for r in SeriesRollup.objects.filter(width=HOUR, metric="temp")) == 3000
 
 
+def test_the_first_run_counts_a_minute_whose_readings_arrived_hours_apart(topic):
+    # The first run reads the table an hour of arrivals at a time; a bucket is recomputed whole from each.
+    at = hours_ago(6)
+    for hours, value in ((5, 1.0), (3, 7.0), (1, 4.0)):
+        add(topic, "temp", [(at, value)], received=hours_ago(hours))
+
+    roll_up()
+
+    assert stored(topic, "temp", MINUTE) == {at: (1.0, 7.0, 12.0, 3)}
+    assert_matches_raw(topic, "temp")
+
+
 def test_text_and_boolean_readings_are_not_rolled_up(topic):
     add(topic, "state", [(hours_ago(1), 1.0)], value_type=ValueType.BOOLEAN)
     add(topic, "note", [(hours_ago(1), None)], value_type=ValueType.TEXT)

@@ -67,7 +67,8 @@ class Command(BaseCommand):
         parser.add_argument("--topics", type=int, default=2000, help="Topics besides the busy one (default 2,000).")
         parser.add_argument("--requests", type=int, default=100, help="Requests per series figure (default 100).")
         parser.add_argument("--ingest", action="store_true", help="Also compare mqtt_bench max-10 with an empty table.")
-        parser.add_argument("--keep", action="store_true", help="Keep the filled readings.")
+        parser.add_argument("--keep", action="store_true", help="Keep the readings (but the day retention drops).")
+        parser.add_argument("--reuse", action="store_true", help="Measure the readings an earlier --keep run left.")
 
     def handle(self, *args: object, **options: int) -> None:
         require_migrated()
@@ -77,20 +78,29 @@ class Command(BaseCommand):
         if readings < days * BUSY_PER_DAY:
             raise CommandError(f"--readings must be at least {days * BUSY_PER_DAY:,}: the busy topic's own")
         now = timezone.now()
-        site = Site.objects.create(name=f"bench-history-{int(now.timestamp())}")
-        conn = MqttConnection.objects.create(site=site, name="history", host="127.0.0.1", is_active=False)
-        topics = MqttTopic.objects.bulk_create(
-            MqttTopic(connection=conn, topic=f"bench/t{i}", first_seen_at=now, last_seen_at=now)
-            for i in range(options["topics"] + 1)
-        )
-        busy = topics[0]
+        site = Site.objects.filter(name__startswith="bench-history-").order_by("-pk").first()
+        if options["reuse"] and site is None:
+            raise CommandError("--reuse: no readings of an earlier run (keep them with --keep)")
+        if options["reuse"]:
+            conn = site.connections.get()
+            busy = conn.topic_rows.get(topic="bench/t0")
+            self.stdout.write(f"reusing the readings of {site.name}")
+        else:
+            site = Site.objects.create(name=f"bench-history-{int(now.timestamp())}")
+            conn = MqttConnection.objects.create(site=site, name="history", host="127.0.0.1", is_active=False)
+            topics = MqttTopic.objects.bulk_create(
+                MqttTopic(connection=conn, topic=f"bench/t{i}", first_seen_at=now, last_seen_at=now)
+                for i in range(options["topics"] + 1)
+            )
+            busy = topics[0]
         try:
             start = partitions.boundary_at_or_before(now - timedelta(days=days))
-            self._fill(conn, busy, topics[1].pk, options["topics"], start, days, readings)
+            if not options["reuse"]:
+                self._fill(conn, busy, topics[1].pk, options["topics"], start, days, readings)
             self._size()
             self._rollups()
             self._queries(busy, start + timedelta(days=days), options["requests"])
-            self._retention(start, days)
+            self._retention()
             if options["ingest"]:
                 self._ingest()
         finally:
@@ -128,6 +138,8 @@ class Command(BaseCommand):
             size = int(cursor.fetchone()[0])
             cursor.execute("SELECT count(*) FROM mqtt_telemetryreading")
             count = cursor.fetchone()[0]
+        if not count:
+            raise CommandError("no readings to measure")
         self.stdout.write(f"size: {size / 1e6:,.0f} MB for {count:,} readings: {size / count:.1f} bytes a reading")
 
     def _rollups(self) -> None:
@@ -161,11 +173,14 @@ class Command(BaseCommand):
         took = time.perf_counter() - began
         self.stdout.write(f"24-hour raw export (CSV): {rows:,} rows in {took:.1f} s, {rows / took:,.0f} rows/s")
 
-    def _retention(self, start: datetime, days: int) -> None:
+    def _retention(self) -> None:
+        dated = [p for p in partitions.partitions() if p.start is not None and p.end is not None]
+        oldest = dated[0]
         with db.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM {db.ops.quote_name(partitions.name_for(start))}")  # noqa: S608
+            cursor.execute(f"SELECT count(*) FROM {db.ops.quote_name(oldest.name)}")  # noqa: S608 - a partition's name
             rows = cursor.fetchone()[0]
-        with override_settings(MQTT_READING_RETENTION_DAYS=days - 1):  # the oldest day, and only it, has expired
+        days = (timezone.now() - oldest.end) // timedelta(days=1)
+        with override_settings(MQTT_READING_RETENTION_DAYS=days):  # the oldest partition, and only it, has expired
             began = time.perf_counter()
             apply_retention()
             took = time.perf_counter() - began
