@@ -15,7 +15,7 @@ When it is deleted (the service's `_send_acks`):
   packet id for a new message, and a copy of that one, with the same payload, would be taken for a copy of the
   old one and lost.
 - So on a connection whose packet ids have run in sequence through 65,535 and on since it connected (the broker
-  reuses an id only 65,535 messages later; most brokers number so), the PUBACKs are followed by a PINGREQ and the
+  reuses an id only 65,535 messages later; Mosquitto numbers so), the PUBACKs are followed by a PINGREQ and the
   record stays until its PINGRESP: the broker handles a connection's packets in order, so by then it has read
   the PUBACKs. It is deleted before any later PUBACK is written, long before the id can come again.
 - Elsewhere (ids reused sooner, or not yet seen to run in sequence) it is deleted just before the PUBACKs: a kill
