@@ -46,6 +46,9 @@ TCP_INFO = getattr(socket, "TCP_INFO", None)
 TCP_ESTABLISHED = 1  # the first byte of struct tcp_info, tcpi_state
 STABLE_AFTER = 10.0  # seconds connected before the backoff resets (a flapping link keeps backing off)
 LAST_MID = 65535
+# Batches whose records wait for a PINGRESP at most: a broker that stops answering PINGREQs while it keeps sending
+# must not grow them without bound (the oldest then go unconfirmed: at worst a duplicate, never a loss).
+MAX_HELD = 100
 
 
 @dataclass(frozen=True)
@@ -381,6 +384,8 @@ class ConnectionClient:
             ping = self.paho.send_acks(mids, qos, ping=bool(hold))
             if ping:
                 self.held.append((ping, hold, record))
+                if len(self.held) > MAX_HELD:
+                    self.host.release_records(self, [self.held.pop(0)[1]], at_once=False)
                 return True
         elif qos == 1 and generation == self.generation:
             self.unacked_forwarded.update(mids)  # sent on the next connect's redelivery check

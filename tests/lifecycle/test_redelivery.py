@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from mqtt_app.listener import inflight
-from mqtt_app.listener.client import ConnectionClient, ConnectionSpec, peer_closed
+from mqtt_app.listener.client import MAX_HELD, ConnectionClient, ConnectionSpec, peer_closed
 from tests.helpers import wait_for
 
 PUBLISH_QOS1 = 0x32
@@ -218,6 +218,17 @@ def test_records_held_when_the_socket_closes_go_at_once_and_their_copies_are_ski
 
     assert acked == [5]  # 6's payload differs: another message reusing the id, queued
     assert [chunk.payloads for chunk in host.chunks] == [[b"9", b"3"]]
+    theirs.close()
+
+
+def test_a_broker_that_does_not_answer_pingreqs_makes_the_oldest_records_go():
+    client, host, ours, theirs = open_client(ids_counted=True)
+    for number in range(MAX_HELD + 2):
+        client.ack(client.generation, 1, [number + 1], hold=f"batch-{number}")
+
+    assert len(client.held) == MAX_HELD
+    assert host.released == [(["batch-0"], False), (["batch-1"], False)]
+    ours.close()
     theirs.close()
 
 
