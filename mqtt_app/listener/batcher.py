@@ -155,11 +155,14 @@ Ack = tuple[int, int, int, list[int]]  # connection id, generation, qos, packet 
 
 
 class Acks(list[Ack]):
-    """A sent batch's acknowledgements, and the connections whose records of it (inflight.py) go before them."""
+    """A sent batch's acknowledgements, and its records per connection (inflight.py), when they were written."""
 
     batch: str = ""
-    recorded: tuple[int, ...] = ()
     records: inflight.Records = {}  # noqa: RUF012 - set per instance, never mutated
+
+    @property
+    def recorded(self) -> tuple[int, ...]:
+        return tuple(self.records)
 
 
 SendTask = Callable[..., Any]
@@ -438,8 +441,7 @@ class Batcher:
             self.stats["messages"] += sum(len(c) for _, chunks in parts for c in chunks)
             self.stats["batches"] += 1
             acks = _acks(parts)
-            acks.batch, acks.recorded = batch["id"], tuple(found) if self.recorded else ()
-            acks.records = found if self.recorded else {}
+            acks.batch, acks.records = batch["id"], found if self.recorded else {}
             if acks:  # each batch's acks at once: the brokers' windows reopen before the next send
                 self.on_acks(acks)
             self.last_sent = self.monotonic()
