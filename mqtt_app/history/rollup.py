@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -35,8 +36,13 @@ CLUSTER_GAP = timedelta(hours=1)
 # Closed-bucket rows are remembered when their device time is this close to the horizon: one counted by a
 # replace just before its bucket closes must not be added again after (docs/history.md).
 REMEMBER_MARGIN = timedelta(days=1)
-# The first run reads the table this much arrival time at a time: its dirty minutes are held in memory.
-FIRST_RUN_CHUNK = timedelta(hours=1)
+# The first run aggregates the table this much arrival time at a time (a partition's worth, by default).
+FIRST_RUN_CHUNK = timedelta(days=1)
+BUILD_MINUTES, BUILD_HOURS = "mqtt_rollup_build_minutes", "mqtt_rollup_build_hours"
+BUILD_COLUMNS = (
+    "topic_id bigint NOT NULL, metric varchar(255) NOT NULL, start timestamp with time zone NOT NULL, "
+    "min double precision, max double precision, sum double precision, count bigint, PRIMARY KEY (topic_id, metric, start)"
+)
 
 
 def open_since(now: datetime) -> datetime:
@@ -78,21 +84,60 @@ def roll_up(now: datetime | None = None) -> dict[str, int]:
 
 
 def _build_everything(rows: QuerySet) -> tuple[int, int]:
-    """The first run: every bucket from the raw readings, the readings received in one FIRST_RUN_CHUNK at a time
-    (the set of every minute of a large table does not fit in memory: 100 million readings took 24 GB). A bucket
-    whose readings arrived in two chunks is recomputed whole by each."""
+    """The first run: every bucket that has raw readings, set-based. Each FIRST_RUN_CHUNK of arrival time is
+    aggregated per minute in SQL and merged (min, max, sum, count) into a temporary table, whose minutes then
+    replace the stored ones, and whose hours are built from them. Buckets without raw readings (older than the
+    raw retention) are kept. A Python set of dirty minutes took 24 GB on 100 million readings; a statement per
+    hour of arrivals, 19 µs a reading."""
     bounds = rows.aggregate(lo=Min("received_at"), hi=Max("received_at"))
     if bounds["lo"] is None:
         return 0, 0
     start, last = _hour(_aware(bounds["lo"])), _aware(bounds["hi"])
-    minutes = hours = 0
-    while start <= last:
-        stop = start + FIRST_RUN_CHUNK
-        dirty = _dirty_minutes(rows.filter(received_at__gte=start, received_at__lt=stop))
-        minutes += replace_minutes(dirty)
-        hours += replace_hours({(t, m, _hour(s)) for t, m, s in dirty})
-        start = stop
-    return minutes, hours
+    with connection.cursor() as cursor:
+        for name in (BUILD_MINUTES, BUILD_HOURS):
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {name} ({BUILD_COLUMNS})")
+        while start <= last:
+            stop = start + FIRST_RUN_CHUNK
+            chunk = rows.filter(received_at__gte=start, received_at__lt=stop)
+            groups = chunk.annotate(b=TruncMinute("timestamp", tzinfo=UTC)).values("topic_id", "metric", "b")
+            aggregates = groups.annotate(lo=Min("value"), hi=Max("value"), total=Sum("value"), n=Count("id"))
+            select, params = aggregates.order_by().query.sql_with_params()
+            lo, hi = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+            # WHERE true: SQLite would read ON CONFLICT as a join constraint of the SELECT.
+            cursor.execute(
+                f"INSERT INTO {BUILD_MINUTES} SELECT a.topic_id, a.metric, a.b, a.lo, a.hi, a.total, a.n "  # noqa: S608
+                f"FROM ({select}) AS a WHERE true ON CONFLICT (topic_id, metric, start) DO UPDATE SET "
+                f"min = {lo}({BUILD_MINUTES}.min, excluded.min), max = {hi}({BUILD_MINUTES}.max, excluded.max), "
+                f"sum = {BUILD_MINUTES}.sum + excluded.sum, count = {BUILD_MINUTES}.count + excluded.count",
+                params,
+            )
+            start = stop
+        hour = "date_trunc('hour', start)" if connection.vendor == "postgresql" else "strftime('%Y-%m-%d %H:00:00', start)"
+        cursor.execute(
+            f"INSERT INTO {BUILD_HOURS} SELECT topic_id, metric, {hour}, min(min), max(max), sum(sum), sum(count) "  # noqa: S608
+            f"FROM {BUILD_MINUTES} GROUP BY topic_id, metric, {hour}"
+        )
+        written = [_replace_from(cursor, name, width) for name, width in ((BUILD_MINUTES, MINUTE), (BUILD_HOURS, HOUR))]
+        for name in (BUILD_MINUTES, BUILD_HOURS):
+            cursor.execute(f"DROP TABLE {name}")
+    return written[0], written[1]
+
+
+def _replace_from(cursor: Any, source: str, width: int) -> int:  # noqa: ANN401
+    """The stored buckets of this width replaced by the temporary table's."""
+    table = connection.ops.quote_name(SeriesRollup._meta.db_table)
+    cursor.execute(
+        f"DELETE FROM {table} WHERE width = %s AND EXISTS (SELECT 1 FROM {source} AS s WHERE "  # noqa: S608
+        f"s.topic_id = {table}.topic_id AND s.metric = {table}.metric AND s.start = {table}.start)",
+        [width],
+    )
+    cursor.execute(
+        f"INSERT INTO {table} (topic_id, metric, width, start, min, max, sum, count) "  # noqa: S608
+        f"SELECT topic_id, metric, %s, start, min, max, sum, count FROM {source}",
+        [width],
+    )
+    return max(cursor.rowcount, 0)
 
 
 def rebuild(keys: set[Key], now: datetime | None = None) -> int:

@@ -50,16 +50,30 @@ def test_rollups_of_minutes_and_hours_equal_the_raw_readings(topic):
     assert sum(r.count for r in SeriesRollup.objects.filter(width=HOUR, metric="temp")) == 3000
 
 
-def test_the_first_run_counts_a_minute_whose_readings_arrived_hours_apart(topic):
-    # The first run reads the table an hour of arrivals at a time; a bucket is recomputed whole from each.
-    at = hours_ago(6)
-    for hours, value in ((5, 1.0), (3, 7.0), (1, 4.0)):
+def test_the_first_run_counts_a_minute_whose_readings_arrived_days_apart(topic):
+    # The first run aggregates a day of arrivals at a time and merges the chunks' minutes.
+    at = hours_ago(80)
+    for hours, value in ((79, 1.0), (50, 7.0), (2, 4.0)):
         add(topic, "temp", [(at, value)], received=hours_ago(hours))
 
     roll_up()
 
-    assert stored(topic, "temp", MINUTE) == {at: (1.0, 7.0, 12.0, 3)}
+    assert stored(topic, "temp", MINUTE) == {minute(at): (1.0, 7.0, 12.0, 3)}
     assert_matches_raw(topic, "temp")
+
+
+def test_the_first_run_replaces_the_buckets_it_has_readings_for_and_keeps_the_others(topic):
+    # A reset state over existing rollups: buckets whose raw rows retention took stay as they were.
+    kept = minute(hours_ago(400))
+    SeriesRollup.objects.create(topic=topic, metric="temp", width=MINUTE, start=kept, min=1, max=2, sum=3, count=2)
+    at = minute(hours_ago(3))
+    SeriesRollup.objects.create(topic=topic, metric="temp", width=MINUTE, start=at, min=0, max=99, sum=99, count=9)
+    add(topic, "temp", [(at, 5.0)])
+
+    roll_up()
+
+    assert stored(topic, "temp", MINUTE) == {kept: (1.0, 2.0, 3.0, 2), at: (5.0, 5.0, 5.0, 1)}
+    assert stored(topic, "temp", HOUR)[at.replace(minute=0)] == (5.0, 5.0, 5.0, 1)
 
 
 def test_text_and_boolean_readings_are_not_rolled_up(topic):
