@@ -316,6 +316,8 @@ MQTT_READING_RETENTION_DAYS = env_int("MQTT_READING_RETENTION_DAYS", 30, minimum
 # PostgreSQL: readings are partitioned by arrival day(s); retention drops whole partitions (ingest/partitions.py).
 MQTT_READING_PARTITION_DAYS = env_int("MQTT_READING_PARTITION_DAYS", 1, minimum=1, maximum=31)
 MQTT_READING_PARTITIONS_AHEAD = env_int("MQTT_READING_PARTITIONS_AHEAD", 3, minimum=1, maximum=60)
+# Closed partitions are compacted into blocks this long after their end (PostgreSQL; mqtt_app/history/compaction.py).
+MQTT_READING_COMPACT_AFTER_DAYS = env_int("MQTT_READING_COMPACT_AFTER_DAYS", 2, minimum=2)
 MQTT_LOG_RETENTION_DAYS = env_int("MQTT_LOG_RETENTION_DAYS", 14, minimum=1)
 # A topic silent this long (and at least the readings' retention) is forgotten, so junk topics cannot fill
 # MQTT_MAX_TOPICS_PER_CONNECTION for good; topics a person set a parser on, or an alert rule names, are kept.

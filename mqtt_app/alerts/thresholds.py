@@ -8,10 +8,14 @@ began at the oldest reading of the newest unbroken run of breaching readings.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from django.db.models import Q
+from django.utils import timezone
 
+from mqtt_app.api import timestamps
+from mqtt_app.history import compaction, stored
 from mqtt_app.models import TelemetryReading
 
 from .evaluate import THRESHOLD_LOOKBACK, THRESHOLD_SERIES_DEPTH, Finding, Verdict, _matches, topics_in
@@ -40,11 +44,7 @@ def threshold_verdict(rule: AlertRule, now: datetime, only: set[int] | None = No
 
 
 def _judge_topic(rule: AlertRule, topic: dict[str, Any], now: datetime, verdict: Verdict) -> None:
-    rows = (
-        TelemetryReading.objects.filter(topic_id=topic["pk"], metric=rule.metric, value__isnull=False)
-        .order_by("-timestamp")
-        .values_list("device", "value", "timestamp")[:THRESHOLD_SERIES_DEPTH]
-    )
+    rows = _newest(topic["pk"], rule.metric)
     series: dict[str, list[tuple[float, datetime]]] = {}
     for device, value, at in rows:
         series.setdefault(device, []).append((value or 0.0, at))  # value__isnull=False above
@@ -72,3 +72,20 @@ def _run_start(rule: AlertRule, points: list[tuple[float, datetime]]) -> datetim
             break
         start = at
     return start
+
+
+def _newest(topic_id: int, metric: str) -> list[tuple[str, float | None, datetime]]:
+    """(device, value, time) of the topic's newest readings of the metric, rows and compacted ones (a topic
+    silent for days has only compacted readings)."""
+    rows = (
+        TelemetryReading.objects.filter(topic_id=topic_id, metric=metric, value__isnull=False)
+        .order_by("-timestamp")
+        .values_list("device", "value", "timestamp")[:THRESHOLD_SERIES_DEPTH]
+    )
+    found = list(rows)
+    if len(found) == THRESHOLD_SERIES_DEPTH and found[-1][2] > compaction.cutoff(timezone.now()) + timedelta(days=1):
+        return found  # compacted readings arrived before the cutoff: older than these (device clocks a day off at most)
+    series = stored.series_of([topic_id], metric)
+    older = [(r["device"], r["value"], timestamps.parse(r["timestamp_text"])) for r in
+             islice(stored.newest_first(series), THRESHOLD_SERIES_DEPTH) if r["value"] is not None]  # fmt: skip
+    return sorted(found + older, key=lambda row: row[2], reverse=True)[:THRESHOLD_SERIES_DEPTH]

@@ -33,7 +33,7 @@ def page_of(item: type[BaseModel], name: str) -> type[PageBase]:
 
 
 def paginate(
-    queryset: QuerySet,
+    queryset: QuerySet | list,
     limit: int,
     offset: int,
     render: Callable[[Any], Any] = lambda row: row,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import islice
 from typing import Any, Literal
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.http import StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 
 from mqtt_app import access
+from mqtt_app.history import stored
 from mqtt_app.models import MqttConnection, MqttTopic, Site, TelemetryReading, ValueType
 
 from . import auth, timestamps
@@ -89,20 +91,41 @@ def reading_out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def filtered(filters: ReadingFilters, depth: int | None = None) -> QuerySet:
-    """The matching readings newest first. `depth`: how many of them the caller reads at most (offset and
+    """The matching reading rows newest first. `depth`: how many of them the caller reads at most (offset and
     limit), which lets a connection's readings be found through its topics' index (reading_queries.py)."""
     lookups = {"topic": "topic_id", "connection": "connection_id", "metric": "metric", "device": "device",
                "since": "timestamp__gte", "until": "timestamp__lt"}  # fmt: skip
     queryset = TelemetryReading.objects.annotate(**timestamps.as_text(TIME_FIELDS)).order_by("-timestamp", "-id")
     queryset = filter_by(queryset, filters, lookups)
-    connections = [filters.connection] if filters.connection is not None else None
-    if filters.site is not None:
-        site_connections = MqttConnection.objects.filter(site_id=filters.site).values_list("pk", flat=True)
-        connections = [pk for pk in site_connections if connections is None or pk in connections]
+    connections = _connections(filters)
+    if connections is not None:
         queryset = queryset.filter(connection_id__in=connections)
     if connections is not None and filters.topic is None and depth is not None:
         queryset = newest_of_connection(queryset, filters, depth, connections)
     return queryset.values(*VALUE_FIELDS)
+
+
+def _connections(filters: ReadingFilters) -> list[int] | None:
+    connections = [filters.connection] if filters.connection is not None else None
+    if filters.site is not None:
+        site_connections = MqttConnection.objects.filter(site_id=filters.site).values_list("pk", flat=True)
+        connections = [pk for pk in site_connections if connections is None or pk in connections]
+    return connections
+
+
+def matching(filters: ReadingFilters, depth: int) -> Iterator[dict[str, Any]]:
+    """The first `depth` matching readings newest first, reading rows and compacted ones (history/stored.py)."""
+    rows = filtered(filters, depth)[:depth].iterator(chunk_size=2000)
+    topics = MqttTopic.objects.all()
+    if filters.topic is not None:
+        topics = topics.filter(pk=filters.topic)
+    connections = _connections(filters)
+    if connections is not None:
+        topics = topics.filter(connection_id__in=connections)
+    series = stored.series_of(topics.values_list("pk", flat=True), filters.metric, filters.device)
+    if not series:
+        return rows
+    return islice(stored.merged(rows, stored.newest_first(series, filters.since, filters.until)), depth)
 
 
 def _require_scope(user: Any, filters: ReadingFilters) -> None:  # noqa: ANN401
@@ -129,15 +152,14 @@ def list_readings(request: ApiRequest, filters: Query[ReadingFilters]) -> Any:
             message = f"an export holds at most {cap} rows (MQTT_EXPORT_MAX_ROWS); narrow it with since/until"
             raise ApiError(422, f"Invalid limit: {message}", [{"field": "limit", "message": message}])
         limit = filters.limit or cap
-        return _csv_response(filtered(filters, filters.offset + limit), filters.offset, limit)
+        return _csv_response(islice(matching(filters, filters.offset + limit), filters.offset, None))
     limit = min(filters.limit or DEFAULT_LIMIT, MAX_LIMIT)
     # paginate() reads one row more than the page, to know whether another follows.
-    queryset = filtered(filters, filters.offset + limit + 1)
-    return paginate(queryset, limit, filters.offset, reading_out, count=False)
+    rows = list(matching(filters, filters.offset + limit + 1))
+    return paginate(rows, limit, filters.offset, reading_out, count=False)
 
 
-def _csv_response(queryset: QuerySet, offset: int, limit: int) -> StreamingHttpResponse:
-    rows = queryset[offset : offset + limit]
+def _csv_response(rows: Iterator[dict[str, Any]]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="readings.csv"'
     return response
@@ -154,10 +176,10 @@ def _safe(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def _csv_lines(rows: QuerySet) -> Iterator[str]:
+def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
-    for row in rows.iterator(chunk_size=2000):
+    for row in rows:
         value, times = _value(row), dict[str, Any]()
         timestamps.copy_parsed(row, times, TIME_FIELDS)
         yield writer.writerow([

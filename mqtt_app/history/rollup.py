@@ -33,22 +33,33 @@ logger = logging.getLogger(__name__)
 Key = tuple[int, str, datetime]  # (topic id, metric, bucket start)
 # Dirty buckets further apart than this are recomputed by separate statements.
 CLUSTER_GAP = timedelta(hours=1)
-# Closed-bucket rows are remembered when their device time is this close to the horizon: one counted by a
-# replace just before its bucket closes must not be added again after (docs/history.md).
-REMEMBER_MARGIN = timedelta(days=1)
 # The first run aggregates the table this much arrival time at a time (a partition's worth, by default).
 FIRST_RUN_CHUNK = timedelta(days=1)
 BUILD_MINUTES, BUILD_HOURS = "mqtt_rollup_build_minutes", "mqtt_rollup_build_hours"
 BUILD_COLUMNS = (
     "topic_id bigint NOT NULL, metric varchar(255) NOT NULL, start timestamp with time zone NOT NULL, "
-    "min double precision, max double precision, sum double precision, count bigint, PRIMARY KEY (topic_id, metric, start)"
+    "min double precision, max double precision, sum double precision, count bigint, "
+    "PRIMARY KEY (topic_id, metric, start)"
 )
 
 
 def open_since(now: datetime) -> datetime:
-    """Buckets starting at or after this are recomputed from raw rows; older ones are closed."""
+    """Buckets starting at or after this are recomputed from reading rows; older ones are closed. A bucket is
+    closed once retention may have deleted, or compaction moved, some of its rows (device time taken to be at
+    most a day ahead of arrival)."""
     days = min(settings.MQTT_READING_RETENTION_DAYS, settings.MQTT_ROLLUP_MINUTE_RETENTION_DAYS)
-    return now - max(timedelta(days=days) - timedelta(days=1), timedelta(days=days) / 2)
+    span = max(timedelta(days=days) - timedelta(days=1), timedelta(days=days) / 2)
+    from .compaction import enabled  # compaction imports the models this module's callers load first
+
+    if enabled():
+        span = min(span, timedelta(days=settings.MQTT_READING_COMPACT_AFTER_DAYS) - timedelta(days=1))
+    return now - span
+
+
+def remember_margin() -> timedelta:
+    """Rows counted by a replace are remembered when their bucket may close before a run can read them again:
+    a run re-reads rows received within the look-back, so a bucket closer than that to the horizon."""
+    return timedelta(seconds=settings.MQTT_ROLLUP_LOOKBACK_SECONDS) + timedelta(hours=1)
 
 
 def roll_up(now: datetime | None = None) -> dict[str, int]:
@@ -74,7 +85,7 @@ def roll_up(now: datetime | None = None) -> dict[str, int]:
             minutes = replace_minutes(dirty)
             hours = replace_hours({(t, m, _hour(s)) for t, m, s in dirty})
         late = 0 if first else _add_late(rows.filter(timestamp__lt=horizon))
-        _remember(rows.filter(received_at__gte=floor, timestamp__lt=open_since(now) + REMEMBER_MARGIN))
+        _remember(rows.filter(received_at__gte=floor, timestamp__lt=open_since(now) + remember_margin()))
         RolledLateReading.objects.filter(received_at__lt=floor).delete()
         state.marker, state.ran_at = marker, now
         state.save(update_fields=["marker", "ran_at"])
@@ -113,7 +124,9 @@ def _build_everything(rows: QuerySet) -> tuple[int, int]:
                 params,
             )
             start = stop
-        hour = "date_trunc('hour', start)" if connection.vendor == "postgresql" else "strftime('%Y-%m-%d %H:00:00', start)"
+        hour = "strftime('%Y-%m-%d %H:00:00', start)"  # SQLite's text times, as Django writes them
+        if connection.vendor == "postgresql":
+            hour = "date_trunc('hour', start)"
         cursor.execute(
             f"INSERT INTO {BUILD_HOURS} SELECT topic_id, metric, {hour}, min(min), max(max), sum(sum), sum(count) "  # noqa: S608
             f"FROM {BUILD_MINUTES} GROUP BY topic_id, metric, {hour}"
@@ -244,7 +257,7 @@ def _add_one(topic: int, metric: str, width: int, start: datetime, value: float)
 
 
 def _remember(rows: QuerySet) -> None:
-    """Readings this run counted whose bucket is closed or about to close (see REMEMBER_MARGIN)."""
+    """Readings this run counted whose bucket is closed or about to close (see remember_margin)."""
     seen = rows.values_list("id", "received_at")
     RolledLateReading.objects.bulk_create(
         [RolledLateReading(reading_id=pk, received_at=at) for pk, at in seen], ignore_conflicts=True

@@ -1,7 +1,8 @@
 """Series for charts: the min, max, average and count of one (topic, metric) per bucket of a time range.
 
 The bucket width follows from the range and the number of points asked for; the width picks the source:
-- under a minute: the raw readings (a range of at most a day and a half at 2,000 points);
+- under a minute: the raw readings, rows and compacted blocks (a range of at most a day and a half at 2,000
+  points);
 - a minute up to an hour: the minute rollups (widths rounded up to whole minutes);
 - an hour or more: the hour rollups (whole hours).
 Where the raw readings (or minute rollups) are past their retention, the next coarser source answers.
@@ -20,9 +21,10 @@ from django.conf import settings
 from django.db.models import BigIntegerField, Count, Func, Max, Min, QuerySet, Sum
 from django.utils import timezone
 
-from mqtt_app.models import SeriesRollup
+from mqtt_app.models import SeriesRollup, ValueType
 from mqtt_app.models.rollups import HOUR, MINUTE
 
+from . import stored
 from .changes import numeric
 
 RAW, MINUTES, HOURS = "raw", "minute", "hour"
@@ -78,12 +80,22 @@ def _at(epoch: float) -> datetime:
 
 def buckets(topic_id: int, metric: str, how: Plan) -> list[dict[str, Any]]:
     """[{"t", "min", "max", "avg", "count"}] oldest first; buckets without readings are left out."""
-    rows = _source(topic_id, metric, how).order_by("k")
+    found = {row["k"]: (row["lo"], row["hi"], row["total"], row["n"]) for row in _source(topic_id, metric, how)}
+    if how.source == RAW:  # compacted readings of the range too
+        series = stored.series_of([topic_id], metric, value_type=ValueType.NUMBER)
+        for k, more in stored.buckets(series, how.since, how.until, how.width).items():
+            found[k] = _combined(found[k], more) if k in found else more
     return [
-        {"t": _at(row["k"] * how.width), "min": row["lo"], "max": row["hi"], "avg": row["total"] / row["n"],
-         "count": row["n"]}
-        for row in rows if row["n"]
+        {"t": _at(k * how.width), "min": lo, "max": hi, "avg": total / n, "count": n}
+        for k, (lo, hi, total, n) in sorted(found.items()) if n
     ]  # fmt: skip
+
+
+Aggregate = tuple[float, float, float, int]  # min, max, sum, count
+
+
+def _combined(a: Aggregate, b: Aggregate) -> Aggregate:
+    return min(a[0], b[0]), max(a[1], b[1]), a[2] + b[2], a[3] + b[3]
 
 
 def _source(topic_id: int, metric: str, how: Plan) -> QuerySet:

@@ -44,15 +44,15 @@ class Partition:
 class Partitioned:
     """One table partitioned by RANGE (received_at), one partition per MQTT_READING_PARTITION_DAYS."""
 
-    def __init__(self, model: type[Model], what: str) -> None:
-        self.model = model
+    def __init__(self, model: type[Model] | str, what: str) -> None:
+        self.model = model  # or the name of a table without a model (the compacted readings' blocks)
         self.what = what  # in log lines: "readings", "raw messages"
 
     def enabled(self) -> bool:
         return connection.vendor == "postgresql" and self.is_partitioned()
 
     def table(self) -> str:
-        return self.model._meta.db_table
+        return self.model if isinstance(self.model, str) else self.model._meta.db_table
 
     def is_partitioned(self) -> bool:
         with connection.cursor() as cursor:

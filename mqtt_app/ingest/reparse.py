@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from mqtt_app.events import ReadingsReplacedEvent, broadcast, connection_group, topic_group
-from mqtt_app.history import rollup
+from mqtt_app.history import compaction, rollup
 from mqtt_app.models import MqttParsingLog, MqttTopic, RawMessage, ReparseJob, ReparseState, TelemetryReading, ValueType
 from mqtt_app.models.deletion import lock_connections
 
@@ -108,6 +108,7 @@ def _next_chunk(
         lock_connections([topic.connection_id])
         if not MqttTopic.objects.filter(pk=topic.pk).exists():
             raise Cancelled  # deleted meanwhile (the job with it): its readings must not come back
+        compaction.expand(topic.pk, times[0], times[-1])  # compacted readings of these arrivals back to rows
         doomed = TelemetryReading.objects.filter(
             topic_id=topic.pk, received_at__gte=times[0], received_at__lte=times[-1], received_at__in=times
         )

@@ -69,9 +69,14 @@ def apply_retention(chunk_size: int | None = None) -> dict[str, int]:
 
 
 def _readings(cutoff, now, chunk: int) -> int:  # noqa: ANN001
-    """Partitions ahead created, expired ones dropped, then the rows before the dated partitions trimmed."""
+    """Partitions ahead created, expired ones dropped (with their compacted blocks), closed ones compacted, then
+    the rows before the dated partitions trimmed."""
+    from mqtt_app.history import compaction  # it reads the rollup state, whose module imports this one's callers
+
     partitions.ensure(now)
     _, dropped = partitions.drop_expired(cutoff)
+    compaction.blocks.drop_expired(cutoff)
+    compaction.compact(now)
     start = partitions.oldest_start()
     trimmed = delete_older(TelemetryReading, "received_at", min(cutoff, start) if start else cutoff, chunk)
     return dropped + trimmed

@@ -13,6 +13,7 @@ from .logs import ConnectionEvent, MqttConnectionLog, MqttParsingLog, ParseError
 from .raw import RawMessage, ReparseJob, ReparseState
 from .readings import IngestBatch, TelemetryReading, ValueType
 from .rollups import RolledLateReading, RollupState, SeriesRollup
+from .series import ReadingSeries
 from .sparkplug import SparkplugHost, SparkplugNode
 from .tokens import ApiToken
 from .topics import MqttTopic
@@ -34,6 +35,7 @@ __all__ = [
     "ParseErrorKind",
     "Protocol",
     "RawMessage",
+    "ReadingSeries",
     "ReparseJob",
     "ReparseState",
     "ROLE_RANK",

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from mqtt_app.models import MqttConnection, MqttTopic, Site
+from tests.api.fixtures import *  # noqa: F403 - the API's users and factories
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ Fills N readings over the last `--days` days, one dated partition a day: a busy 
 a second) and `--topics` others sharing the rest. Then prints, each measured on that table:
 - the fill's time and rows a second, and the bytes a reading takes, indexes included;
 - the first roll-up (every bucket from the raw rows) and an incremental one;
+- the compaction of the closed partitions into blocks, and the bytes a reading takes after it;
 - 30-day and 24-hour series of the busy topic through the API (`/api/series`), p50 and p99;
-- a 24-hour raw CSV export of the busy topic (`/api/readings?format=csv`), rows a second;
+- a 24-hour raw CSV export of the busy topic (`/api/readings?format=csv`), rows a second, of the last day (rows)
+  and of a compacted one; an 8-hour series of a compacted day (raw readings from blocks) and the newest page;
 - retention removing the oldest day (its partition dropped);
 - with `--ingest`, `mqtt_bench` max-10 stored msg/s on this database and on an empty scratch one (dropped and
   created again: its name ends in `_bench_empty`), and their ratio.
@@ -29,6 +31,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from bench.history import p50_p99
+from mqtt_app.history import compaction
 from mqtt_app.history.rollup import roll_up
 from mqtt_app.ingest import partitions
 from mqtt_app.ingest.retention import apply_retention
@@ -52,9 +55,14 @@ FROM (SELECT i, %(start)s + make_interval(secs => CASE WHEN i < %(busy)s THEN i 
       FROM generate_series(0, %(rows)s - 1) AS i) AS g
 """
 
+# Readings as rows and as blocks, with their indexes and series.
 SIZE = """
-SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
-FROM pg_partition_tree('mqtt_telemetryreading') WHERE isleaf
+SELECT (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('mqtt_telemetryreading')
+        WHERE isleaf)
+     + (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('mqtt_reading_block')
+        WHERE isleaf)
+     + pg_total_relation_size('mqtt_readingseries'),
+       (SELECT count(*) FROM mqtt_telemetryreading), (SELECT coalesce(sum(count), 0) FROM mqtt_reading_block)
 """
 
 
@@ -99,7 +107,10 @@ class Command(BaseCommand):
                 self._fill(conn, busy, topics[1].pk, options["topics"], start, days, readings)
             self._size()
             self._rollups()
+            self._compact()
+            self._size()
             self._queries(busy, start + timedelta(days=days), options["requests"])
+            self._compacted_reads(busy, start + timedelta(days=days // 3), options["requests"])
             self._retention()
             if options["ingest"]:
                 self._ingest()
@@ -135,12 +146,41 @@ class Command(BaseCommand):
     def _size(self) -> None:
         with db.cursor() as cursor:
             cursor.execute(SIZE)
-            size = int(cursor.fetchone()[0])
-            cursor.execute("SELECT count(*) FROM mqtt_telemetryreading")
-            count = cursor.fetchone()[0]
+            size, rows, compacted = (int(value) for value in cursor.fetchone())
+        count = rows + compacted
         if not count:
             raise CommandError("no readings to measure")
-        self.stdout.write(f"size: {size / 1e6:,.0f} MB for {count:,} readings: {size / count:.1f} bytes a reading")
+        self.stdout.write(
+            f"size: {size / 1e6:,.0f} MB for {count:,} readings ({compacted:,} compacted): "
+            f"{size / count:.1f} bytes a reading"
+        )
+
+    def _compact(self) -> None:
+        began = time.perf_counter()
+        done = compaction.compact(timezone.now())
+        took = time.perf_counter() - began
+        moved = sum(c.readings for c in done)
+        self.stdout.write(
+            f"compaction: {moved:,} readings of {len(done)} partitions into {sum(c.blocks for c in done):,} blocks "
+            f"in {took:.0f} s, {moved / max(took, 1e-9):,.0f} readings/s"
+        )
+
+    def _compacted_reads(self, busy: MqttTopic, day: datetime, requests: int) -> None:
+        """Reads of a compacted day: its raw series, its newest page and its export."""
+        client = self._client()
+        hours = {"since": (day + timedelta(hours=8)).isoformat(), "until": (day + timedelta(hours=16)).isoformat()}
+        query = {"series": [f"{busy.pk}:{metric}" for metric in METRICS], **hours}
+        answer = client.get("/api/series", query)
+        if answer.status_code != 200:
+            raise CommandError(f"series of a compacted day: {answer.status_code} {answer.content[:300]!r}")
+        p50, p99 = p50_p99(requests, lambda: client.get("/api/series", query))
+        self.stdout.write(f"8-hour series of a compacted day, 3 metrics ({answer.json()['source']}): "
+                          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
+        page = {"topic": busy.pk, "until": (day + timedelta(days=1)).isoformat(), "limit": 100}
+        p50, p99 = p50_p99(requests, lambda: client.get("/api/readings", page))
+        self.stdout.write(f"newest 100 readings of a compacted day: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        whole = {"since": day.isoformat(), "until": (day + timedelta(days=1)).isoformat()}
+        self._export(client, busy, whole, "24-hour raw export of a compacted day (CSV)")
 
     def _rollups(self) -> None:
         RollupState.objects.all().delete()  # the first run builds every bucket from the raw rows
@@ -151,10 +191,14 @@ class Command(BaseCommand):
         roll_up()
         self.stdout.write(f"incremental roll-up: {time.perf_counter() - began:.2f} s")
 
-    def _queries(self, busy: MqttTopic, until: datetime, requests: int) -> None:
+    def _client(self) -> Client:
         user, _ = get_user_model().objects.get_or_create(username="bench-history", defaults={"is_superuser": True})
         client = Client(HTTP_HOST="localhost")
         client.force_login(user)
+        return client
+
+    def _queries(self, busy: MqttTopic, until: datetime, requests: int) -> None:
+        client = self._client()
         month = {"since": (until - timedelta(days=30)).isoformat(), "until": until.isoformat()}
         day = {"since": (until - timedelta(hours=24)).isoformat(), "until": until.isoformat()}
         three = {"series": [f"{busy.pk}:{metric}" for metric in METRICS]}
@@ -166,12 +210,15 @@ class Command(BaseCommand):
                 raise CommandError(f"{label}: {answer.status_code} {answer.content[:300]!r}")
             p50, p99 = p50_p99(requests, lambda q=query: client.get("/api/series", q))
             self.stdout.write(f"{label} ({answer.json()['source']}): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        self._export(client, busy, day, "24-hour raw export of the last day (CSV)")
+
+    def _export(self, client: Client, busy: MqttTopic, window: dict, label: str) -> None:
         with override_settings(MQTT_EXPORT_MAX_ROWS=BUSY_PER_DAY):
             began = time.perf_counter()
-            answer = client.get("/api/readings", {"topic": busy.pk, **day, "format": "csv"})
+            answer = client.get("/api/readings", {"topic": busy.pk, **window, "format": "csv"})
             rows = sum(chunk.count(b"\n") for chunk in answer.streaming_content) - 1  # the header
         took = time.perf_counter() - began
-        self.stdout.write(f"24-hour raw export (CSV): {rows:,} rows in {took:.1f} s, {rows / took:,.0f} rows/s")
+        self.stdout.write(f"{label}: {rows:,} rows in {took:.1f} s, {rows / took:,.0f} rows/s")
 
     def _retention(self) -> None:
         dated = [p for p in partitions.partitions() if p.start is not None and p.end is not None]
