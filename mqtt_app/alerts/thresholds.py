@@ -8,7 +8,6 @@ began at the oldest reading of the newest unbroken run of breaching readings.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 
 from django.db.models import Q
@@ -87,5 +86,5 @@ def _newest(topic_id: int, metric: str) -> list[tuple[str, float | None, datetim
         return found  # compacted readings arrived before the cutoff: older than these (device clocks a day off at most)
     series = stored.series_of([topic_id], metric)
     older = [(r["device"], r["value"], timestamps.parse(r["timestamp_text"])) for r in
-             islice(stored.newest_first(series), THRESHOLD_SERIES_DEPTH) if r["value"] is not None]  # fmt: skip
+             stored.newest_first(series, limit=THRESHOLD_SERIES_DEPTH) if r["value"] is not None]  # fmt: skip
     return sorted(found + older, key=lambda row: row[2], reverse=True)[:THRESHOLD_SERIES_DEPTH]

@@ -125,7 +125,7 @@ def matching(filters: ReadingFilters, depth: int) -> Iterator[dict[str, Any]]:
     series = stored.series_of(topics.values_list("pk", flat=True), filters.metric, filters.device)
     if not series:
         return rows
-    return islice(stored.merged(rows, stored.newest_first(series, filters.since, filters.until)), depth)
+    return islice(stored.merged(rows, stored.newest_first(series, filters.since, filters.until, depth)), depth)
 
 
 def _require_scope(user: Any, filters: ReadingFilters) -> None:  # noqa: ANN401

@@ -19,8 +19,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min, QuerySet, Sum
-from django.db.models.functions import Greatest, Least, TruncHour, TruncMinute
+from django.db.models import Count, Max, Min, QuerySet, Sum
+from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 
 from mqtt_app.models import RolledLateReading, RollupState, SeriesRollup
@@ -36,6 +36,7 @@ CLUSTER_GAP = timedelta(hours=1)
 # The first run aggregates the table this much arrival time at a time (a partition's worth, by default).
 FIRST_RUN_CHUNK = timedelta(days=1)
 BUILD_MINUTES, BUILD_HOURS = "mqtt_rollup_build_minutes", "mqtt_rollup_build_hours"
+LATE = "mqtt_rollup_late"  # a run's late readings (temporary)
 BUILD_COLUMNS = (
     "topic_id bigint NOT NULL, metric varchar(255) NOT NULL, start timestamp with time zone NOT NULL, "
     "min double precision, max double precision, sum double precision, count bigint, "
@@ -114,19 +115,15 @@ def _build_everything(rows: QuerySet) -> tuple[int, int]:
             groups = chunk.annotate(b=TruncMinute("timestamp", tzinfo=UTC)).values("topic_id", "metric", "b")
             aggregates = groups.annotate(lo=Min("value"), hi=Max("value"), total=Sum("value"), n=Count("id"))
             select, params = aggregates.order_by().query.sql_with_params()
-            lo, hi = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
             # WHERE true: SQLite would read ON CONFLICT as a join constraint of the SELECT.
             cursor.execute(
                 f"INSERT INTO {BUILD_MINUTES} SELECT a.topic_id, a.metric, a.b, a.lo, a.hi, a.total, a.n "  # noqa: S608
                 f"FROM ({select}) AS a WHERE true ON CONFLICT (topic_id, metric, start) DO UPDATE SET "
-                f"min = {lo}({BUILD_MINUTES}.min, excluded.min), max = {hi}({BUILD_MINUTES}.max, excluded.max), "
-                f"sum = {BUILD_MINUTES}.sum + excluded.sum, count = {BUILD_MINUTES}.count + excluded.count",
+                f"{_merged(BUILD_MINUTES)}",
                 params,
             )
             start = stop
-        hour = "strftime('%Y-%m-%d %H:00:00', start)"  # SQLite's text times, as Django writes them
-        if connection.vendor == "postgresql":
-            hour = "date_trunc('hour', start)"
+        hour = _truncated("start", "hour")
         cursor.execute(
             f"INSERT INTO {BUILD_HOURS} SELECT topic_id, metric, {hour}, min(min), max(max), sum(sum), sum(count) "  # noqa: S608
             f"FROM {BUILD_MINUTES} GROUP BY topic_id, metric, {hour}"
@@ -231,29 +228,48 @@ def _replace(width: int, start: datetime, end: datetime, topics: set[int], aggre
 
 
 def _add_late(rows: QuerySet) -> int:
-    """Add readings of closed buckets not added before into their minute and hour, and remember them."""
-    late = list(
-        rows.exclude(id__in=RolledLateReading.objects.values("reading_id")).values_list(
-            "id", "topic_id", "metric", "timestamp", "value", "received_at"
+    """Add readings of closed buckets not added before into their minute and hour, and remember them: set-based,
+    from one snapshot of them in a temporary table (a spool replayed after days away brings millions)."""
+    late = rows.exclude(id__in=RolledLateReading.objects.values("reading_id"))
+    late = late.values("id", "topic_id", "metric", "timestamp", "value", "received_at")
+    select, params = late.query.sql_with_params()
+    rollups = connection.ops.quote_name(SeriesRollup._meta.db_table)
+    remembered = connection.ops.quote_name(RolledLateReading._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {LATE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {LATE} AS {select}", params)
+        cursor.execute(f"SELECT count(*) FROM {LATE}")  # noqa: S608 - our table
+        added = int(cursor.fetchone()[0])
+        for width, unit in ((MINUTE, "minute"), (HOUR, "hour")):
+            start = _truncated('"timestamp"', unit)
+            # WHERE true: SQLite would read ON CONFLICT as a join constraint of the SELECT.
+            cursor.execute(
+                f"INSERT INTO {rollups} (topic_id, metric, width, start, min, max, sum, count) "  # noqa: S608
+                f"SELECT topic_id, metric, %s, {start}, min(value), max(value), sum(value), count(*) FROM {LATE} "
+                f"WHERE true GROUP BY topic_id, metric, {start} ON CONFLICT (topic_id, metric, width, start) "
+                f"DO UPDATE SET {_merged(rollups)}",
+                [width],
+            )
+        cursor.execute(
+            f"INSERT INTO {remembered} (reading_id, received_at) SELECT id, received_at FROM {LATE} WHERE true "  # noqa: S608
+            "ON CONFLICT DO NOTHING"
         )
-    )
-    for _id, topic, metric, at, value, _received in late:
-        at = _aware(at)
-        for width, start in ((MINUTE, at.replace(second=0, microsecond=0)), (HOUR, _hour(at))):
-            _add_one(topic, metric, width, start, value)
-    RolledLateReading.objects.bulk_create(
-        [RolledLateReading(reading_id=r[0], received_at=r[5]) for r in late], ignore_conflicts=True
-    )
-    return len(late)
+        cursor.execute(f"DROP TABLE {LATE}")
+    return added
 
 
-def _add_one(topic: int, metric: str, width: int, start: datetime, value: float) -> None:
-    bucket = SeriesRollup.objects.filter(topic_id=topic, metric=metric, width=width, start=start)
-    updated = bucket.update(min=Least(F("min"), value), max=Greatest(F("max"), value), sum=F("sum") + value,
-                            count=F("count") + 1)  # fmt: skip
-    if not updated:
-        SeriesRollup.objects.create(topic_id=topic, metric=metric, width=width, start=start, min=value, max=value,
-                                    sum=value, count=1)  # fmt: skip
+def _truncated(column: str, unit: str) -> str:
+    """A time column truncated to the minute or hour, as each database stores the rollups' starts."""
+    if connection.vendor == "postgresql":
+        return f"date_trunc('{unit}', {column})"
+    return f"strftime('%Y-%m-%d %H:{'%M' if unit == 'minute' else '00'}:00', {column})"  # Django's text times
+
+
+def _merged(table: str) -> str:
+    """An upsert's SET: the stored bucket and the new aggregates (`excluded`) combined."""
+    lo, hi = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
+    return (f"min = {lo}({table}.min, excluded.min), max = {hi}({table}.max, excluded.max), "
+            f"sum = {table}.sum + excluded.sum, count = {table}.count + excluded.count")  # fmt: skip
 
 
 def _remember(rows: QuerySet) -> None:

@@ -57,39 +57,35 @@ def series_of(topic_ids: Iterable[int], metric: str | None = None, device: str |
         return [row[0] for row in cursor.fetchall()]
 
 
-def newest_first(series: list[int], since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
+def newest_first(series: list[int], since: datetime | None = None, until: datetime | None = None,
+                 limit: int | None = None) -> Iterator[dict]:  # fmt: skip
     """The blocks' readings of these series, newest first (device time, then id), as the API's reading rows;
-    `since` inclusive, `until` exclusive, on device time."""
+    `since` inclusive, `until` exclusive, on device time; the first `limit` of them."""
     if not series:
         return
-    pending: list[tuple[_Descending, dict[str, Any]]] = []  # a heap, newest first
+    pending: list[tuple[tuple[datetime, int], dict[str, Any]]] = []  # newest first
     after: tuple[datetime, int] | None = None
-    batch = FIRST_BATCH
-    while True:
+    batch, left = min(max(FIRST_BATCH, len(series)), MAX_BATCH), limit
+    while left is None or left > 0:
         picked = _blocks(series, since, until, after, batch)
         if not picked:
             break
         after = (picked[-1][1], picked[-1][0])
-        for key, row in _rows(series, picked, since, until):
-            heapq.heappush(pending, (_Descending(key), row))
+        # Two runs sorted alike: the sort merges them. Past `left`, a row can never be among the first `limit`.
+        pending = sorted(pending + _rows(series, picked, since, until, left), key=_key, reverse=True)[:left]
         final = picked[-1][1]  # no block not read yet holds a reading newer than this
-        while pending and pending[0][0].key[0] > final:
-            yield heapq.heappop(pending)[1]
+        done = 0
+        while done < len(pending) and pending[done][0][0] > final:
+            done += 1
+        yield from (row for _, row in pending[:done])
+        pending = pending[done:]
+        left = None if left is None else left - done
         batch = min(batch * 2, MAX_BATCH)
-    while pending:
-        yield heapq.heappop(pending)[1]
+    yield from (row for _, row in pending[:left])
 
 
-class _Descending:
-    """A heap key ordering (time, id) newest first."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: tuple[datetime, int]) -> None:
-        self.key = key
-
-    def __lt__(self, other: _Descending) -> bool:
-        return self.key > other.key
+def _key(entry: tuple[tuple[datetime, int], dict[str, Any]]) -> tuple[datetime, int]:
+    return entry[0]
 
 
 def _blocks(series: list[int], since: datetime | None, until: datetime | None, after: tuple[datetime, int] | None,
@@ -111,8 +107,9 @@ def _blocks(series: list[int], since: datetime | None, until: datetime | None, a
         return [(row[0], row[1]) for row in cursor.fetchall()]
 
 
-def _rows(series: list[int], picked: list[tuple[int, datetime]], since: datetime | None,
-          until: datetime | None) -> list[tuple[tuple[datetime, int], dict[str, Any]]]:  # fmt: skip
+def _rows(series: list[int], picked: list[tuple[int, datetime]], since: datetime | None, until: datetime | None,
+          limit: int | None) -> list[tuple[tuple[datetime, int], dict[str, Any]]]:  # fmt: skip
+    """The picked blocks' readings in range, newest first, the first `limit` of them."""
     times, params = "", [series, [block for block, _ in picked], picked[-1][1], picked[0][1]]
     if since is not None:
         times += " AND u.at >= %s"
@@ -120,8 +117,9 @@ def _rows(series: list[int], picked: list[tuple[int, datetime]], since: datetime
     if until is not None:
         times += " AND u.at < %s"
         params.append(until)
+    order = " ORDER BY u.at DESC, u.id DESC" + (" LIMIT %s" if limit is not None else "")
     with connection.cursor() as cursor:
-        cursor.execute(ROWS.replace("{times}", times), params)
+        cursor.execute(ROWS.replace("{times}", times) + order, params + ([limit] if limit is not None else []))
         found = cursor.fetchall()
     return [((row[12], row[0]), dict(zip(ROW_FIELDS, row[:12], strict=True))) for row in found]
 
