@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection as db
 from django.utils import timezone
 
 from mqtt_app.ingest import reparse
@@ -18,6 +19,10 @@ from tests.ingest.batches import make_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COUNT = 30
+
+
+def postgresql() -> bool:
+    return db.vendor == "postgresql"
 
 
 def payloads(count: int = COUNT) -> list[tuple[str, bytes]]:
@@ -192,3 +197,38 @@ def test_a_job_the_queue_cannot_take_fails_at_once_with_a_503(failing_topic, sta
 
     assert answer.status_code == 503 and "not started" in answer.json()["detail"]
     assert ReparseJob.objects.get(topic=failing_topic).state == ReparseState.FAILED  # the next one is not blocked
+
+
+@pytest.mark.skipif(not postgresql(), reason="compaction is PostgreSQL's")
+def test_re_parsing_compacted_readings_replaces_them_once(connection):
+    from mqtt_app.history import compaction
+    from mqtt_app.ingest import partitions
+    from mqtt_app.models import RawMessage, RollupState
+
+    connection.keep_raw_days = 7
+    connection.save()
+    now = timezone.now()
+    topic = MqttTopic.objects.create(connection=connection, topic="plant/boiler", is_processable=True,
+                                     parser_name="generic_json", parser_locked=True, first_seen_at=now,
+                                     last_seen_at=now)  # fmt: skip
+    assert ingest_batch(make_batch(connection.pk, payloads())).status == "stored"
+    day = partitions.boundary_at_or_before(now - timedelta(days=5))
+    for table in (partitions.readings, partitions.raw_messages):
+        if table.name_for(day) not in {p.name for p in table.partitions()}:
+            table.create(day, day + timedelta(days=1))
+    then = day + timedelta(hours=6)
+    shift = then - now  # the readings and their payloads, as if received five days ago
+    for model in (TelemetryReading, RawMessage):
+        for row in model.objects.filter(topic=topic):
+            model.objects.filter(pk=row.pk).update(received_at=row.received_at + shift)
+    TelemetryReading.objects.filter(topic=topic).update(timestamp=then)
+    RollupState.objects.update_or_create(pk=1, defaults={"marker": 1})
+    assert sum(c.readings for c in compaction.compact(now)) == 2 * COUNT
+    job = ReparseJob.objects.create(topic=topic, since=then - timedelta(hours=1), until=then + timedelta(hours=1),
+                                    parser_name="generic_json")  # fmt: skip
+
+    done = reparse.run(job.pk)
+
+    assert (done.state, done.readings) == (ReparseState.DONE, 2 * COUNT)
+    assert len(readings(topic)) == 2 * COUNT  # rows only: the blocks of those arrivals were turned back
+    assert compaction.expand(topic.pk, then - timedelta(days=1), then + timedelta(days=1)) == 0

@@ -210,6 +210,9 @@ class Command(BaseCommand):
                 raise CommandError(f"{label}: {answer.status_code} {answer.content[:300]!r}")
             p50, p99 = p50_p99(requests, lambda q=query: client.get("/api/series", q))
             self.stdout.write(f"{label} ({answer.json()['source']}): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        page = {"topic": busy.pk, "limit": 100}
+        p50, p99 = p50_p99(requests, lambda: client.get("/api/readings", page))
+        self.stdout.write(f"newest 100 readings: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
         self._export(client, busy, day, "24-hour raw export of the last day (CSV)")
 
     def _export(self, client: Client, busy: MqttTopic, window: dict, label: str) -> None:
