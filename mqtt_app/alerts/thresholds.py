@@ -85,6 +85,9 @@ def _newest(topic_id: int, metric: str) -> list[tuple[str, float | None, datetim
     if len(found) == THRESHOLD_SERIES_DEPTH and found[-1][2] > compaction.cutoff(timezone.now()) + timedelta(days=1):
         return found  # compacted readings arrived before the cutoff: older than these (device clocks a day off at most)
     series = stored.series_of([topic_id], metric)
-    older = [(r["device"], r["value"], timestamps.parse(r["timestamp_text"])) for r in
-             stored.newest_first(series, limit=THRESHOLD_SERIES_DEPTH) if r["value"] is not None]  # fmt: skip
+    older = []
+    for row in stored.newest_first(series, limit=THRESHOLD_SERIES_DEPTH):
+        at = timestamps.parse(row["timestamp_text"])
+        if row["value"] is not None and at is not None:
+            older.append((row["device"], row["value"], at))
     return sorted(found + older, key=lambda row: row[2], reverse=True)[:THRESHOLD_SERIES_DEPTH]

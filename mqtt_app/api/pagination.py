@@ -45,7 +45,7 @@ def paginate(
     more = len(rows) > limit
     if count:
         # The first page that holds everything already knows the total.
-        total: int | None = len(rows) if offset == 0 and not more else queryset.count()
+        total: int | None = len(rows) if offset == 0 and not more else _count(queryset)
     else:
         total = None
     return {
@@ -55,6 +55,10 @@ def paginate(
         "next_offset": offset + limit if more else None,
         "items": [render(row) for row in rows[:limit]],
     }
+
+
+def _count(rows: QuerySet | list) -> int:
+    return len(rows) if isinstance(rows, list) else rows.count()
 
 
 def filter_by(queryset: QuerySet, filters: Schema, lookups: dict[str, str]) -> QuerySet:

@@ -47,7 +47,7 @@ def series_of(topic_ids: Iterable[int], metric: str | None = None, device: str |
     """The ids of the series of these topics (and metric, device, value type where given) that have blocks."""
     if not enabled():
         return []
-    where, params = ["topic_id = ANY(%s)"], [list(topic_ids)]
+    where, params = ["topic_id = ANY(%s)"], list[Any]([list(topic_ids)])
     for column, value in (("metric", metric), ("device", device), ("value_type", value_type)):
         if value is not None and value != "":
             where.append(f"{column} = %s")
@@ -91,7 +91,7 @@ def _key(entry: tuple[tuple[datetime, int], dict[str, Any]]) -> tuple[datetime, 
 def _blocks(series: list[int], since: datetime | None, until: datetime | None, after: tuple[datetime, int] | None,
             limit: int) -> list[tuple[int, datetime]]:  # fmt: skip
     """The next `limit` blocks (id, last_at) in order of their newest reading, after `after`."""
-    where, params = ["series_id = ANY(%s)"], [series]
+    where, params = ["series_id = ANY(%s)"], list[Any]([series])
     if since is not None:
         where.append("last_at >= %s")
         params.append(since)
@@ -110,7 +110,7 @@ def _blocks(series: list[int], since: datetime | None, until: datetime | None, a
 def _rows(series: list[int], picked: list[tuple[int, datetime]], since: datetime | None, until: datetime | None,
           limit: int | None) -> list[tuple[tuple[datetime, int], dict[str, Any]]]:  # fmt: skip
     """The picked blocks' readings in range, newest first, the first `limit` of them."""
-    times, params = "", [series, [block for block, _ in picked], picked[-1][1], picked[0][1]]
+    times, params = "", list[Any]([series, [block for block, _ in picked], picked[-1][1], picked[0][1]])
     if since is not None:
         times += " AND u.at >= %s"
         params.append(since)
