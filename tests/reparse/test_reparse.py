@@ -29,15 +29,20 @@ def payloads(count: int = COUNT) -> list[tuple[str, bytes]]:
     return [("plant/boiler", json.dumps({"temperature": 20 + n, "seq": n}).encode()) for n in range(count)]
 
 
-@pytest.fixture
-def failing_topic(connection):
-    """A topic archived from its first message, whose JSON payloads its chosen parser (plain numbers) rejects."""
+def archived_topic(connection, parser: str) -> MqttTopic:  # noqa: ANN001
+    """A topic whose payloads are archived from its first message, parsed by `parser`."""
     connection.keep_raw_days = 7
     connection.save()
     now = timezone.now()
-    topic = MqttTopic.objects.create(connection=connection, topic="plant/boiler", is_processable=True,
-                                     parser_name="plain_number", parser_locked=True, first_seen_at=now,
-                                     last_seen_at=now)  # fmt: skip
+    return MqttTopic.objects.create(connection=connection, topic="plant/boiler", is_processable=True,
+                                    parser_name=parser, parser_locked=True, first_seen_at=now,
+                                    last_seen_at=now)  # fmt: skip
+
+
+@pytest.fixture
+def failing_topic(connection):
+    """A topic archived from its first message, whose JSON payloads its chosen parser (plain numbers) rejects."""
+    topic = archived_topic(connection, "plain_number")
     messages = payloads()
     for start in range(0, COUNT, 10):  # three batches
         assert ingest_batch(make_batch(connection.pk, messages[start : start + 10])).status == "stored"
@@ -205,12 +210,8 @@ def test_re_parsing_compacted_readings_replaces_them_once(connection):
     from mqtt_app.ingest import partitions
     from mqtt_app.models import RawMessage, RollupState
 
-    connection.keep_raw_days = 7
-    connection.save()
     now = timezone.now()
-    topic = MqttTopic.objects.create(connection=connection, topic="plant/boiler", is_processable=True,
-                                     parser_name="generic_json", parser_locked=True, first_seen_at=now,
-                                     last_seen_at=now)  # fmt: skip
+    topic = archived_topic(connection, "generic_json")
     assert ingest_batch(make_batch(connection.pk, payloads())).status == "stored"
     day = partitions.boundary_at_or_before(now - timedelta(days=5))
     for table in (partitions.readings, partitions.raw_messages):
