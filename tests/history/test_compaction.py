@@ -17,6 +17,7 @@ from mqtt_app.history import compaction, series
 from mqtt_app.ingest import partitions
 from mqtt_app.ingest.retention import apply_retention
 from mqtt_app.models import ReadingSeries, RollupState, TelemetryReading, ValueType
+from tests.history.readings import closed_partition
 
 pytestmark = [
     pytest.mark.skipif(db.vendor != "postgresql", reason="compaction is PostgreSQL's; SQLite keeps every row"),
@@ -35,9 +36,7 @@ def _no_blocks():
 @pytest.fixture
 def day():
     """A closed partition five days ago, and the roll-up's first run done (compaction waits for it)."""
-    start = partitions.boundary_at_or_before(timezone.now() - 5 * DAY)
-    if partitions.name_for(start) not in {p.name for p in partitions.partitions()}:  # made by an earlier test
-        partitions.create(start, start + DAY)
+    start = closed_partition(partitions.readings)
     RollupState.objects.update_or_create(pk=1, defaults={"marker": 1})
     return start
 
