@@ -33,8 +33,7 @@ from .schemas import ERRORS_READ, Out
 router = Router(tags=["readings"], auth=auth.readers())
 CSV_COLUMNS = ["timestamp", "received_at", "connection", "topic", "device", "metric", "value", "unit"]
 TIME_FIELDS = ("timestamp", "received_at")
-VALUE_FIELDS = ("id", "connection_id", "topic_id", "topic__topic", "device", "metric", "value_type", "value",
-                "text_value", "unit", *timestamps.text_names(TIME_FIELDS))  # fmt: skip
+VALUE_FIELDS = stored.ROW_FIELDS  # reading rows and compacted ones alike (history/stored.py)
 # Spreadsheets run cells starting with these as formulas (CSV injection): such text cells get a leading '.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Rows skipped at most: an offset is read and thrown away, so a deep one costs as much as a page that long.
@@ -90,14 +89,13 @@ def reading_out(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def filtered(filters: ReadingFilters, depth: int | None = None) -> QuerySet:
+def filtered(filters: ReadingFilters, connections: list[int] | None, depth: int | None = None) -> QuerySet:
     """The matching reading rows newest first. `depth`: how many of them the caller reads at most (offset and
     limit), which lets a connection's readings be found through its topics' index (reading_queries.py)."""
     lookups = {"topic": "topic_id", "connection": "connection_id", "metric": "metric", "device": "device",
                "since": "timestamp__gte", "until": "timestamp__lt"}  # fmt: skip
     queryset = TelemetryReading.objects.annotate(**timestamps.as_text(TIME_FIELDS)).order_by("-timestamp", "-id")
     queryset = filter_by(queryset, filters, lookups)
-    connections = _connections(filters)
     if connections is not None:
         queryset = queryset.filter(connection_id__in=connections)
     if connections is not None and filters.topic is None and depth is not None:
@@ -115,11 +113,11 @@ def _connections(filters: ReadingFilters) -> list[int] | None:
 
 def matching(filters: ReadingFilters, depth: int) -> Iterator[dict[str, Any]]:
     """The first `depth` matching readings newest first, reading rows and compacted ones (history/stored.py)."""
-    rows = filtered(filters, depth)[:depth].iterator(chunk_size=2000)
+    connections = _connections(filters)
+    rows = filtered(filters, connections, depth)[:depth].iterator(chunk_size=2000)
     topics = MqttTopic.objects.all()
     if filters.topic is not None:
         topics = topics.filter(pk=filters.topic)
-    connections = _connections(filters)
     if connections is not None:
         topics = topics.filter(connection_id__in=connections)
     series = stored.series_of(topics.values_list("pk", flat=True), filters.metric, filters.device)

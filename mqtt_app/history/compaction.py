@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
 from mqtt_app.ingest import partitions
-from mqtt_app.models import ReadingSeries, RollupState, TelemetryReading
+from mqtt_app.models import MqttTopic, ReadingSeries, RollupState, TelemetryReading
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ TABLE = "mqtt_reading_block"
 BLOCK_SIZE = 4096
 blocks = partitions.Partitioned(TABLE, "compacted readings")
 LOCK_TIMEOUT = "2s"
+SERIES_TABLE, TOPICS_TABLE = ReadingSeries._meta.db_table, MqttTopic._meta.db_table
 
 SERIES = """
 INSERT INTO {series} (topic_id, device, metric, unit, value_type)
@@ -117,8 +118,8 @@ def compact(now: datetime) -> list[Compacted]:
 
 def compact_partition(partition: partitions.Partition) -> Compacted:
     q = connection.ops.quote_name
-    names = {"part": q(partition.name), "series": q(ReadingSeries._meta.db_table), "blocks": q(TABLE),
-             "topics": q("mqtt_mqtttopic"), "size": BLOCK_SIZE}  # fmt: skip
+    names = {"part": q(partition.name), "series": q(SERIES_TABLE), "blocks": q(TABLE),
+             "topics": q(TOPICS_TABLE), "size": BLOCK_SIZE}  # fmt: skip
     existing = {p.name for p in blocks.partitions()}
     if partition.start is not None and partition.end is not None and blocks.name_for(partition.start) not in existing:
         blocks.create(partition.start, partition.end)
@@ -141,7 +142,7 @@ def expand(topic_id: int, since: datetime, until: datetime) -> int:
     if not enabled():
         return 0
     q = connection.ops.quote_name
-    names = {"series": q(ReadingSeries._meta.db_table), "blocks": q(TABLE), "topics": q("mqtt_mqtttopic"),
+    names = {"series": q(SERIES_TABLE), "blocks": q(TABLE), "topics": q(TOPICS_TABLE),
              "readings": q(TelemetryReading._meta.db_table)}  # fmt: skip
     lo = partitions.boundary_at_or_before(since)
     with connection.cursor() as cursor:

@@ -28,6 +28,7 @@ from . import stored
 from .changes import numeric
 
 RAW, MINUTES, HOURS = "raw", "minute", "hour"
+Aggregate = tuple[float, float, float, int]  # min, max, sum, count
 
 
 class EpochBucket(Func):
@@ -89,9 +90,6 @@ def buckets(topic_id: int, metric: str, how: Plan) -> list[dict[str, Any]]:
         {"t": _at(k * how.width), "min": lo, "max": hi, "avg": total / n, "count": n}
         for k, (lo, hi, total, n) in sorted(found.items()) if n
     ]  # fmt: skip
-
-
-Aggregate = tuple[float, float, float, int]  # min, max, sum, count
 
 
 def _combined(a: Aggregate, b: Aggregate) -> Aggregate:

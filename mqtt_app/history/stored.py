@@ -21,15 +21,16 @@ from django.db import connection
 
 from mqtt_app.api import timestamps
 
-from .compaction import TABLE, enabled
+from .compaction import SERIES_TABLE, TABLE, TOPICS_TABLE, enabled
 
 FIRST_BATCH, MAX_BATCH = 2, 64
+# The API's reading rows (api/readings.py reads reading rows as these values too).
 ROW_FIELDS = ("id", "connection_id", "topic_id", "topic__topic", "device", "metric", "value_type", "value",
-              "text_value", "unit", "timestamp_text", "received_at_text")  # fmt: skip
+              "text_value", "unit", *timestamps.text_names(("timestamp", "received_at")))  # fmt: skip
 ROWS = f"""
 SELECT u.id, t.connection_id, s.topic_id, t.topic, s.device, s.metric, s.value_type, u.value, coalesce(u.text, ''),
        s.unit, u.at::text, u.arrived::text, u.at
-FROM {TABLE} AS b JOIN mqtt_readingseries AS s ON s.id = b.series_id JOIN mqtt_mqtttopic AS t ON t.id = s.topic_id
+FROM {TABLE} AS b JOIN {SERIES_TABLE} AS s ON s.id = b.series_id JOIN {TOPICS_TABLE} AS t ON t.id = s.topic_id
 CROSS JOIN LATERAL unnest(b.ids, b.times, b.arrivals, b.numbers, b.texts) AS u(id, at, arrived, value, text)
 WHERE b.series_id = ANY(%s) AND b.id = ANY(%s) AND b.last_at >= %s AND b.last_at <= %s{{times}}
 """  # noqa: S608 - our table names only
@@ -53,7 +54,7 @@ def series_of(topic_ids: Iterable[int], metric: str | None = None, device: str |
             where.append(f"{column} = %s")
             params.append(value)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM mqtt_readingseries WHERE {' AND '.join(where)}", params)  # noqa: S608
+        cursor.execute(f"SELECT id FROM {SERIES_TABLE} WHERE {' AND '.join(where)}", params)  # noqa: S608
         return [row[0] for row in cursor.fetchall()]
 
 
